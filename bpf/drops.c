@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Drop attribution: every skb freed through kfree_skb_reason() (the skb:kfree_skb tracepoint)
+ * is counted per CPU by reason, location, netns, device and protocol, and optionally streamed
+ * as an event. Consumed (non-drop) frees go to skb:consume_skb and are not seen here.
+ *
+ * Two attach variants share one handler: tp_btf (raw, BTF-typed arguments) and the classic
+ * tracepoint for kernels or configurations that refuse raw BTF tracepoints. */
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "bpf_core_read.h"
+#include "bpf_tracing.h"
+#include "bpf_endian.h"
+#include "droptrace.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define DT_ETH_P_IP 0x0800
+#define DT_ETH_P_IPV6 0x86DD
+#define DT_IPPROTO_TCP 6
+#define DT_IPPROTO_UDP 17
+#define DT_IPPROTO_UDPLITE 136
+#define DT_IP_OFFSET 0x1fff
+
+/* Reasons, locations, netns and devices are bounded sets on a host; 32k keys hold hundreds of
+ * namespaces with the reasons and call sites they actually hit. A full map is counted, not
+ * silently lost (DROP_STAT_AGG_FULL). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct drop_key);
+	__type(value, __u64);
+} drop_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct drop_config);
+} drop_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rate_state);
+} event_rate SEC(".maps");
+
+/* Userspace sets max_entries before load (--ring-buffer-size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+/* Exported to Go through bpf2go -type. */
+const struct drop_event *unused_drop_event __attribute__((unused));
+const struct drop_key *unused_drop_key __attribute__((unused));
+const struct drop_config *unused_drop_config __attribute__((unused));
+const enum drop_stat *unused_drop_stat __attribute__((unused));
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&drop_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* Per-CPU token bucket: at most `rate` events per second per CPU, bursts of up to one second's
+ * worth. Integer math in units of 1e-9 events; the elapsed time is capped at one second, which
+ * both bounds the burst and keeps the product from overflowing. */
+static __always_inline bool take_token(__u32 rate)
+{
+	const __u64 one = 1000000000ULL;
+	struct rate_state *st;
+	__u64 now, elapsed, cap;
+	__u32 zero = 0;
+
+	if (rate == 0)
+		return true;
+	st = bpf_map_lookup_elem(&event_rate, &zero);
+	if (!st)
+		return false;
+	now = bpf_ktime_get_ns();
+	elapsed = now - st->last_ns;
+	if (elapsed > one)
+		elapsed = one;
+	st->last_ns = now;
+	cap = (__u64)rate * one;
+	st->tokens += elapsed * rate;
+	if (st->tokens > cap)
+		st->tokens = cap;
+	if (st->tokens < one)
+		return false;
+	st->tokens -= one;
+	return true;
+}
+
+struct pkt {
+	__u16 l3;
+	__u8 l4;
+	__u16 sport, dport;
+	__u8 saddr[16], daddr[16];
+};
+
+/* Finds the IP header. The network header offset is trusted only when the version nibble there
+ * matches skb->protocol: on receive, skb->data points at it once eth_type_trans has run, while
+ * network_header may still be stale until __netif_receive_skb_core resets it (net/core/dev.c). */
+static __always_inline unsigned char *ip_header(struct sk_buff *skb, __u8 want_version)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	unsigned char *p;
+	__u8 b = 0;
+
+	if (nh != (__u16)~0U) {
+		p = head + nh;
+		if (!bpf_probe_read_kernel(&b, 1, p) && (b >> 4) == want_version)
+			return p;
+	}
+	p = BPF_CORE_READ(skb, data);
+	if (!bpf_probe_read_kernel(&b, 1, p) && (b >> 4) == want_version)
+		return p;
+	return NULL;
+}
+
+static __always_inline void read_ports(unsigned char *l4h, struct pkt *pk)
+{
+	__u16 ports[2];
+
+	if (pk->l4 != DT_IPPROTO_TCP && pk->l4 != DT_IPPROTO_UDP && pk->l4 != DT_IPPROTO_UDPLITE)
+		return;
+	if (bpf_probe_read_kernel(ports, sizeof(ports), l4h))
+		return;
+	pk->sport = bpf_ntohs(ports[0]);
+	pk->dport = bpf_ntohs(ports[1]);
+}
+
+static __always_inline void parse_packet(struct sk_buff *skb, struct pkt *pk, bool detail)
+{
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	unsigned char *h;
+
+	pk->l3 = proto;
+	if (proto == DT_ETH_P_IP) {
+		struct iphdr ip;
+
+		h = ip_header(skb, 4);
+		if (!h || bpf_probe_read_kernel(&ip, sizeof(ip), h))
+			return;
+		pk->l4 = ip.protocol;
+		if (!detail)
+			return;
+		__builtin_memcpy(pk->saddr, &ip.saddr, 4);
+		__builtin_memcpy(pk->daddr, &ip.daddr, 4);
+		/* Only the first fragment carries the transport header. */
+		if (bpf_ntohs(ip.frag_off) & DT_IP_OFFSET)
+			return;
+		read_ports(h + ip.ihl * 4, pk);
+	} else if (proto == DT_ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		h = ip_header(skb, 6);
+		if (!h || bpf_probe_read_kernel(&ip6, sizeof(ip6), h))
+			return;
+		/* Extension headers are not walked: their type is reported as the L4 protocol. */
+		pk->l4 = ip6.nexthdr;
+		if (!detail)
+			return;
+		__builtin_memcpy(pk->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(pk->daddr, &ip6.daddr, 16);
+		read_ports(h + sizeof(ip6), pk);
+	}
+}
+
+static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason)
+{
+	struct drop_key key = {};
+	struct drop_config *cfg;
+	struct net_device *dev;
+	struct pkt pk = {};
+	struct drop_event *e;
+	__u32 zero = 0;
+	__u64 one = 1, *cnt;
+	bool want_event;
+
+	stat_inc(DROP_STAT_SEEN);
+	cfg = bpf_map_lookup_elem(&drop_cfg, &zero);
+	want_event = cfg && cfg->events;
+
+	dev = BPF_CORE_READ(skb, dev);
+	if (dev) {
+		key.ifindex = BPF_CORE_READ(dev, ifindex);
+		key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	} else {
+		struct sock *sk = BPF_CORE_READ(skb, sk);
+
+		key.ifindex = BPF_CORE_READ(skb, skb_iif);
+		if (sk)
+			key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	}
+	parse_packet(skb, &pk, want_event);
+	key.location = location;
+	key.reason = reason;
+	key.l3 = pk.l3;
+	key.l4 = pk.l4;
+
+	cnt = bpf_map_lookup_elem(&drop_counts, &key);
+	if (cnt) {
+		*cnt += 1;
+	} else if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST)) {
+		/* Full map, or a racing insert of the same key on this CPU: try once more. */
+		cnt = bpf_map_lookup_elem(&drop_counts, &key);
+		if (cnt)
+			*cnt += 1;
+		else
+			stat_inc(DROP_STAT_AGG_FULL);
+	}
+
+	if (!want_event)
+		return;
+	if (!take_token(cfg->max_event_rate)) {
+		stat_inc(DROP_STAT_EVENTS_RATELIMITED);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(DROP_STAT_EVENTS_RINGBUF_FULL);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->location = location;
+	e->reason = reason;
+	e->netns = key.netns;
+	e->ifindex = key.ifindex;
+	e->len = BPF_CORE_READ(skb, len);
+	e->cpu = bpf_get_smp_processor_id();
+	e->l3 = pk.l3;
+	e->l4 = pk.l4;
+	e->pad = 0;
+	e->sport = pk.sport;
+	e->dport = pk.dport;
+	__builtin_memcpy(e->saddr, pk.saddr, 16);
+	__builtin_memcpy(e->daddr, pk.daddr, 16);
+	if (dev)
+		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
+	else
+		e->ifname[0] = 0;
+	bpf_ringbuf_submit(e, 0);
+	stat_inc(DROP_STAT_EVENTS_SENT);
+}
+
+/* include/trace/events/skb.h: kfree_skb(skb, location, reason[, rx_sk since 6.10]); the reason
+ * argument exists since 5.17 — before that there is no enum skb_drop_reason in BTF and the
+ * verifier prunes the read of a third argument. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tp_btf_kfree_skb, struct sk_buff *skb, void *location)
+{
+	__u32 reason = 0;
+
+	if (bpf_core_type_exists(enum skb_drop_reason))
+		reason = (__u32)ctx[2];
+	handle_drop(skb, (__u64)location, reason);
+	return 0;
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int tp_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
+{
+	__u32 reason = 0;
+
+	/* Direct, CO-RE-relocated reads of the record: rx_sk (6.10) moved protocol and reason. */
+	if (bpf_core_field_exists(ctx->reason))
+		reason = ctx->reason;
+	handle_drop((struct sk_buff *)ctx->skbaddr, (__u64)ctx->location, reason);
+	return 0;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Types shared by the BPF programs and, through bpf2go -type, by the Go loader.
+ * Layouts are fixed-size and explicitly padded so that C and Go agree on every kernel. */
+#ifndef DROPTRACE_H
+#define DROPTRACE_H
+
+#define DT_IFNAMSIZ 16
+
+/* Aggregation key for drops. Reason codes are kept as the full 32 bits the kernel passes:
+ * since 6.4 the high 16 bits carry a drop-reason subsystem (include/net/dropreason.h). */
+struct drop_key {
+	__u64 location; /* return address of the kfree_skb_reason caller */
+	__u32 reason;   /* enum skb_drop_reason, decoded in userspace from the kernel's BTF */
+	__u32 netns;    /* inode of the netns of skb->dev (or of skb->sk when there is no device) */
+	__u32 ifindex;  /* skb->dev->ifindex, else skb->skb_iif; 0 when neither is known */
+	__u16 l3;       /* ethertype in host order (0x0800, 0x86dd, ...); 0 when unknown */
+	__u8 l4;        /* IPPROTO_* of the IPv4/IPv6 payload; 0 when unknown */
+	__u8 pad;
+};
+
+/* One dropped packet, streamed through the ring buffer when events are on. */
+struct drop_event {
+	__u64 ts_ns; /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+	__u64 location;
+	__u32 reason;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 len; /* skb->len */
+	__u32 cpu;
+	__u16 l3;
+	__u8 l4;
+	__u8 pad;
+	__u16 sport; /* host order; 0 when not TCP/UDP */
+	__u16 dport;
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	char ifname[DT_IFNAMSIZ];
+};
+
+/* Indexes into the per-CPU drop_stats array. */
+enum drop_stat {
+	DROP_STAT_SEEN = 0,        /* kfree_skb hits handled */
+	DROP_STAT_AGG_FULL,        /* aggregation map full: counted here instead of by key */
+	DROP_STAT_EVENTS_SENT,     /* events handed to the ring buffer */
+	DROP_STAT_EVENTS_RATELIMITED, /* events not sent: token bucket empty */
+	DROP_STAT_EVENTS_RINGBUF_FULL, /* events not sent: ring buffer full (reader too slow) */
+	DROP_STAT_MAX,
+};
+
+/* Configuration of the drop programs, written by userspace before attaching. */
+struct drop_config {
+	__u32 events;          /* 1: stream events */
+	__u32 max_event_rate;  /* events per second per CPU; 0: unlimited */
+};
+
+/* Per-CPU token bucket for the event stream. */
+struct rate_state {
+	__u64 tokens; /* in units of 1e-9 events */
+	__u64 last_ns;
+};
+
+/* Per-CPU NET_RX softirq accounting (net_rx_action in net/core/dev.c). */
+struct netrx_stats {
+	__u64 runs;            /* NET_RX softirq entries seen */
+	__u64 exits;           /* NET_RX softirq exits seen that closed a seen entry */
+	__u64 busy_ns;         /* time between entry and exit */
+	__u64 polls;           /* napi_poll inside NET_RX */
+	__u64 packets;         /* sum of napi_poll work inside NET_RX */
+	__u64 budget_squeezes; /* predicted: cumulative work reached netdev_budget */
+	__u64 time_squeezes;   /* predicted: jiffies reached start + netdev_budget_usecs */
+	__u64 other_polls;     /* napi_poll outside NET_RX: busy polling, threaded NAPI */
+	__u64 other_packets;
+	__u64 max_run_ns;      /* longest single NET_RX run */
+};
+
+/* Per-CPU state of the NET_RX run in progress. */
+struct netrx_state {
+	__u64 start_ns;
+	__u64 time_limit;  /* jiffies */
+	__s64 budget_left;
+	__u32 active;
+	__u32 squeezed;
+};
+
+/* What net_rx_action reads at its start; userspace refreshes it every interval so that a
+ * sysctl changed during a session is picked up. */
+struct netrx_config {
+	__u32 budget;        /* net.core.netdev_budget; 0: do not predict */
+	__u32 time_jiffies;  /* usecs_to_jiffies(net.core.netdev_budget_usecs) */
+};
+
+#endif

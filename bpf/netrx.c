@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* NET_RX softirq accounting per CPU, and a prediction of net_rx_action's time_squeeze split by
+ * cause. net_rx_action (net/core/dev.c) starts with
+ *     budget = netdev_budget; time_limit = jiffies + usecs_to_jiffies(netdev_budget_usecs);
+ * and after each napi_poll() does
+ *     budget -= work; if (budget <= 0 || time_after_eq(jiffies, time_limit)) { time_squeeze++; break; }
+ * The napi:napi_poll tracepoint fires in __napi_poll right after the driver's poll with that
+ * work, so replaying the same test here tells a budget squeeze from a time squeeze, which
+ * /proc/net/softnet_stat cannot. Only polls between softirq_entry and softirq_exit of NET_RX on
+ * the same CPU belong to net_rx_action: busy polling and threaded NAPI call __napi_poll from
+ * process context with bottom halves disabled, so they cannot interleave with a softirq on
+ * that CPU and are counted apart. */
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "bpf_core_read.h"
+#include "bpf_tracing.h"
+#include "droptrace.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* include/linux/interrupt.h: fixed since 2.6 (HI, TIMER, NET_TX, NET_RX, ...). */
+#define DT_NET_RX_SOFTIRQ 3
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netrx_stats);
+} netrx_percpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netrx_state);
+} netrx_run SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netrx_config);
+} netrx_cfg SEC(".maps");
+
+const struct netrx_stats *unused_netrx_stats __attribute__((unused));
+const struct netrx_config *unused_netrx_config __attribute__((unused));
+
+static __always_inline void netrx_enter(void)
+{
+	struct netrx_config *cfg;
+	struct netrx_state *st;
+	struct netrx_stats *s;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&netrx_run, &zero);
+	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
+	cfg = bpf_map_lookup_elem(&netrx_cfg, &zero);
+	if (!st || !s || !cfg)
+		return;
+	s->runs++;
+	st->active = 1;
+	st->squeezed = 0;
+	st->start_ns = bpf_ktime_get_ns();
+	st->budget_left = cfg->budget;
+	st->time_limit = bpf_jiffies64() + cfg->time_jiffies;
+}
+
+static __always_inline void netrx_exit(void)
+{
+	struct netrx_state *st;
+	struct netrx_stats *s;
+	__u32 zero = 0;
+	__u64 d;
+
+	st = bpf_map_lookup_elem(&netrx_run, &zero);
+	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
+	if (!st || !s || !st->active)
+		return;
+	st->active = 0;
+	d = bpf_ktime_get_ns() - st->start_ns;
+	s->exits++;
+	s->busy_ns += d;
+	if (d > s->max_run_ns)
+		s->max_run_ns = d;
+}
+
+static __always_inline void netrx_poll(int work)
+{
+	struct netrx_config *cfg;
+	struct netrx_state *st;
+	struct netrx_stats *s;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&netrx_run, &zero);
+	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
+	cfg = bpf_map_lookup_elem(&netrx_cfg, &zero);
+	if (!st || !s || !cfg)
+		return;
+	if (work < 0)
+		work = 0;
+	if (!st->active) {
+		s->other_polls++;
+		s->other_packets += work;
+		return;
+	}
+	s->polls++;
+	s->packets += work;
+	/* net_rx_action stops at the first squeeze; a budget of 0 means "not configured yet". */
+	if (st->squeezed || cfg->budget == 0)
+		return;
+	st->budget_left -= work;
+	if (st->budget_left <= 0) {
+		st->squeezed = 1;
+		s->budget_squeezes++;
+	} else if ((__s64)(bpf_jiffies64() - st->time_limit) >= 0) {
+		st->squeezed = 1;
+		s->time_squeezes++;
+	}
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(tp_btf_softirq_entry, unsigned int vec_nr)
+{
+	if (vec_nr == DT_NET_RX_SOFTIRQ)
+		netrx_enter();
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(tp_btf_softirq_exit, unsigned int vec_nr)
+{
+	if (vec_nr == DT_NET_RX_SOFTIRQ)
+		netrx_exit();
+	return 0;
+}
+
+SEC("tp_btf/napi_poll")
+int BPF_PROG(tp_btf_napi_poll, struct napi_struct *napi, int work, int budget)
+{
+	netrx_poll(work);
+	return 0;
+}
+
+SEC("tracepoint/irq/softirq_entry")
+int tp_softirq_entry(struct trace_event_raw_softirq *ctx)
+{
+	if (ctx->vec == DT_NET_RX_SOFTIRQ)
+		netrx_enter();
+	return 0;
+}
+
+SEC("tracepoint/irq/softirq_exit")
+int tp_softirq_exit(struct trace_event_raw_softirq *ctx)
+{
+	if (ctx->vec == DT_NET_RX_SOFTIRQ)
+		netrx_exit();
+	return 0;
+}
+
+SEC("tracepoint/napi/napi_poll")
+int tp_napi_poll(struct trace_event_raw_napi_poll *ctx)
+{
+	netrx_poll(ctx->work);
+	return 0;
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package tracer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Ethertypes and IP protocols the decoder names.
+const (
+	EthIPv4 = 0x0800
+	EthIPv6 = 0x86dd
+)
+
+// Event is one dropped packet from the ring buffer.
+type Event struct {
+	MonoNs   uint64 // CLOCK_MONOTONIC
+	Location uint64
+	Reason   uint32
+	Netns    uint32
+	Ifindex  uint32
+	Len      uint32
+	CPU      uint32
+	L3       uint16
+	L4       uint8
+	Sport    uint16
+	Dport    uint16
+	Src, Dst netip.Addr // invalid when the packet is not IPv4/IPv6
+	Ifname   string
+}
+
+// Offsets of struct drop_event (bpf/droptrace.h); a test keeps them equal to the generated type.
+const (
+	offTs       = 0
+	offLocation = 8
+	offReason   = 16
+	offNetns    = 20
+	offIfindex  = 24
+	offLen      = 28
+	offCPU      = 32
+	offL3       = 36
+	offL4       = 38
+	offSport    = 40
+	offDport    = 42
+	offSaddr    = 44
+	offDaddr    = 60
+	offIfname   = 76
+	eventSize   = 96
+)
+
+// DecodeEvent decodes a ring buffer record. It reads the fixed layout field by field rather
+// than through reflection: this runs once per streamed drop.
+func DecodeEvent(b []byte, e *Event) error {
+	if len(b) < eventSize {
+		return fmt.Errorf("drop event: %d bytes, want %d", len(b), eventSize)
+	}
+	le := binary.LittleEndian
+	e.MonoNs = le.Uint64(b[offTs:])
+	e.Location = le.Uint64(b[offLocation:])
+	e.Reason = le.Uint32(b[offReason:])
+	e.Netns = le.Uint32(b[offNetns:])
+	e.Ifindex = le.Uint32(b[offIfindex:])
+	e.Len = le.Uint32(b[offLen:])
+	e.CPU = le.Uint32(b[offCPU:])
+	e.L3 = le.Uint16(b[offL3:])
+	e.L4 = b[offL4]
+	e.Sport = le.Uint16(b[offSport:])
+	e.Dport = le.Uint16(b[offDport:])
+	switch e.L3 {
+	case EthIPv4:
+		e.Src = netip.AddrFrom4([4]byte(b[offSaddr : offSaddr+4]))
+		e.Dst = netip.AddrFrom4([4]byte(b[offDaddr : offDaddr+4]))
+	case EthIPv6:
+		e.Src = netip.AddrFrom16([16]byte(b[offSaddr : offSaddr+16]))
+		e.Dst = netip.AddrFrom16([16]byte(b[offDaddr : offDaddr+16]))
+	default:
+		e.Src, e.Dst = netip.Addr{}, netip.Addr{}
+	}
+	name := b[offIfname : offIfname+16]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	if len(e.Ifname) != len(name) || e.Ifname != string(name) {
+		e.Ifname = string(name)
+	}
+	return nil
+}
+
+// ErrClosed is returned by ReadEvent once the tracer is closed.
+var ErrClosed = errClosed
+
+// ErrTimeout is returned by ReadEvent when the deadline passed with no event.
+var ErrTimeout = os.ErrDeadlineExceeded
+
+// ReadEvent blocks until the next drop event, the deadline (zero: none) or Close.
+func (t *Tracer) ReadEvent(rec *ringbuf.Record, e *Event, deadline time.Time) error {
+	if t.reader == nil {
+		return ErrClosed
+	}
+	t.reader.SetDeadline(deadline)
+	if err := t.reader.ReadInto(rec); err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
+	return DecodeEvent(rec.RawSample, e)
+}
+
+// HasEvents says whether the event stream is on.
+func (t *Tracer) HasEvents() bool { return t.reader != nil }

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package tracer loads and attaches droptrace's BPF programs and reads what they count.
+//
+// Two program families are attached independently, each with a preferred tp_btf variant and a
+// classic-tracepoint fallback: drops (skb:kfree_skb) and NET_RX accounting
+// (irq:softirq_entry/exit, napi:napi_poll). A family that cannot attach is reported in the
+// probe results and the other still runs.
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Options configure a tracing session.
+type Options struct {
+	// Events streams one record per drop through a ring buffer.
+	Events bool
+	// MaxEventRate caps events per second per CPU in BPF; 0 is unlimited.
+	MaxEventRate uint32
+	// RingBufferBytes sizes the event ring buffer (a power of two, at least one page).
+	RingBufferBytes uint32
+	// ForceTracepoint skips tp_btf and attaches the classic tracepoints (tests the fallback).
+	ForceTracepoint bool
+	// NoDrops and NoNetRx leave a family unattached.
+	NoDrops, NoNetRx bool
+}
+
+// Probe is the outcome of attaching one tracepoint.
+type Probe struct {
+	Name   string // e.g. "skb:kfree_skb"
+	Status string // "tp_btf", "tracepoint" (fallback), "off" or "unavailable: <why>"
+	OK     bool
+}
+
+// Tracer holds the loaded programs, maps and links.
+type Tracer struct {
+	opts    Options
+	ncpu    int
+	dropsM  dropsMaps
+	netrxM  netrxMaps
+	progs   map[string]*ebpf.Program // attached programs by tracepoint name
+	links   []link.Link
+	closers []func() error
+	probes  []Probe
+	drops   bool
+	netrx   bool
+	reader  *ringbuf.Reader
+}
+
+// ErrNoTracing means no program could be attached: the caller runs counters-only.
+var ErrNoTracing = errors.New("no BPF program could be attached")
+
+// Open loads the BPF objects and attaches every program family it can. It returns ErrNoTracing
+// (wrapped, with the reasons) when nothing attached; the probes say what failed either way.
+func Open(opts Options) (*Tracer, error) {
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps (needs root or CAP_SYS_RESOURCE): %w", err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("count possible CPUs: %w", err)
+	}
+	t := &Tracer{opts: opts, ncpu: ncpu, progs: map[string]*ebpf.Program{}}
+
+	var errs []string
+	if opts.NoDrops {
+		t.probes = append(t.probes, Probe{Name: "skb:kfree_skb", Status: "off"})
+	} else if err := t.openDrops(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if opts.NoNetRx {
+		for _, n := range netrxTracepoints {
+			t.probes = append(t.probes, Probe{Name: n.name, Status: "off"})
+		}
+	} else if err := t.openNetRx(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if !t.drops && !t.netrx {
+		t.Close()
+		if len(errs) == 0 {
+			errs = append(errs, "every program family is off")
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoTracing, strings.Join(errs, "; "))
+	}
+	return t, nil
+}
+
+// attachment is one program variant and how to attach it.
+type attachment struct {
+	prog   string // program name in the object
+	btf    bool   // tp_btf (else classic tracepoint)
+	group  string // classic tracepoint group/name
+	event  string
+	family string
+}
+
+var dropTracepoints = []attachment{
+	{prog: "tp_btf_kfree_skb", btf: true, group: "skb", event: "kfree_skb"},
+	{prog: "tp_kfree_skb", group: "skb", event: "kfree_skb"},
+}
+
+type tpName struct{ name, group, event string }
+
+var netrxTracepoints = []tpName{
+	{"irq:softirq_entry", "irq", "softirq_entry"},
+	{"irq:softirq_exit", "irq", "softirq_exit"},
+	{"napi:napi_poll", "napi", "napi_poll"},
+}
+
+func (t *Tracer) openDrops() error {
+	spec, err := loadDrops()
+	if err != nil {
+		return fmt.Errorf("load drops BPF spec: %w", err)
+	}
+	ring := t.opts.RingBufferBytes
+	if ring == 0 {
+		ring = 4 << 20
+	}
+	if !t.opts.Events {
+		// The ring buffer is created either way (the program references it); keep it tiny.
+		ring = uint32(os.Getpagesize())
+	}
+	spec.Maps["events"].MaxEntries = ring
+	maps, err := loadMaps(spec)
+	if err != nil {
+		t.probes = append(t.probes, Probe{Name: "skb:kfree_skb", Status: "unavailable: " + hint(err)})
+		return fmt.Errorf("skb:kfree_skb: %w", err)
+	}
+	t.closers = append(t.closers, func() error { closeMaps(maps); return nil })
+	if err := assignMaps(maps, &t.dropsM); err != nil {
+		return err
+	}
+	cfg := dropsDropConfig{MaxEventRate: t.opts.MaxEventRate}
+	if t.opts.Events {
+		cfg.Events = 1
+	}
+	if err := t.dropsM.DropCfg.Put(uint32(0), cfg); err != nil {
+		return fmt.Errorf("configure drop programs: %w", err)
+	}
+	p, status, err := t.attachFirst(spec, maps, "skb:kfree_skb", dropTracepoints)
+	t.probes = append(t.probes, Probe{Name: "skb:kfree_skb", Status: status, OK: err == nil})
+	if err != nil {
+		return fmt.Errorf("skb:kfree_skb: %w", err)
+	}
+	t.progs["skb:kfree_skb"] = p
+	t.drops = true
+	if t.opts.Events {
+		r, err := ringbuf.NewReader(t.dropsM.Events)
+		if err != nil {
+			return fmt.Errorf("open drop event ring buffer: %w", err)
+		}
+		t.reader = r
+	}
+	return nil
+}
+
+func (t *Tracer) openNetRx() error {
+	spec, err := loadNetrx()
+	if err != nil {
+		return fmt.Errorf("load netrx BPF spec: %w", err)
+	}
+	maps, err := loadMaps(spec)
+	if err != nil {
+		for _, n := range netrxTracepoints {
+			t.probes = append(t.probes, Probe{Name: n.name, Status: "unavailable: " + hint(err)})
+		}
+		return fmt.Errorf("NET_RX accounting: %w", err)
+	}
+	t.closers = append(t.closers, func() error { closeMaps(maps); return nil })
+	if err := assignMaps(maps, &t.netrxM); err != nil {
+		return err
+	}
+	// All three or nothing: entry without exit, or polls without the bracket, would count
+	// nonsense rather than less.
+	var attached []link.Link
+	var failed error
+	for _, n := range netrxTracepoints {
+		short := n.event
+		variants := []attachment{
+			{prog: "tp_btf_" + short, btf: true, group: n.group, event: n.event},
+			{prog: "tp_" + short, group: n.group, event: n.event},
+		}
+		p, status, err := t.attachFirst(spec, maps, n.name, variants)
+		t.probes = append(t.probes, Probe{Name: n.name, Status: status, OK: err == nil})
+		if err != nil {
+			failed = fmt.Errorf("%s: %w", n.name, err)
+			break
+		}
+		t.progs[n.name] = p
+		attached = append(attached, t.links[len(t.links)-1])
+	}
+	if failed != nil {
+		for _, l := range attached {
+			l.Close()
+		}
+		return failed
+	}
+	t.netrx = true
+	return nil
+}
+
+// attachFirst tries each variant in order and returns the first that loads and attaches.
+func (t *Tracer) attachFirst(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, name string, variants []attachment) (*ebpf.Program, string, error) {
+	var reasons []string
+	for _, v := range variants {
+		if v.btf && t.opts.ForceTracepoint {
+			continue
+		}
+		p, err := loadProgram(spec, v.prog, maps)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %s", kind(v), hint(err)))
+			continue
+		}
+		var l link.Link
+		if v.btf {
+			l, err = link.AttachTracing(link.TracingOptions{Program: p})
+		} else {
+			l, err = link.Tracepoint(v.group, v.event, p, nil)
+		}
+		if err != nil {
+			p.Close()
+			reasons = append(reasons, fmt.Sprintf("%s attach: %s", kind(v), hint(err)))
+			continue
+		}
+		t.links = append(t.links, l)
+		t.closers = append(t.closers, p.Close)
+		return p, kind(v), nil
+	}
+	err := errors.New(strings.Join(reasons, "; "))
+	return nil, "unavailable: " + err.Error(), err
+}
+
+func kind(a attachment) string {
+	if a.btf {
+		return "tp_btf"
+	}
+	return "tracepoint"
+}
+
+// hint turns the common failures into what to do about them.
+func hint(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, os.ErrPermission), strings.Contains(msg, "operation not permitted"):
+		return msg + " (needs root, or CAP_BPF and CAP_PERFMON; run with sudo; check kernel.unprivileged_bpf_disabled and lockdown)"
+	case strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "tracing"):
+		return msg + " (tracefs not mounted: mount -t tracefs nodev /sys/kernel/tracing)"
+	}
+	// Verifier logs are long; the first lines say enough for a probe result.
+	if i := strings.Index(msg, "\n"); i > 0 {
+		msg = msg[:i]
+	}
+	return msg
+}
+
+// loadMaps creates every map of a spec (programs excluded) so that each program variant can be
+// loaded later against the same maps.
+func loadMaps(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error) {
+	s := spec.Copy()
+	s.Programs = map[string]*ebpf.ProgramSpec{}
+	coll, err := ebpf.NewCollection(s)
+	if err != nil {
+		return nil, fmt.Errorf("create BPF maps: %w", err)
+	}
+	maps := coll.Maps
+	coll.Maps = nil
+	coll.Close()
+	return maps, nil
+}
+
+func closeMaps(maps map[string]*ebpf.Map) {
+	for _, m := range maps {
+		m.Close()
+	}
+}
+
+func assignMaps(maps map[string]*ebpf.Map, to any) error {
+	switch m := to.(type) {
+	case *dropsMaps:
+		m.DropCfg, m.DropCounts, m.DropStats = maps["drop_cfg"], maps["drop_counts"], maps["drop_stats"]
+		m.EventRate, m.Events = maps["event_rate"], maps["events"]
+		if m.DropCfg == nil || m.DropCounts == nil || m.DropStats == nil || m.Events == nil {
+			return errors.New("drops object is missing maps: regenerate with make generate")
+		}
+	case *netrxMaps:
+		m.NetrxCfg, m.NetrxPercpu, m.NetrxRun = maps["netrx_cfg"], maps["netrx_percpu"], maps["netrx_run"]
+		if m.NetrxCfg == nil || m.NetrxPercpu == nil || m.NetrxRun == nil {
+			return errors.New("netrx object is missing maps: regenerate with make generate")
+		}
+	}
+	return nil
+}
+
+// loadProgram loads one program of spec against already created maps.
+func loadProgram(spec *ebpf.CollectionSpec, name string, maps map[string]*ebpf.Map) (*ebpf.Program, error) {
+	s := spec.Copy()
+	for n := range s.Programs {
+		if n != name {
+			delete(s.Programs, n)
+		}
+	}
+	if len(s.Programs) == 0 {
+		return nil, fmt.Errorf("program %s not in the object: regenerate with make generate", name)
+	}
+	coll, err := ebpf.NewCollectionWithOptions(s, ebpf.CollectionOptions{MapReplacements: maps})
+	if err != nil {
+		return nil, err
+	}
+	p := coll.DetachProgram(name)
+	coll.Close()
+	return p, nil
+}
+
+// Probes reports how each tracepoint was attached, or why not.
+func (t *Tracer) Probes() []Probe { return append([]Probe(nil), t.probes...) }
+
+// HasDrops and HasNetRx say which families are attached.
+func (t *Tracer) HasDrops() bool { return t.drops }
+func (t *Tracer) HasNetRx() bool { return t.netrx }
+
+// PossibleCPUs is the length of every per-CPU slice the tracer returns.
+func (t *Tracer) PossibleCPUs() int { return t.ncpu }
+
+// SetNetRx updates what the NET_RX programs replay of net_rx_action: the packet budget and
+// the time limit in jiffies. A budget of 0 disables squeeze prediction.
+func (t *Tracer) SetNetRx(budget, timeJiffies uint32) error {
+	if !t.netrx {
+		return nil
+	}
+	cfg := netrxNetrxConfig{Budget: budget, TimeJiffies: timeJiffies}
+	if err := t.netrxM.NetrxCfg.Put(uint32(0), cfg); err != nil {
+		return fmt.Errorf("update NET_RX configuration map: %w", err)
+	}
+	return nil
+}
+
+// Close detaches everything and releases the maps. It is safe to call more than once.
+func (t *Tracer) Close() error {
+	if t.reader != nil {
+		t.reader.Close()
+		t.reader = nil
+	}
+	for _, l := range t.links {
+		l.Close()
+	}
+	t.links = nil
+	for i := len(t.closers) - 1; i >= 0; i-- {
+		t.closers[i]()
+	}
+	t.closers = nil
+	return nil
+}

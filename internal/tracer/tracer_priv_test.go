@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package tracer
+
+import (
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root to load BPF programs; run `sudo make test`")
+	}
+}
+
+// closedUDPPort returns a loopback port with no socket bound to it.
+func closedUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	return port
+}
+
+func sendUDP(t *testing.T, port, n int) {
+	t.Helper()
+	// Unconnected, so the ICMP port-unreachable of one datagram does not fail the next send.
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	for i := 0; i < n; i++ {
+		if _, err := c.WriteToUDP([]byte("droptrace"), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func selfNetns(t *testing.T) uint32 {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/net", &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(st.Ino)
+}
+
+// Datagrams to a closed loopback port are dropped by the UDP stack (NO_SOCKET): each must be
+// counted once in the aggregate for this netns and appear as an event with its port.
+func TestPrivDropsCountedAndStreamed(t *testing.T) {
+	requireRoot(t)
+	for _, force := range []bool{false, true} {
+		name := "tp_btf"
+		if force {
+			name = "tracepoint"
+		}
+		t.Run(name, func(t *testing.T) {
+			tr, err := Open(Options{Events: true, ForceTracepoint: force})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			for _, p := range tr.Probes() {
+				if !p.OK || p.Status != name {
+					t.Errorf("probe %s: %s, want %s", p.Name, p.Status, name)
+				}
+			}
+			port := closedUDPPort(t)
+			const n = 50
+			sendUDP(t, port, n)
+
+			var got int
+			var rec ringbuf.Record
+			var e Event
+			for got < n {
+				err := tr.ReadEvent(&rec, &e, time.Now().Add(5*time.Second))
+				if err != nil {
+					t.Fatalf("after %d of %d events: %v", got, n, err)
+				}
+				if e.L4 == 17 && int(e.Dport) == port && e.Src.String() == "127.0.0.1" {
+					got++
+					if e.Ifname != "lo" || e.Netns != selfNetns(t) || e.Len == 0 || e.Location == 0 {
+						t.Errorf("event %+v: want ifname lo, netns %d, a length and a location", e, selfNetns(t))
+					}
+				}
+			}
+			counts, err := tr.ReadDrops()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var udp uint64
+			for _, c := range counts {
+				if c.Key.L4 == 17 && c.Key.Netns == selfNetns(t) && c.Key.L3 == EthIPv4 {
+					for _, v := range c.PerCPU {
+						udp += v
+					}
+				}
+			}
+			if udp < n {
+				t.Errorf("aggregate counted %d UDP drops in this netns, sent %d to a closed port", udp, n)
+			}
+			st, err := tr.ReadDropStats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sent uint64
+			for _, v := range st.EventsSent {
+				sent += v
+			}
+			if sent < n {
+				t.Errorf("drop_stats events sent %d < %d", sent, n)
+			}
+		})
+	}
+}
+
+func TestPrivNetRxCountsRuns(t *testing.T) {
+	requireRoot(t)
+	tr, err := Open(Options{NoDrops: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.SetNetRx(300, 2); err != nil {
+		t.Fatal(err)
+	}
+	// Loopback delivery goes through the backlog NAPI in NET_RX.
+	sendUDP(t, closedUDPPort(t), 200)
+	time.Sleep(100 * time.Millisecond)
+	nr, err := tr.ReadNetRx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs, polls, pkts uint64
+	for _, c := range nr {
+		runs += c.Runs
+		polls += c.Polls
+		pkts += c.Packets
+	}
+	if runs == 0 || polls == 0 || pkts < 200 {
+		t.Errorf("NET_RX runs %d, polls %d, packets %d after 200 loopback datagrams", runs, polls, pkts)
+	}
+}
