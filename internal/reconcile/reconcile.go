@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package reconcile compares what the BPF programs traced with what the kernel counted, check
+// by check, and says in words why they differ when they do.
+//
+// A traced count and a kernel counter are read a few microseconds apart, so drops that happen
+// in that window land in different intervals. Each check therefore allows a tolerance equal to
+// the counter's rate over the interval times the read skew (rounded up); the session summary,
+// taken after traffic has stopped, normally needs none. Anything beyond that is a mismatch,
+// with the NET_RX runs BPF did not see offered as the explanation where they can account for
+// it — never silently folded into a match.
+package reconcile
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/record"
+)
+
+// Availability says whether a source could be read, and if not why.
+type Availability struct {
+	OK  bool
+	Why string
+}
+
+// Input is one interval (or the whole session) of traced and kernel counts.
+type Input struct {
+	Duration time.Duration
+	// ReadSkew is the time between reading BPF maps and reading /proc counters.
+	ReadSkew time.Duration
+
+	Drops    Availability // kfree_skb program attached and reasons decodable
+	NetRx    Availability // NET_RX programs attached
+	Predict  Availability // squeeze prediction possible (HZ and sysctls known)
+	Softnet  Availability // /proc/net/softnet_stat
+	Softirqs Availability // /proc/softirqs
+
+	// BacklogByCPU is traced CPU_BACKLOG drops by the CPU kfree_skb fired on (the enqueuing
+	// CPU), all namespaces.
+	BacklogByCPU map[int]uint64
+	CPUs         []CPU
+	Netns        []Netns
+
+	DropRecursionMisses uint64
+	AggMapFull          uint64
+}
+
+// CPU is one CPU's counts.
+type CPU struct {
+	CPU int
+	// Softnet is nil when the CPU has no softnet_stat line (offline) or no baseline.
+	Softnet *Softnet
+	// Runs is NET_RX softirq entries BPF saw; KernelRuns is /proc/softirqs' NET_RX delta.
+	Runs, KernelRuns             uint64
+	HasKernelRuns                bool
+	BudgetSqueezes, TimeSqueezes uint64
+}
+
+// Softnet is a CPU's softnet_stat deltas that the checks use.
+type Softnet struct{ Dropped, TimeSqueeze uint64 }
+
+// ReasonL4 selects traced drops by reason name and IP protocol.
+type ReasonL4 struct {
+	Reason string
+	L4     uint8
+}
+
+// Netns is one network namespace's traced drops and SNMP counter deltas.
+type Netns struct {
+	Inode  uint32
+	Name   string
+	Traced map[ReasonL4]uint64
+	// SNMP is nil when the namespace's counters could not be read (or have no baseline yet).
+	SNMP map[string]map[string]int64
+	Why  string // why SNMP is nil
+}
+
+// Counter names an SNMP counter: group and field as in /proc/net/snmp, netstat and snmp6.
+type Counter struct{ Group, Field string }
+
+// SNMPCheck ties traced drops to the per-namespace counters the kernel bumps at the same place.
+type SNMPCheck struct {
+	Name     string
+	Traced   ReasonL4
+	Counters []Counter
+	// Explain is said when the kernel counted more than was traced.
+	Explain string
+}
+
+const (
+	protoTCP = 6
+	protoUDP = 17
+)
+
+// SNMPChecks are the socket-level checks. Sources: net/ipv4/udp.c __udp4_lib_rcv (NoPorts,
+// NO_SOCKET) and __udp_queue_rcv_skb (RcvbufErrors, SOCKET_RCVBUFF: both only when the enqueue
+// failed with -ENOMEM), their IPv6 twins in net/ipv6/udp.c, and net/ipv4/tcp_minisocks.c
+// tcp_check_req for TCP_LISTEN_OVERFLOW.
+var SNMPChecks = []SNMPCheck{
+	{
+		Name:     "udp_rcvbuf",
+		Traced:   ReasonL4{"SOCKET_RCVBUFF", protoUDP},
+		Counters: []Counter{{"Udp", "RcvbufErrors"}, {"Udp6", "RcvbufErrors"}},
+		Explain:  "RcvbufErrors also counts datagrams dropped for a full buffer on paths that free them without SOCKET_RCVBUFF (e.g. multicast/broadcast delivery clones)",
+	},
+	{
+		Name:     "udp_no_port",
+		Traced:   ReasonL4{"NO_SOCKET", protoUDP},
+		Counters: []Counter{{"Udp", "NoPorts"}, {"Udp6", "NoPorts"}},
+		Explain:  "NoPorts is counted before the packet is freed; a datagram consumed by another path after the count (e.g. a BPF sk_lookup or early demux quirk) would not be traced as NO_SOCKET",
+	},
+	{
+		Name:     "tcp_listen_overflow",
+		Traced:   ReasonL4{"TCP_LISTEN_OVERFLOW", protoTCP},
+		Counters: []Counter{{"TcpExt", "ListenOverflows"}},
+		Explain:  "ListenOverflows also counts SYNs refused in tcp_conn_request while the accept queue is full, which are freed with other reasons (e.g. TCP_FLAGS or NOT_SPECIFIED)",
+	},
+}
+
+// Check names.
+const (
+	CheckBacklog  = "backlog_drops"
+	CheckSqueeze  = "time_squeeze"
+	CheckCoverage = "net_rx_coverage"
+)
+
+// Checks runs every check on in.
+func Checks(in Input) []record.Check {
+	var out []record.Check
+	out = append(out, backlog(in))
+	for _, c := range in.CPUs {
+		out = append(out, coverage(in, c))
+	}
+	for _, c := range in.CPUs {
+		out = append(out, squeeze(in, c))
+	}
+	for _, sc := range SNMPChecks {
+		out = append(out, snmpCheck(in, sc))
+	}
+	return out
+}
+
+func i64(v uint64) *int64 {
+	x := int64(v)
+	return &x
+}
+
+func cpuPtr(c int) *int {
+	return &c
+}
+
+func unavailable(name string, cpu *int, why string) record.Check {
+	return record.Check{Check: name, CPU: cpu, Status: record.StatusUnavailable, Note: why}
+}
+
+// tolerance is how many events of a counter with `count` over in.Duration can fall between
+// the two reads.
+func tolerance(in Input, count uint64) uint64 {
+	if in.Duration <= 0 || in.ReadSkew <= 0 || count == 0 {
+		return 0
+	}
+	return uint64(math.Ceil(float64(count) * float64(in.ReadSkew) / float64(in.Duration)))
+}
+
+func absDiff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func backlog(in Input) record.Check {
+	switch {
+	case !in.Drops.OK:
+		return unavailable(CheckBacklog, nil, in.Drops.Why)
+	case !in.Softnet.OK:
+		return unavailable(CheckBacklog, nil, in.Softnet.Why)
+	}
+	var traced, kernel uint64
+	for _, v := range in.BacklogByCPU {
+		traced += v
+	}
+	var counted []string
+	for _, c := range in.CPUs {
+		if c.Softnet == nil {
+			continue
+		}
+		kernel += c.Softnet.Dropped
+		if c.Softnet.Dropped > 0 {
+			counted = append(counted, fmt.Sprintf("CPU %d: %d", c.CPU, c.Softnet.Dropped))
+		}
+	}
+	var fired []string
+	for _, cpu := range sortedKeys(in.BacklogByCPU) {
+		if v := in.BacklogByCPU[cpu]; v > 0 {
+			fired = append(fired, fmt.Sprintf("CPU %d: %d", cpu, v))
+		}
+	}
+	chk := record.Check{Check: CheckBacklog, Traced: i64(traced), Kernel: i64(kernel)}
+	var notes []string
+	if len(fired) > 0 || len(counted) > 0 {
+		// enqueue_to_backlog (net/core/dev.c) bumps the target CPU's dropped but frees the skb
+		// on the CPU that was enqueueing: with RPS the two differ by design.
+		notes = append(notes, fmt.Sprintf("freed on (enqueuing CPU) %s; counted on (backlog CPU) %s",
+			orNone(fired), orNone(counted)))
+	}
+	d := absDiff(traced, kernel)
+	tol := tolerance(in, kernel)
+	switch {
+	case d == 0:
+		chk.Status = record.StatusMatch
+	case d <= tol:
+		chk.Status = record.StatusMatch
+		notes = append(notes, fmt.Sprintf("differs by %d, within the %d drops that can fall between the two reads (%s apart)", d, tol, in.ReadSkew))
+	default:
+		chk.Status = record.StatusMismatch
+		if kernel > traced {
+			notes = append(notes, fmt.Sprintf("%d backlog drops counted by the kernel were not traced as CPU_BACKLOG%s", kernel-traced, missHint(in)))
+		} else {
+			notes = append(notes, fmt.Sprintf("%d CPU_BACKLOG drops traced beyond softnet dropped: drops on a CPU that went offline, or counters read across an interval boundary", traced-kernel))
+		}
+	}
+	chk.Note = strings.Join(notes, "; ")
+	return chk
+}
+
+func missHint(in Input) string {
+	var parts []string
+	if in.DropRecursionMisses > 0 {
+		parts = append(parts, fmt.Sprintf("the kernel skipped the drop program %d times (recursion)", in.DropRecursionMisses))
+	}
+	if in.AggMapFull > 0 {
+		parts = append(parts, fmt.Sprintf("%d drops found the aggregation map full", in.AggMapFull))
+	}
+	if len(parts) == 0 {
+		return " (no BPF misses were reported: the kernel freed them with another reason)"
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func coverage(in Input, c CPU) record.Check {
+	cpu := cpuPtr(c.CPU)
+	switch {
+	case !in.NetRx.OK:
+		return unavailable(CheckCoverage, cpu, in.NetRx.Why)
+	case !in.Softirqs.OK:
+		return unavailable(CheckCoverage, cpu, in.Softirqs.Why)
+	case !c.HasKernelRuns:
+		return unavailable(CheckCoverage, cpu, "CPU has no /proc/softirqs column")
+	}
+	chk := record.Check{Check: CheckCoverage, CPU: cpu, Traced: i64(c.Runs), Kernel: i64(c.KernelRuns)}
+	d := absDiff(c.Runs, c.KernelRuns)
+	tol := tolerance(in, c.KernelRuns)
+	switch {
+	case d == 0:
+		chk.Status = record.StatusMatch
+	case d <= tol:
+		chk.Status = record.StatusMatch
+		chk.Note = fmt.Sprintf("differs by %d, within the %d runs that can fall between the two reads", d, tol)
+	case c.Runs < c.KernelRuns:
+		chk.Status = record.StatusMismatch
+		chk.Note = fmt.Sprintf("BPF saw %d of %d NET_RX runs (%.1f%%): %d runs were not traced, and any squeeze in them is not predicted",
+			c.Runs, c.KernelRuns, pct(c.Runs, c.KernelRuns), c.KernelRuns-c.Runs)
+	default:
+		chk.Status = record.StatusMismatch
+		chk.Note = fmt.Sprintf("BPF saw %d more NET_RX entries than /proc/softirqs counted", c.Runs-c.KernelRuns)
+	}
+	return chk
+}
+
+func pct(a, b uint64) float64 {
+	if b == 0 {
+		return 100
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+func squeeze(in Input, c CPU) record.Check {
+	cpu := cpuPtr(c.CPU)
+	switch {
+	case !in.NetRx.OK:
+		return unavailable(CheckSqueeze, cpu, in.NetRx.Why)
+	case !in.Predict.OK:
+		return unavailable(CheckSqueeze, cpu, in.Predict.Why)
+	case !in.Softnet.OK:
+		return unavailable(CheckSqueeze, cpu, in.Softnet.Why)
+	case c.Softnet == nil:
+		return unavailable(CheckSqueeze, cpu, "CPU has no softnet_stat line in both samples (offline?)")
+	}
+	pred := c.BudgetSqueezes + c.TimeSqueezes
+	kern := c.Softnet.TimeSqueeze
+	chk := record.Check{Check: CheckSqueeze, CPU: cpu, Traced: i64(pred), Kernel: i64(kern)}
+	split := fmt.Sprintf("predicted %d budget + %d time", c.BudgetSqueezes, c.TimeSqueezes)
+	d := absDiff(pred, kern)
+	tol := tolerance(in, kern)
+	var missed uint64
+	if c.HasKernelRuns && c.KernelRuns > c.Runs {
+		missed = c.KernelRuns - c.Runs
+	}
+	switch {
+	case d == 0:
+		chk.Status = record.StatusMatch
+		if pred > 0 {
+			chk.Note = split
+		}
+	case d <= tol:
+		chk.Status = record.StatusMatch
+		chk.Note = fmt.Sprintf("%s; differs by %d, within the %d that can fall between the two reads", split, d, tol)
+	case pred < kern && d <= missed+tol:
+		// Each run BPF did not see can hide at most one squeeze (net_rx_action counts at
+		// most one per run), so this residual is explained, but it is still not a match.
+		chk.Status = record.StatusMismatch
+		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, explained by the %d NET_RX runs BPF did not see on this CPU", split, d, missed)
+	case pred < kern:
+		chk.Status = record.StatusMismatch
+		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted (only %d unseen runs): a sysctl changed mid-interval, or the clock tick fell between the tracepoint and net_rx_action's own test", split, d, missed)
+	default:
+		chk.Status = record.StatusMismatch
+		chk.Note = fmt.Sprintf("%s; %d more predicted than counted: a sysctl changed mid-interval or a NET_RX exit was not seen", split, d)
+	}
+	return chk
+}
+
+func snmpCheck(in Input, sc SNMPCheck) record.Check {
+	if !in.Drops.OK {
+		return unavailable(sc.Name, nil, in.Drops.Why)
+	}
+	var traced, unwatched uint64
+	var kernel int64
+	var read, unread []string
+	var perNS []string
+	for _, ns := range in.Netns {
+		t := ns.Traced[sc.Traced]
+		if ns.SNMP == nil {
+			if t > 0 {
+				unwatched += t
+				unread = append(unread, fmt.Sprintf("%s (%s)", nsLabel(ns), ns.Why))
+			}
+			continue
+		}
+		var k int64
+		for _, c := range sc.Counters {
+			k += ns.SNMP[c.Group][c.Field]
+		}
+		traced += t
+		kernel += k
+		read = append(read, nsLabel(ns))
+		if int64(t) != k {
+			perNS = append(perNS, fmt.Sprintf("%s traced %d, counted %d", nsLabel(ns), t, k))
+		}
+	}
+	if len(read) == 0 {
+		why := "no network namespace's counters could be read"
+		if len(unread) > 0 {
+			why += ": " + strings.Join(unread, ", ")
+		}
+		return unavailable(sc.Name, nil, why)
+	}
+	chk := record.Check{Check: sc.Name, Traced: i64(traced), Kernel: &kernel}
+	var notes []string
+	var ku uint64
+	if kernel > 0 {
+		ku = uint64(kernel)
+	}
+	d := absDiff(traced, ku)
+	tol := tolerance(in, ku)
+	switch {
+	case kernel < 0:
+		chk.Status = record.StatusMismatch
+		notes = append(notes, "a kernel counter went backwards: the namespace was recreated")
+	case d == 0:
+		chk.Status = record.StatusMatch
+	case d <= tol:
+		chk.Status = record.StatusMatch
+		notes = append(notes, fmt.Sprintf("differs by %d, within the %d that can fall between the two reads", d, tol))
+	default:
+		chk.Status = record.StatusMismatch
+		if ku > traced {
+			notes = append(notes, fmt.Sprintf("%d counted but not traced as %s: %s%s", ku-traced, sc.Traced.Reason, sc.Explain, missHint(in)))
+		} else {
+			notes = append(notes, fmt.Sprintf("%d traced as %s but not counted", traced-ku, sc.Traced.Reason))
+		}
+		if len(perNS) > 0 && len(perNS) <= 5 {
+			notes = append(notes, strings.Join(perNS, "; "))
+		}
+	}
+	if unwatched > 0 {
+		notes = append(notes, fmt.Sprintf("%d more traced in namespaces whose counters could not be read: %s", unwatched, strings.Join(unread, ", ")))
+	}
+	chk.Note = strings.Join(notes, "; ")
+	return chk
+}
+
+func nsLabel(ns Netns) string {
+	if ns.Name != "" {
+		return fmt.Sprintf("netns %d [%s]", ns.Inode, ns.Name)
+	}
+	return fmt.Sprintf("netns %d", ns.Inode)
+}
+
+func sortedKeys(m map[int]uint64) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
+}

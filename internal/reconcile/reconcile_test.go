@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package reconcile
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/record"
+)
+
+var ok = Availability{OK: true}
+
+func base() Input {
+	return Input{
+		Duration: time.Second,
+		Drops:    ok, NetRx: ok, Predict: ok, Softnet: ok, Softirqs: ok,
+	}
+}
+
+func find(t *testing.T, cs []record.Check, name string, cpu int) record.Check {
+	t.Helper()
+	for _, c := range cs {
+		if c.Check == name && (c.CPU == nil && cpu < 0 || c.CPU != nil && *c.CPU == cpu) {
+			return c
+		}
+	}
+	t.Fatalf("no check %s cpu %d in %+v", name, cpu, cs)
+	return record.Check{}
+}
+
+func TestBacklog(t *testing.T) {
+	tests := []struct {
+		name      string
+		fired     map[int]uint64
+		counted   map[int]uint64
+		skew      time.Duration
+		misses    uint64
+		status    string
+		noteHas   []string
+		noteLacks []string
+	}{
+		{
+			name:    "RPS: freed on CPU 0, counted on CPU 1, totals equal",
+			fired:   map[int]uint64{0: 500},
+			counted: map[int]uint64{0: 0, 1: 500},
+			status:  record.StatusMatch,
+			noteHas: []string{"freed on (enqueuing CPU) CPU 0: 500", "counted on (backlog CPU) CPU 1: 500"},
+		},
+		{
+			name:    "nothing dropped",
+			fired:   map[int]uint64{},
+			counted: map[int]uint64{0: 0, 1: 0},
+			status:  record.StatusMatch,
+		},
+		{
+			name:    "kernel counted more, drop program skipped",
+			fired:   map[int]uint64{0: 90},
+			counted: map[int]uint64{1: 100},
+			misses:  10,
+			status:  record.StatusMismatch,
+			noteHas: []string{"10 backlog drops counted by the kernel were not traced", "skipped the drop program 10 times"},
+		},
+		{
+			name:    "difference within read skew",
+			fired:   map[int]uint64{0: 99_999},
+			counted: map[int]uint64{1: 100_000},
+			skew:    20 * time.Microsecond, // 100k/s * 20us = 2
+			status:  record.StatusMatch,
+			noteHas: []string{"within the 2 drops"},
+		},
+		{
+			name:    "difference beyond read skew",
+			fired:   map[int]uint64{0: 99_990},
+			counted: map[int]uint64{1: 100_000},
+			skew:    20 * time.Microsecond,
+			status:  record.StatusMismatch,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.ReadSkew = tc.skew
+			in.BacklogByCPU = tc.fired
+			in.DropRecursionMisses = tc.misses
+			for _, cpu := range []int{0, 1} {
+				in.CPUs = append(in.CPUs, CPU{CPU: cpu, Softnet: &Softnet{Dropped: tc.counted[cpu]}})
+			}
+			c := find(t, Checks(in), CheckBacklog, -1)
+			if c.Status != tc.status {
+				t.Errorf("status %s, want %s (note %q)", c.Status, tc.status, c.Note)
+			}
+			for _, s := range tc.noteHas {
+				if !strings.Contains(c.Note, s) {
+					t.Errorf("note %q lacks %q", c.Note, s)
+				}
+			}
+		})
+	}
+}
+
+func TestBacklogUnavailable(t *testing.T) {
+	in := base()
+	in.Drops = Availability{Why: "skb:kfree_skb not attached: permission denied"}
+	c := find(t, Checks(in), CheckBacklog, -1)
+	if c.Status != record.StatusUnavailable || !strings.Contains(c.Note, "permission denied") || c.Traced != nil {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestSqueeze(t *testing.T) {
+	tests := []struct {
+		name           string
+		budget, time_  uint64
+		kernel         uint64
+		runs, kernRuns uint64
+		status         string
+		noteHas        string
+	}{
+		{"exact, split by cause", 7, 3, 10, 100, 100, record.StatusMatch, "predicted 7 budget + 3 time"},
+		{"residual explained by unseen runs", 7, 0, 9, 95, 100, record.StatusMismatch, "explained by the 5 NET_RX runs BPF did not see"},
+		{"residual larger than unseen runs", 1, 0, 9, 99, 100, record.StatusMismatch, "only 1 unseen runs"},
+		{"over-prediction", 5, 5, 4, 100, 100, record.StatusMismatch, "6 more predicted than counted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.CPUs = []CPU{{CPU: 1, Softnet: &Softnet{TimeSqueeze: tc.kernel}, Runs: tc.runs,
+				KernelRuns: tc.kernRuns, HasKernelRuns: true, BudgetSqueezes: tc.budget, TimeSqueezes: tc.time_}}
+			c := find(t, Checks(in), CheckSqueeze, 1)
+			if c.Status != tc.status || !strings.Contains(c.Note, tc.noteHas) {
+				t.Errorf("got %s %q, want %s containing %q", c.Status, c.Note, tc.status, tc.noteHas)
+			}
+			if *c.Traced != int64(tc.budget+tc.time_) || *c.Kernel != int64(tc.kernel) {
+				t.Errorf("traced %d kernel %d", *c.Traced, *c.Kernel)
+			}
+		})
+	}
+}
+
+func TestSqueezeUnavailableWithoutHZ(t *testing.T) {
+	in := base()
+	in.Predict = Availability{Why: "HZ unknown"}
+	in.CPUs = []CPU{{CPU: 0, Softnet: &Softnet{}}}
+	if c := find(t, Checks(in), CheckSqueeze, 0); c.Status != record.StatusUnavailable || c.Note != "HZ unknown" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestCoverage(t *testing.T) {
+	in := base()
+	in.CPUs = []CPU{
+		{CPU: 0, Runs: 1000, KernelRuns: 1000, HasKernelRuns: true},
+		{CPU: 1, Runs: 950, KernelRuns: 1000, HasKernelRuns: true},
+	}
+	cs := Checks(in)
+	if c := find(t, cs, CheckCoverage, 0); c.Status != record.StatusMatch {
+		t.Errorf("cpu0 %+v", c)
+	}
+	c := find(t, cs, CheckCoverage, 1)
+	if c.Status != record.StatusMismatch || !strings.Contains(c.Note, "BPF saw 950 of 1000 NET_RX runs (95.0%)") {
+		t.Errorf("cpu1 %+v", c)
+	}
+}
+
+func TestSNMPChecksPerNamespace(t *testing.T) {
+	udp := ReasonL4{"NO_SOCKET", 17}
+	rcv := ReasonL4{"SOCKET_RCVBUFF", 17}
+	in := base()
+	in.Netns = []Netns{
+		{Inode: 1, Name: "host", Traced: map[ReasonL4]uint64{udp: 10, rcv: 4},
+			SNMP: map[string]map[string]int64{"Udp": {"NoPorts": 7, "RcvbufErrors": 4}, "Udp6": {"NoPorts": 3}}},
+		{Inode: 2, Name: "dtlab-rx", Traced: map[ReasonL4]uint64{udp: 5},
+			SNMP: map[string]map[string]int64{"Udp": {"NoPorts": 5}}},
+		// NO_SOCKET for TCP must not be counted against Udp NoPorts.
+		{Inode: 3, Traced: map[ReasonL4]uint64{{"NO_SOCKET", 6}: 50}, SNMP: map[string]map[string]int64{}},
+		{Inode: 4, Name: "gone", Traced: map[ReasonL4]uint64{udp: 2}, Why: "namespace vanished"},
+	}
+	cs := Checks(in)
+	c := find(t, cs, "udp_no_port", -1)
+	if c.Status != record.StatusMatch || *c.Traced != 15 || *c.Kernel != 15 {
+		t.Errorf("udp_no_port %+v traced %d kernel %d", c, *c.Traced, *c.Kernel)
+	}
+	if !strings.Contains(c.Note, "2 more traced in namespaces whose counters could not be read: netns 4 [gone] (namespace vanished)") {
+		t.Errorf("note %q", c.Note)
+	}
+	if c := find(t, cs, "udp_rcvbuf", -1); c.Status != record.StatusMatch || *c.Kernel != 4 {
+		t.Errorf("udp_rcvbuf %+v", c)
+	}
+
+	in.Netns[1].SNMP["Udp"]["NoPorts"] = 9
+	c = find(t, Checks(in), "udp_no_port", -1)
+	if c.Status != record.StatusMismatch || !strings.Contains(c.Note, "4 counted but not traced as NO_SOCKET") ||
+		!strings.Contains(c.Note, "netns 2 [dtlab-rx] traced 5, counted 9") {
+		t.Errorf("mismatch %+v", c)
+	}
+}
+
+func TestSNMPUnavailableWhenNoNamespaceRead(t *testing.T) {
+	in := base()
+	in.Netns = []Netns{{Inode: 9, Traced: map[ReasonL4]uint64{{"NO_SOCKET", 17}: 1}, Why: "permission denied"}}
+	c := find(t, Checks(in), "udp_no_port", -1)
+	if c.Status != record.StatusUnavailable || !strings.Contains(c.Note, "permission denied") {
+		t.Errorf("got %+v", c)
+	}
+}

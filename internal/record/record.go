@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package record defines droptrace's JSON lines: one Go type per record type, whose json tags
+// are the schema documented in docs/jsonl.md (a test keeps the two equal). Field names are a
+// contract with users' jq, DuckDB and pandas scripts: add fields, never rename or retype them
+// without bumping SchemaVersion.
+package record
+
+import "time"
+
+// SchemaVersion is written in every start record.
+const SchemaVersion = 1
+
+// Record types.
+const (
+	TypeStart    = "start"
+	TypeDrop     = "drop"
+	TypeInterval = "interval"
+	TypeSummary  = "summary"
+)
+
+// Modes of a session.
+const (
+	ModeFull         = "full"
+	ModeCountersOnly = "counters-only"
+)
+
+// Time is a UTC timestamp written as RFC 3339 with exactly nine fractional digits, so that
+// lines sort as text and every tool parses them the same way.
+type Time time.Time
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(timeLayout)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, timeLayout)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler; any RFC 3339 time is accepted.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
+	if err != nil {
+		return err
+	}
+	*t = Time(v)
+	return nil
+}
+
+// Header is common to every record.
+type Header struct {
+	Type string `json:"type"`
+	Time Time   `json:"time"`
+}
+
+// Sysctl holds the net.core settings that decide backlog drops and squeezes.
+type Sysctl struct {
+	NetdevBudget      int64 `json:"netdev_budget"`
+	NetdevBudgetUsecs int64 `json:"netdev_budget_usecs"`
+	NetdevMaxBacklog  int64 `json:"netdev_max_backlog"`
+	DevWeight         int64 `json:"dev_weight"`
+}
+
+// Start opens a recording.
+type Start struct {
+	Header
+	SchemaVersion  int               `json:"schema_version"`
+	Version        string            `json:"version"`
+	Hostname       string            `json:"hostname"`
+	Kernel         string            `json:"kernel"`
+	CPUs           []int             `json:"cpus"`
+	HZ             int               `json:"hz"`
+	HZSource       string            `json:"hz_source"`
+	Sysctl         Sysctl            `json:"sysctl"`
+	Mode           string            `json:"mode"`
+	Probes         map[string]string `json:"probes"`
+	IntervalMs     int64             `json:"interval_ms"`
+	SoftnetColumns int               `json:"softnet_columns"`
+	DropReasons    int               `json:"drop_reasons"`
+	Events         bool              `json:"events"`
+	MaxEventRate   uint32            `json:"max_event_rate"`
+	Netns          uint32            `json:"netns"`
+}
+
+// Drop is one dropped packet (only with --events).
+type Drop struct {
+	Header
+	CPU        uint32 `json:"cpu"`
+	Reason     string `json:"reason"`
+	ReasonCode uint32 `json:"reason_code"`
+	Location   string `json:"location"`
+	Ifindex    uint32 `json:"ifindex"`
+	Ifname     string `json:"ifname,omitempty"`
+	Netns      uint32 `json:"netns"`
+	Len        uint32 `json:"len"`
+	L3         string `json:"l3,omitempty"`
+	L4         string `json:"l4,omitempty"`
+	Src        string `json:"src,omitempty"`
+	Dst        string `json:"dst,omitempty"`
+	Sport      uint16 `json:"sport,omitempty"`
+	Dport      uint16 `json:"dport,omitempty"`
+}
+
+// NetRx is NET_RX softirq (net_rx_action) accounting of one CPU from the tracepoints.
+type NetRx struct {
+	Runs           uint64 `json:"runs"`
+	KernelRuns     uint64 `json:"kernel_runs"`
+	BusyUs         uint64 `json:"busy_us"`
+	MaxRunUs       uint64 `json:"max_run_us"`
+	Polls          uint64 `json:"polls"`
+	Packets        uint64 `json:"packets"`
+	BudgetSqueezes uint64 `json:"budget_squeezes"`
+	TimeSqueezes   uint64 `json:"time_squeezes"`
+	OtherPolls     uint64 `json:"other_polls"`
+	OtherPackets   uint64 `json:"other_packets"`
+}
+
+// Softnet is one CPU's /proc/net/softnet_stat deltas.
+type Softnet struct {
+	Processed   uint64 `json:"processed"`
+	Dropped     uint64 `json:"dropped"`
+	TimeSqueeze uint64 `json:"time_squeeze"`
+	ReceivedRPS uint64 `json:"received_rps"`
+	FlowLimit   uint64 `json:"flow_limit"`
+	BacklogLen  uint32 `json:"backlog_len"`
+}
+
+// CPU is one CPU's view of an interval.
+type CPU struct {
+	CPU     int               `json:"cpu"`
+	Drops   map[string]uint64 `json:"drops"`
+	NetRx   *NetRx            `json:"net_rx,omitempty"`
+	Softnet *Softnet          `json:"softnet,omitempty"`
+}
+
+// Check is one reconciliation of a traced count with a kernel counter.
+type Check struct {
+	Check  string `json:"check"`
+	CPU    *int   `json:"cpu,omitempty"`
+	Traced *int64 `json:"traced"`
+	Kernel *int64 `json:"kernel"`
+	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Check statuses.
+const (
+	StatusMatch       = "match"
+	StatusMismatch    = "mismatch"
+	StatusUnavailable = "unavailable"
+)
+
+// Location is a kernel call site that dropped packets.
+type Location struct {
+	Location string `json:"location"`
+	Reason   string `json:"reason"`
+	Count    uint64 `json:"count"`
+}
+
+// Device is drops by device and namespace.
+type Device struct {
+	Netns   uint32            `json:"netns"`
+	Ifindex uint32            `json:"ifindex"`
+	Ifname  string            `json:"ifname,omitempty"`
+	Drops   map[string]uint64 `json:"drops"`
+}
+
+// Tracer is the tracer's own health over the interval: what it could not see or send.
+type Tracer struct {
+	EventsSent           uint64 `json:"events_sent"`
+	EventsRateLimited    uint64 `json:"events_rate_limited"`
+	EventsRingbufFull    uint64 `json:"events_ringbuf_full"`
+	EventsWriteFailed    uint64 `json:"events_write_failed"`
+	AggMapFull           uint64 `json:"agg_map_full"`
+	DropRecursionMisses  uint64 `json:"drop_recursion_misses"`
+	NetRxRecursionMisses uint64 `json:"net_rx_recursion_misses"`
+}
+
+// Interval is one --interval's deltas; Summary has the same shape over the whole session.
+type Interval struct {
+	Header
+	Seq        int                         `json:"seq,omitempty"`
+	DurationMs int64                       `json:"duration_ms"`
+	Drops      map[string]uint64           `json:"drops"`
+	CPUs       []CPU                       `json:"cpus"`
+	SNMP       map[string]map[string]int64 `json:"snmp"`
+	Checks     []Check                     `json:"checks"`
+	LostEvents uint64                      `json:"lost_events"`
+	Tracer     Tracer                      `json:"tracer"`
+	Locations  []Location                  `json:"locations"`
+	Devices    []Device                    `json:"devices"`
+}
