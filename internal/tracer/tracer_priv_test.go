@@ -151,3 +151,16 @@ func TestPrivNetRxCountsRuns(t *testing.T) {
 		t.Errorf("NET_RX runs %d, polls %d, packets %d after 200 loopback datagrams", runs, polls, pkts)
 	}
 }
+
+// This machine runs HZ=250 (CONFIG_HZ in /proc/config.gz); the BPF measurement must agree.
+func TestPrivMeasureHZ(t *testing.T) {
+	requireRoot(t)
+	hz, err := MeasureHZ(100 * time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kconfigHZ(t)
+	if hz != want {
+		t.Errorf("measured HZ %d, kernel config says %d", hz, want)
+	}
+}
