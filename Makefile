@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: Apache-2.0
+# droptrace: `make run` starts a tracing session, `make test` runs every test (as root).
+
+GO        ?= go
+BIN       := bin/droptrace
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+ARGS      ?=
+# Privileged tests need root; sudo is used only when not root already.
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo -E)
+FUZZTIME  ?= 5s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: help build run test unit fuzz lint generate tracefs clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/droptrace (no clang needed: BPF objects are committed)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/droptrace
+
+run: build tracefs ## build and start a live tracing session as root (ARGS="--duration 30s --output x.jsonl")
+	$(SUDO) ./$(BIN) $(ARGS)
+
+test: build tracefs ## vet, all tests including privileged end-to-end ones (as root), short fuzzing
+	$(GO) vet ./...
+	$(SUDO) $(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz: ## run every fuzz target for FUZZTIME
+	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+	  done; done
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+generate: ## regenerate BPF objects and loaders from bpf/*.c (needs clang, llvm)
+	cd internal/tracer && $(GO) generate ./...
+
+tracefs: ## mount tracefs when it is missing (classic tracepoints need it)
+	@test -d /sys/kernel/tracing/events || $(SUDO) mount -t tracefs nodev /sys/kernel/tracing || true
+
+clean:
+	rm -rf bin
