@@ -176,6 +176,8 @@ type Tracer struct {
 	EventsRateLimited    uint64 `json:"events_rate_limited"`
 	EventsRingbufFull    uint64 `json:"events_ringbuf_full"`
 	EventsWriteFailed    uint64 `json:"events_write_failed"`
+	EventsWritten        uint64 `json:"events_written"`
+	EventsUnread         uint64 `json:"events_unread"`
 	AggMapFull           uint64 `json:"agg_map_full"`
 	DropRecursionMisses  uint64 `json:"drop_recursion_misses"`
 	NetRxRecursionMisses uint64 `json:"net_rx_recursion_misses"`

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Command droptrace finds the packet loss that interface counters never show: it attributes
+// every kernel drop to its reason, CPU, location, device and namespace, accounts the NET_RX
+// softirq per CPU, and reconciles both with /proc/net/softnet_stat and the SNMP counters.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/droptrace/droptrace/internal/doctor"
+	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/session"
+	"github.com/droptrace/droptrace/internal/view"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `droptrace: find the packet loss that ip -s link, ethtool -S and sar never show.
+
+Usage:
+  droptrace [flags]            trace drops and NET_RX per CPU (as root)
+  droptrace doctor [--json]    what this kernel supports and what is degraded
+  droptrace version
+
+Examples:
+  sudo droptrace                                     # live per-CPU view, Ctrl-C ends
+  sudo droptrace --duration 30s --output burst.jsonl # record a burst for later analysis
+  sudo droptrace --events --max-event-rate 2000 --output - | jq 'select(.type=="drop")'
+
+Flags:
+`
+
+// flags are the tracing session's options, bound in one place.
+type flags struct {
+	duration     time.Duration
+	interval     time.Duration
+	output       string
+	events       bool
+	maxEventRate uint32
+	ringBytes    uint32
+	readyFile    string
+	countersOnly bool
+	tracepoint   bool
+	live         string
+	logLevel     string
+}
+
+func (f *flags) set(fs *pflag.FlagSet) {
+	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until Ctrl-C or SIGTERM)")
+	fs.DurationVar(&f.interval, "interval", time.Second, "how often to sample, reconcile and emit an interval record")
+	fs.StringVar(&f.output, "output", "", "write JSON lines to this file ('-' for stdout); default: stdout when it is not a terminal")
+	fs.BoolVar(&f.events, "events", false, "also stream one 'drop' record per dropped packet (rate-limited per CPU)")
+	fs.Uint32Var(&f.maxEventRate, "max-event-rate", 10000, "drop events per second per CPU, enforced in BPF (0: unlimited); the rest are counted in lost_events")
+	fs.Uint32Var(&f.ringBytes, "ring-buffer-size", 4<<20, "bytes of the drop event ring buffer (a power of two)")
+	fs.StringVar(&f.readyFile, "ready-file", "", "write this file (our pid) once everything is attached and the first counters are read")
+	fs.BoolVar(&f.countersOnly, "counters-only", false, "do not load BPF: poll softnet_stat, softirqs and snmp only")
+	fs.BoolVar(&f.tracepoint, "tracepoint", false, "attach classic tracepoints instead of tp_btf")
+	fs.StringVar(&f.live, "live", "auto", "live per-CPU view on the terminal: auto, on or off")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintf(stdout, "droptrace %s (JSON schema %d)\n", version, record.SchemaVersion)
+			return 0
+		case "doctor":
+			return runDoctor(args[1:], stdout, stderr)
+		}
+	}
+	var f flags
+	fs := pflag.NewFlagSet("droptrace", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	f.set(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "droptrace: unexpected argument %q (subcommands: doctor, version)\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "droptrace:", err)
+		return 2
+	}
+	if err := trace(f, stdout, log); err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func trace(f flags, stdout io.Writer, log *slog.Logger) error {
+	if f.interval <= 0 {
+		return fmt.Errorf("--interval %s: must be positive", f.interval)
+	}
+	if f.duration < 0 {
+		return fmt.Errorf("--duration %s: must be 0 (until Ctrl-C) or positive", f.duration)
+	}
+	if f.ringBytes < 4096 || f.ringBytes&(f.ringBytes-1) != 0 {
+		return fmt.Errorf("--ring-buffer-size %d: must be a power of two of at least 4096", f.ringBytes)
+	}
+	outFile, _ := stdout.(*os.File)
+	tty := outFile != nil && isTerminal(outFile)
+	cfg := session.Config{
+		Interval: f.interval, Duration: f.duration, Events: f.events, MaxEventRate: f.maxEventRate,
+		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
+		ReadyFile: f.readyFile, Version: version, Log: log,
+	}
+	var closeOut func() error
+	switch {
+	case f.output == "-" || (f.output == "" && !tty):
+		w := record.NewWriter(stdout)
+		cfg.Records = w
+		tty = false // stdout carries data
+	case f.output != "":
+		file, err := os.OpenFile(f.output, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("open --output: %w", err)
+		}
+		w := record.NewWriter(file)
+		cfg.Records = w
+		closeOut = func() error {
+			if err := w.Flush(); err != nil {
+				file.Close()
+				return fmt.Errorf("flush %s: %w", f.output, err)
+			}
+			if err := file.Sync(); err != nil {
+				file.Close()
+				return fmt.Errorf("sync %s: %w", f.output, err)
+			}
+			return file.Close()
+		}
+	}
+	switch f.live {
+	case "on":
+		cfg.Live = view.New(stdout, view.Options{Color: tty})
+	case "auto":
+		if tty {
+			cfg.Live = view.New(stdout, view.Options{Color: true})
+		}
+	case "off":
+	default:
+		return fmt.Errorf("--live %q: want auto, on or off", f.live)
+	}
+	if cfg.Records == nil && cfg.Live == nil {
+		return errors.New("nothing to write: give --output FILE or --live on")
+	}
+
+	// SIGINT and SIGTERM end the session cleanly: the last interval and the summary are
+	// written and the output flushed before exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, err := session.Run(ctx, cfg)
+	if closeOut != nil {
+		if cerr := closeOut(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func runDoctor(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("droptrace doctor", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the probes as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rep := doctor.Run()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		rep.Print(stdout)
+	}
+	if !rep.CanTrace {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package doctor probes what this kernel and these privileges allow droptrace to do, and says
+// how to fix what is missing. The same probes decide a session's mode at start.
+package doctor
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/kallsyms"
+	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/snmp"
+	"github.com/droptrace/droptrace/internal/softirqs"
+	"github.com/droptrace/droptrace/internal/softnet"
+	"github.com/droptrace/droptrace/internal/sysctl"
+	"github.com/droptrace/droptrace/internal/tracer"
+)
+
+// Levels of a result.
+const (
+	OK   = "ok"
+	Warn = "degraded"
+	Fail = "fail"
+)
+
+// Result is one probe.
+type Result struct {
+	Name   string `json:"name"`
+	Level  string `json:"level"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Report is every probe, and whether a tracing session can run.
+type Report struct {
+	Results    []Result `json:"results"`
+	CanTrace   bool     `json:"can_trace"`
+	CanCounter bool     `json:"can_count"`
+}
+
+// Linux capability numbers (include/uapi/linux/capability.h).
+const (
+	capNetAdmin    = 12
+	capSysAdmin    = 21
+	capSysResource = 24
+	capPerfmon     = 38
+	capBPF         = 39
+)
+
+// Run performs every probe. Loading BPF programs is part of it: it is the only honest test.
+func Run() Report {
+	var r Report
+	add := func(name, level, detail, fix string) {
+		r.Results = append(r.Results, Result{Name: name, Level: level, Detail: detail, Fix: fix})
+	}
+
+	caps, err := effectiveCaps("/proc/self/status")
+	switch {
+	case err != nil:
+		add("privileges", Warn, err.Error(), "")
+	case has(caps, capBPF) && has(caps, capPerfmon) || has(caps, capSysAdmin):
+		add("privileges", OK, fmt.Sprintf("uid %d, CapEff %#x (BPF and perfmon allowed)", os.Geteuid(), caps), "")
+	default:
+		add("privileges", Fail, fmt.Sprintf("uid %d, CapEff %#x lacks CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN)", os.Geteuid(), caps),
+			"run with sudo, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE")
+	}
+
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+		add("tracefs", OK, "/sys/kernel/tracing", "")
+	} else if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err == nil {
+		add("tracefs", OK, "/sys/kernel/debug/tracing", "")
+	} else {
+		add("tracefs", Warn, "not mounted: classic tracepoints cannot attach (tp_btf still can)",
+			"mount -t tracefs nodev /sys/kernel/tracing")
+	}
+
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
+		add("btf", OK, "/sys/kernel/btf/vmlinux", "")
+	} else {
+		add("btf", Warn, "no kernel BTF: tp_btf programs and CO-RE relocations are refused, drop reasons cannot be named",
+			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
+	}
+
+	if b, err := os.ReadFile("/sys/kernel/security/lockdown"); err == nil {
+		mode := lockdownMode(string(b))
+		if mode == "confidentiality" {
+			add("lockdown", Fail, "lockdown=confidentiality: BPF cannot read kernel memory", "boot with lockdown=integrity or none")
+		} else {
+			add("lockdown", OK, mode, "")
+		}
+	}
+
+	reasons, err := dropreason.Load()
+	switch {
+	case errors.Is(err, dropreason.ErrNoEnum):
+		add("drop reasons", Warn, "kernel has no enum skb_drop_reason (before 5.17): drops are counted without reasons", "")
+	case err != nil:
+		add("drop reasons", Warn, err.Error(), "")
+	default:
+		add("drop reasons", OK, fmt.Sprintf("%d reasons decoded from BTF", reasons.Len()), "")
+	}
+
+	if _, err := kallsyms.Load(); err != nil {
+		add("kallsyms", Warn, err.Error()+": drop locations are shown as addresses", "run as root (kernel.kptr_restrict hides addresses)")
+	} else {
+		add("kallsyms", OK, "text symbols readable", "")
+	}
+
+	hzDetail, hzLevel, hzFix := "", OK, ""
+	if hz, err := sysctl.HZ(); err == nil {
+		hzDetail = fmt.Sprintf("HZ=%d (kernel config)", hz)
+	} else if hz, merr := tracer.MeasureHZ(100 * time.Millisecond); merr == nil {
+		hzDetail = fmt.Sprintf("HZ=%d (measured with bpf_jiffies64; no kernel config found)", hz)
+	} else {
+		hzLevel, hzDetail = Warn, fmt.Sprintf("HZ unknown (%v; %v): time squeezes are not predicted", err, merr)
+		hzFix = "provide /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r)"
+	}
+	add("hz", hzLevel, hzDetail, hzFix)
+
+	if nc, err := sysctl.ReadNetCore(); err == nil {
+		add("sysctls", OK, fmt.Sprintf("netdev_budget=%d netdev_budget_usecs=%d netdev_max_backlog=%d dev_weight=%d",
+			nc.Budget, nc.BudgetUsecs, nc.MaxBacklog, nc.DevWeight), "")
+	} else {
+		add("sysctls", Warn, err.Error(), "")
+	}
+
+	tr, err := tracer.Open(tracer.Options{})
+	if err != nil {
+		add("bpf programs", Fail, err.Error(), "run as root; see the privileges, btf and tracefs lines above")
+	} else {
+		for _, p := range tr.Probes() {
+			level := OK
+			if !p.OK {
+				level = Warn
+			}
+			add("attach "+p.Name, level, p.Status, "")
+		}
+		r.CanTrace = true
+		tr.Close()
+	}
+
+	if b, err := os.ReadFile("/proc/net/softnet_stat"); err != nil {
+		add("softnet_stat", Fail, err.Error(), "")
+	} else if t, err := softnet.Parse(bytes.NewReader(b)); err != nil {
+		add("softnet_stat", Fail, err.Error(), "")
+	} else {
+		r.CanCounter = true
+		src := "CPU ids from column 13"
+		if len(t.CPUs) > 0 && !t.CPUs[0].CPUFromKernel {
+			src = "no CPU id column: line number taken as CPU id (wrong if CPUs are offline)"
+		}
+		add("softnet_stat", OK, fmt.Sprintf("%d columns, %d CPUs, %s", t.Columns, len(t.CPUs), src), "")
+	}
+	if b, err := os.ReadFile("/proc/softirqs"); err != nil {
+		add("softirqs", Warn, err.Error()+": NET_RX coverage cannot be checked", "")
+	} else if _, err := softirqs.Parse(bytes.NewReader(b)); err != nil {
+		add("softirqs", Warn, err.Error(), "")
+	} else {
+		add("softirqs", OK, "/proc/softirqs NET_RX readable", "")
+	}
+	if b, err := os.ReadFile("/proc/net/snmp"); err != nil {
+		add("snmp", Warn, err.Error(), "")
+	} else if _, err := snmp.Parse(bytes.NewReader(b)); err != nil {
+		add("snmp", Warn, err.Error(), "")
+	} else {
+		add("snmp", OK, "/proc/net/snmp readable", "")
+	}
+	if list, err := netns.List(); err != nil {
+		add("netns", Warn, err.Error()+": socket checks cover droptrace's own namespace only", "")
+	} else {
+		add("netns", OK, fmt.Sprintf("%d network namespaces found", len(list)), "")
+	}
+	return r
+}
+
+func has(caps uint64, c uint) bool { return caps&(1<<c) != 0 }
+
+func effectiveCaps(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no CapEff line", path)
+}
+
+// lockdownMode picks the bracketed mode from "none [integrity] confidentiality".
+func lockdownMode(s string) string {
+	if i := strings.Index(s, "["); i >= 0 {
+		if j := strings.Index(s[i:], "]"); j > 0 {
+			return s[i+1 : i+j]
+		}
+	}
+	return strings.TrimSpace(s)
+}
+
+// Print writes the report as an aligned table.
+func (r Report) Print(w io.Writer) {
+	for _, res := range r.Results {
+		fmt.Fprintf(w, "%-10s %-25s %s\n", "["+res.Level+"]", res.Name, res.Detail)
+		if res.Fix != "" {
+			fmt.Fprintf(w, "%-10s %-25s fix: %s\n", "", "", res.Fix)
+		}
+	}
+	switch {
+	case r.CanTrace:
+		fmt.Fprintln(w, "\nverdict: tracing is possible (mode full)")
+	case r.CanCounter:
+		fmt.Fprintln(w, "\nverdict: tracing is NOT possible; droptrace would run counters-only (softnet_stat, softirqs, snmp)")
+	default:
+		fmt.Fprintln(w, "\nverdict: neither tracing nor counters are available")
+	}
+}

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package e2e runs droptrace as a user would, against real traffic in network namespaces this
+// test creates, and asserts on droptrace's own JSON lines.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/netlab"
+	"github.com/droptrace/droptrace/internal/record"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: end-to-end tests need root (BPF, netns, sysctls); run `sudo make test`")
+	}
+}
+
+var binary string
+
+// TestMain builds droptrace once; the tests run the binary, not the packages, so flags, signal
+// handling and output flushing are covered too.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "droptrace-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "droptrace")
+	out, err := exec.Command("go", "build", "-o", binary, "../../cmd/droptrace").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build droptrace: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// recording is a parsed droptrace output.
+type recording struct {
+	start     record.Start
+	intervals []record.Interval
+	summary   *record.Interval
+	drops     []record.Drop
+}
+
+func parse(t *testing.T, b []byte) recording {
+	t.Helper()
+	var r recording
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		var h record.Header
+		if err := json.Unmarshal(line, &h); err != nil {
+			t.Fatalf("line %d is not JSON: %v: %s", n, err, line)
+		}
+		var err error
+		switch h.Type {
+		case record.TypeStart:
+			err = json.Unmarshal(line, &r.start)
+		case record.TypeInterval:
+			var iv record.Interval
+			err = json.Unmarshal(line, &iv)
+			r.intervals = append(r.intervals, iv)
+		case record.TypeSummary:
+			r.summary = &record.Interval{}
+			err = json.Unmarshal(line, r.summary)
+		case record.TypeDrop:
+			var d record.Drop
+			err = json.Unmarshal(line, &d)
+			r.drops = append(r.drops, d)
+		default:
+			t.Fatalf("line %d: unknown type %q", n, h.Type)
+		}
+		if err != nil {
+			t.Fatalf("line %d: %v", n, err)
+		}
+	}
+	if r.start.Type != record.TypeStart {
+		t.Fatal("no start record")
+	}
+	if r.summary == nil {
+		t.Fatal("no summary record: the session did not end cleanly")
+	}
+	return r
+}
+
+// session runs droptrace with args until traffic() returns, then stops it with SIGINT, the way
+// a user ends it with Ctrl-C.
+func session(t *testing.T, traffic func(), args ...string) recording {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	ready := filepath.Join(dir, "ready")
+	args = append([]string{"--interval", "500ms", "--output", out, "--ready-file", ready, "--live", "off"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("droptrace not ready after 60s; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	traffic()
+	// Let the last packets drain through NET_RX before the final sample.
+	time.Sleep(700 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("droptrace exited with %v; stderr:\n%s", err, stderr.String())
+	}
+	t.Logf("droptrace stderr:\n%s", stderr.String())
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parse(t, b)
+}
+
+func check(t *testing.T, iv *record.Interval, name string, cpu int) record.Check {
+	t.Helper()
+	for _, c := range iv.Checks {
+		if c.Check == name && (cpu < 0 && c.CPU == nil || c.CPU != nil && *c.CPU == cpu) {
+			return c
+		}
+	}
+	t.Fatalf("summary has no check %s (cpu %d)", name, cpu)
+	return record.Check{}
+}
+
+func val(p *int64) int64 {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+func netnsInode(t *testing.T, name string) uint32 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat("/run/netns/"+name, &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(st.Ino)
+}
+
+// The hidden-loss scenario from the README: RPS steers the receiving veth to the other CPU,
+// netdev_max_backlog=10 and netdev_budget=4, a UDP flood. droptrace must see every backlog drop
+// the kernel counted, predict every squeeze, and match the socket counters of the receiving
+// namespace.
+func TestPrivHiddenLossReconciles(t *testing.T) {
+	requireRoot(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("SKIPPED: the RPS scenario needs two CPUs")
+	}
+	netlab.CleanupStale("dte2e-")
+	lab, err := netlab.New("dte2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	const senderCPU, rpsCPU = 0, 1
+	if err := lab.SetRPS(rpsCPU); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"net.core.netdev_max_backlog": "10", "net.core.netdev_budget": "4"} {
+		if err := lab.SetSysctl(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const floodPort, closedPort = 9000, 9001
+	sink, err := lab.ListenUnread(floodPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+
+	const closed = 200
+	var sent int
+	rec := session(t, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n, err := lab.Flood(ctx, senderCPU, floodPort, 200_000, 64)
+		if err != nil {
+			t.Errorf("flood: %v", err)
+		}
+		sent = n
+		// Then a trickle to a closed port: slow enough that the backlog never overflows, so
+		// every datagram reaches UDP and is dropped there as NO_SOCKET.
+		for i := 0; i < closed; i++ {
+			if _, err := lab.Flood(ctx, senderCPU, closedPort, 1, 64); err != nil {
+				t.Fatalf("closed-port send %d: %v", i, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}, "--events", "--max-event-rate", "0")
+	sum := rec.summary
+	t.Logf("flood sent %d datagrams; summary drops %v", sent, sum.Drops)
+
+	if rec.start.Mode != record.ModeFull {
+		t.Fatalf("mode %q, probes %v", rec.start.Mode, rec.start.Probes)
+	}
+	if rec.start.Sysctl.NetdevMaxBacklog != 10 || rec.start.Sysctl.NetdevBudget != 4 {
+		t.Errorf("start sysctls %+v, want the scenario's", rec.start.Sysctl)
+	}
+
+	// Backlog: exact, and non-zero.
+	b := check(t, sum, "backlog_drops", -1)
+	t.Logf("backlog_drops: %+v traced %d kernel %d", b, val(b.Traced), val(b.Kernel))
+	if val(b.Kernel) <= 0 {
+		t.Fatalf("no backlog drops in softnet_stat: the scenario did not reproduce (%s)", b.Note)
+	}
+	if val(b.Traced) != val(b.Kernel) || b.Status != record.StatusMatch {
+		t.Errorf("backlog_drops traced %d, kernel %d, status %s: %s", val(b.Traced), val(b.Kernel), b.Status, b.Note)
+	}
+	if sum.Drops["CPU_BACKLOG"] != uint64(val(b.Kernel)) {
+		t.Errorf("summary drops CPU_BACKLOG %d, softnet dropped %d", sum.Drops["CPU_BACKLOG"], val(b.Kernel))
+	}
+
+	// Squeezes: each CPU's prediction equals time_squeeze, except that a NET_RX run BPF did not
+	// see (net_rx_coverage) can hide at most one squeeze: net_rx_action counts one per run.
+	var rpsSqueezes int64
+	for _, c := range sum.CPUs {
+		sq := check(t, sum, "time_squeeze", c.CPU)
+		cov := check(t, sum, "net_rx_coverage", c.CPU)
+		missed := val(cov.Kernel) - val(cov.Traced)
+		if missed < 0 {
+			missed = 0
+		}
+		diff := val(sq.Kernel) - val(sq.Traced)
+		t.Logf("CPU %d: squeezes predicted %d (budget %d, time %d), kernel %d; NET_RX runs seen %d of %d",
+			c.CPU, val(sq.Traced), c.NetRx.BudgetSqueezes, c.NetRx.TimeSqueezes, val(sq.Kernel), val(cov.Traced), val(cov.Kernel))
+		if diff < 0 || diff > missed {
+			t.Errorf("CPU %d: predicted %d squeezes, kernel counted %d; only %d NET_RX runs were unseen: %s",
+				c.CPU, val(sq.Traced), val(sq.Kernel), missed, sq.Note)
+		}
+		if c.CPU == rpsCPU {
+			rpsSqueezes = val(sq.Kernel)
+		}
+	}
+	if rpsSqueezes == 0 {
+		t.Errorf("no time_squeeze on the RPS CPU %d with netdev_budget=4", rpsCPU)
+	}
+
+	// Socket level, in the receiving namespace.
+	rx := netnsInode(t, lab.Receiver)
+	np := check(t, sum, "udp_no_port", -1)
+	if np.Status != record.StatusMatch || val(np.Traced) < closed {
+		t.Errorf("udp_no_port %s traced %d kernel %d (sent %d to a closed port): %s", np.Status, val(np.Traced), val(np.Kernel), closed, np.Note)
+	}
+	rb := check(t, sum, "udp_rcvbuf", -1)
+	if rb.Status != record.StatusMatch || val(rb.Traced) <= 0 {
+		t.Errorf("udp_rcvbuf %s traced %d kernel %d: %s", rb.Status, val(rb.Traced), val(rb.Kernel), rb.Note)
+	}
+
+	// Every datagram to the closed port is a NO_SOCKET drop event in the receiving namespace,
+	// on the receiving veth, with its port.
+	var noSocket int
+	for _, d := range rec.drops {
+		if d.Reason == "NO_SOCKET" && d.Dport == closedPort {
+			noSocket++
+			if d.Netns != rx || d.Ifname != lab.ReceiverIf || d.L4 != "udp" || d.L3 != "ipv4" ||
+				d.Dst != lab.ReceiverAddr.String() || d.Location == "" || d.Len == 0 {
+				t.Errorf("NO_SOCKET event %+v: want netns %d, ifname %s, udp to %s", d, rx, lab.ReceiverIf, lab.ReceiverAddr)
+			}
+		}
+	}
+	if noSocket != closed {
+		t.Errorf("%d NO_SOCKET events to port %d, sent %d", noSocket, closedPort, closed)
+	}
+	// Every drop is either a drop record or counted as a lost event: nothing vanishes.
+	var all uint64
+	for _, n := range sum.Drops {
+		all += n
+	}
+	tr := sum.Tracer
+	if uint64(len(rec.drops)) != tr.EventsWritten || uint64(len(rec.drops))+sum.LostEvents != all {
+		t.Errorf("%d drop records + %d lost events != %d drops (tracer %+v)", len(rec.drops), sum.LostEvents, all, tr)
+	}
+	if tr.EventsRateLimited != 0 {
+		t.Errorf("%d events rate-limited with --max-event-rate 0", tr.EventsRateLimited)
+	}
+	t.Logf("events: %d written, lost %d (ring buffer full %d, unread at exit %d)", len(rec.drops), sum.LostEvents, tr.EventsRingbufFull, tr.EventsUnread)
+
+	// The summary is the sum of the intervals.
+	var fromIntervals uint64
+	for _, iv := range rec.intervals {
+		fromIntervals += iv.Drops["CPU_BACKLOG"]
+	}
+	if fromIntervals != sum.Drops["CPU_BACKLOG"] {
+		t.Errorf("intervals add up to %d CPU_BACKLOG drops, summary says %d", fromIntervals, sum.Drops["CPU_BACKLOG"])
+	}
+}
+
+// Without BPF the session still runs and says why every traced check is unavailable.
+func TestPrivCountersOnly(t *testing.T) {
+	requireRoot(t)
+	rec := session(t, func() { time.Sleep(1200 * time.Millisecond) }, "--counters-only")
+	if rec.start.Mode != record.ModeCountersOnly {
+		t.Fatalf("mode %q", rec.start.Mode)
+	}
+	if len(rec.intervals) < 2 {
+		t.Fatalf("%d intervals in ~2s at 500ms", len(rec.intervals))
+	}
+	c := check(t, rec.summary, "backlog_drops", -1)
+	if c.Status != record.StatusUnavailable || c.Note == "" {
+		t.Errorf("backlog_drops in counters-only: %+v", c)
+	}
+	for _, cpu := range rec.summary.CPUs {
+		if cpu.Softnet == nil {
+			t.Errorf("CPU %d has no softnet counters in counters-only mode", cpu.CPU)
+		}
+		if cpu.NetRx != nil {
+			t.Errorf("CPU %d has net_rx without tracing", cpu.CPU)
+		}
+	}
+}
+
+func TestPrivDoctor(t *testing.T) {
+	requireRoot(t)
+	out, err := exec.Command(binary, "doctor").CombinedOutput()
+	if err != nil {
+		t.Fatalf("doctor exited %v on a machine that can trace:\n%s", err, out)
+	}
+	for _, want := range []string{"attach skb:kfree_skb", "attach napi:napi_poll", "softnet_stat", "verdict: tracing is possible"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}

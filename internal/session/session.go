@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package session runs a tracing session: it attaches the tracer (or falls back to counters
+// only), samples BPF maps and /proc counters every interval, reconciles them, and hands the
+// records to sinks (JSON lines, the live view).
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/kallsyms"
+	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/reconcile"
+	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/sysctl"
+	"github.com/droptrace/droptrace/internal/tracer"
+)
+
+// Sink receives records: *record.Start, *record.Drop, *record.Interval (type interval or
+// summary). Write is called from more than one goroutine for drop events.
+type Sink interface {
+	Write(v any) error
+}
+
+// Config of a session.
+type Config struct {
+	Interval        time.Duration
+	Duration        time.Duration // 0: until ctx is cancelled
+	Events          bool
+	MaxEventRate    uint32
+	RingBufferBytes uint32
+	ForceTracepoint bool
+	CountersOnly    bool
+	ReadyFile       string
+	Version         string
+	// Records get every record; Live only start, interval and summary records.
+	Records Sink
+	Live    Sink
+	Log     *slog.Logger
+}
+
+// Session is one tracing session.
+type Session struct {
+	cfg    Config
+	log    *slog.Logger
+	tr     *tracer.Tracer
+	src    *sources
+	names  namer
+	avail  availability
+	online map[int]bool
+	now    func() time.Time
+
+	reasons *dropreason.Table
+	syms    *kallsyms.Symbols
+	selfNS  uint32
+	ifnames sync.Map // ifKey -> string, learned from events and the host's interfaces
+
+	writeFailed atomic.Uint64
+	written     atomic.Uint64
+	sysctl      sysctl.NetCore
+	hz          int
+}
+
+type ifKey struct{ netns, ifindex uint32 }
+
+const reasonCPUBacklog = "CPU_BACKLOG"
+
+// Run traces until the duration elapses or ctx is cancelled, then writes the summary. The
+// summary is returned too, for callers that print it.
+func Run(ctx context.Context, cfg Config) (*record.Interval, error) {
+	s, start, err := open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return s.run(ctx, start)
+}
+
+func open(cfg Config) (*Session, *record.Start, error) {
+	if cfg.Interval <= 0 {
+		return nil, nil, fmt.Errorf("interval %s: must be positive", cfg.Interval)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Session{cfg: cfg, log: log, now: time.Now, online: map[int]bool{}}
+	start := &record.Start{
+		Header:        record.Header{Type: record.TypeStart},
+		SchemaVersion: record.SchemaVersion,
+		Version:       cfg.Version,
+		Probes:        map[string]string{},
+		IntervalMs:    cfg.Interval.Milliseconds(),
+		Events:        cfg.Events,
+		MaxEventRate:  cfg.MaxEventRate,
+	}
+	start.Hostname, _ = os.Hostname()
+	start.Kernel = kernelRelease()
+	cpus, err := onlineCPUs()
+	if err != nil {
+		log.Warn("cannot list online CPUs", "err", err)
+	}
+	start.CPUs = cpus
+	for _, c := range cpus {
+		s.online[c] = true
+	}
+	if ino, err := netns.Self(); err == nil {
+		s.selfNS = uint32(ino)
+		start.Netns = s.selfNS
+	}
+
+	nc, err := sysctl.ReadNetCore()
+	if err != nil {
+		log.Warn("cannot read net.core sysctls: squeeze prediction is off", "err", err)
+	}
+	s.sysctl = nc
+	start.Sysctl = sysctlRecord(nc)
+	hz, hzSrc, hzErr := detectHZ()
+	s.hz, start.HZ, start.HZSource = hz, hz, hzSrc
+
+	// Drop reasons come from this kernel's BTF: numbering differs between kernels.
+	s.reasons, err = dropreason.Load()
+	reasonsOK := reconcile.Availability{OK: true}
+	switch {
+	case errors.Is(err, dropreason.ErrNoEnum):
+		reasonsOK = reconcile.Availability{Why: "this kernel has no enum skb_drop_reason (before 5.17): drops are counted without reasons"}
+		log.Warn(reasonsOK.Why)
+	case err != nil:
+		reasonsOK = reconcile.Availability{Why: fmt.Sprintf("cannot decode drop reasons from BTF: %v", err)}
+		log.Warn("drop reasons are shown as numbers", "err", err)
+	default:
+		start.DropReasons = s.reasons.Len()
+	}
+	s.syms, err = kallsyms.Load()
+	if err != nil {
+		log.Warn("drop locations are shown as addresses", "err", err)
+	}
+	s.names = namer{reason: s.reasonName, location: s.locationName, ifname: s.ifname}
+
+	if !cfg.CountersOnly {
+		s.tr, err = tracer.Open(tracer.Options{
+			Events: cfg.Events, MaxEventRate: cfg.MaxEventRate,
+			RingBufferBytes: cfg.RingBufferBytes, ForceTracepoint: cfg.ForceTracepoint,
+		})
+		if err != nil {
+			log.Warn("tracing is not possible, running counters-only (softnet_stat, softirqs, snmp)", "err", err,
+				"fix", "run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE); `droptrace doctor` shows every probe")
+			s.tr = nil
+		}
+	}
+	start.Mode = record.ModeCountersOnly
+	why := "counters-only mode: no BPF program attached"
+	if cfg.CountersOnly {
+		why = "counters-only mode requested (--counters-only)"
+	}
+	s.avail = availability{
+		drops:   reconcile.Availability{Why: why},
+		netrx:   reconcile.Availability{Why: why},
+		predict: reconcile.Availability{Why: why},
+	}
+	if s.tr != nil {
+		start.Mode = record.ModeFull
+		for _, p := range s.tr.Probes() {
+			start.Probes[p.Name] = p.Status
+			if !p.OK && p.Status != "off" {
+				log.Warn("tracepoint not attached", "tracepoint", p.Name, "status", p.Status)
+			}
+		}
+		if s.tr.HasDrops() {
+			s.avail.drops = reasonsOK
+		} else {
+			s.avail.drops = reconcile.Availability{Why: "skb:kfree_skb not attached: " + start.Probes["skb:kfree_skb"]}
+		}
+		if s.tr.HasNetRx() {
+			s.avail.netrx = reconcile.Availability{OK: true}
+			s.avail.predict = s.configureNetRx(nc, err == nil, hzErr)
+		} else {
+			s.avail.netrx = reconcile.Availability{Why: "NET_RX tracepoints not attached: " + start.Probes["napi:napi_poll"]}
+			s.avail.predict = s.avail.netrx
+		}
+	} else {
+		start.Probes["skb:kfree_skb"] = "unavailable: counters-only"
+	}
+
+	s.src = &sources{
+		tr:          s.tr,
+		softnetPath: "/proc/net/softnet_stat",
+		softirqPath: "/proc/softirqs",
+		listNetns:   netns.List,
+		nsEvery:     5 * time.Second,
+	}
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, i := range ifs {
+			s.ifnames.Store(ifKey{s.selfNS, uint32(i.Index)}, i.Name)
+		}
+	}
+	return s, start, nil
+}
+
+// configureNetRx hands net_rx_action's budget and time limit to the NET_RX programs.
+func (s *Session) configureNetRx(nc sysctl.NetCore, sysctlOK bool, hzErr error) reconcile.Availability {
+	if !sysctlOK || nc.Budget <= 0 {
+		return reconcile.Availability{Why: "net.core.netdev_budget unreadable: squeezes are not predicted"}
+	}
+	if hzErr != nil {
+		return reconcile.Availability{Why: fmt.Sprintf("HZ unknown (%v): squeezes are not predicted", hzErr)}
+	}
+	j := sysctl.UsecsToJiffies(nc.BudgetUsecs, s.hz)
+	if err := s.tr.SetNetRx(uint32(nc.Budget), uint32(j)); err != nil {
+		return reconcile.Availability{Why: err.Error()}
+	}
+	return reconcile.Availability{OK: true}
+}
+
+// refreshSysctl picks up a netdev_budget(_usecs) changed during the session, the very knob a
+// user turns during an incident, within one interval.
+func (s *Session) refreshSysctl() {
+	nc, err := sysctl.ReadNetCore()
+	if err != nil || nc == s.sysctl {
+		return
+	}
+	s.log.Info("net.core sysctls changed", "netdev_budget", nc.Budget, "netdev_budget_usecs", nc.BudgetUsecs,
+		"netdev_max_backlog", nc.MaxBacklog, "dev_weight", nc.DevWeight)
+	s.sysctl = nc
+	if s.tr != nil && s.tr.HasNetRx() && s.avail.predict.OK {
+		s.avail.predict = s.configureNetRx(nc, true, nil)
+	}
+}
+
+func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interval, error) {
+	first, err := s.src.read()
+	if err != nil {
+		return nil, err
+	}
+	if first.snErr == nil {
+		start.SoftnetColumns = first.softnet.Columns
+	} else {
+		s.log.Warn("softnet_stat unreadable: backlog and squeeze checks are unavailable", "err", first.snErr)
+	}
+	start.Time = record.Time(s.now())
+	s.emit(start, true)
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
+	if s.cfg.ReadyFile != "" {
+		if err := os.WriteFile(s.cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+			return nil, fmt.Errorf("write ready file %s: %w", s.cfg.ReadyFile, err)
+		}
+	}
+
+	var wg sync.WaitGroup
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	if s.tr != nil && s.tr.HasEvents() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.events(evCtx)
+		}()
+	}
+
+	var deadline <-chan time.Time
+	if s.cfg.Duration > 0 {
+		timer := time.NewTimer(s.cfg.Duration)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	ticker := time.NewTicker(s.cfg.Interval)
+	defer ticker.Stop()
+
+	total := newDelta()
+	prev := first
+	seq := 0
+	var runErr error
+	step := func() {
+		s.refreshSysctl()
+		cur, err := s.src.read()
+		if err != nil {
+			runErr = err
+			return
+		}
+		d := diff(prev, cur, s.reasonName)
+		d.dstats.writeFailed = s.writeFailed.Swap(0)
+		d.dstats.written = s.written.Swap(0)
+		prev = cur
+		seq++
+		total.add(d)
+		s.emit(s.buildRecord(d, record.TypeInterval, seq), true)
+		if err := s.flush(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-deadline:
+			break loop
+		case <-ticker.C:
+			step()
+			if runErr != nil {
+				break loop
+			}
+		}
+	}
+	// Drain events already in the ring buffer before the last interval, so that the summary's
+	// event counts cover what was written.
+	stopEvents()
+	wg.Wait()
+	if runErr == nil {
+		step() // the partial last interval
+	}
+	summary := s.buildRecord(total, record.TypeSummary, 0)
+	// Only over the whole session do sent and written line up: whatever BPF sent that was not
+	// written by the end (the drain is bounded) is lost too, and said so.
+	if t := &summary.Tracer; t.EventsSent > t.EventsWritten+t.EventsWriteFailed {
+		t.EventsUnread = t.EventsSent - t.EventsWritten - t.EventsWriteFailed
+		summary.LostEvents += t.EventsUnread
+	}
+	s.emit(summary, true)
+	if err := s.flush(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return summary, runErr
+}
+
+func (s *Session) emit(v any, live bool) {
+	if s.cfg.Records != nil {
+		if err := s.cfg.Records.Write(v); err != nil {
+			s.log.Error("cannot write record", "err", err)
+		}
+	}
+	if live && s.cfg.Live != nil {
+		if err := s.cfg.Live.Write(v); err != nil {
+			s.log.Error("cannot draw live view", "err", err)
+		}
+	}
+}
+
+type flusher interface{ Flush() error }
+
+func (s *Session) flush() error {
+	if f, ok := s.cfg.Records.(flusher); ok {
+		if err := f.Flush(); err != nil {
+			return fmt.Errorf("flush output: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Session) close() {
+	if s.tr != nil {
+		s.tr.Close()
+	}
+}
+
+// events streams drop events to the record sink until ctx is cancelled and the ring is empty.
+func (s *Session) events(ctx context.Context) {
+	var rec ringbuf.Record
+	var e tracer.Event
+	mono := monoToWall()
+	var drainUntil time.Time
+	for {
+		deadline := time.Now().Add(200 * time.Millisecond)
+		if ctx.Err() != nil {
+			// Drain what is queued without waiting for more, but not for ever: a flood can
+			// refill the ring as fast as it is read. What is left is counted as lost below.
+			if drainUntil.IsZero() {
+				drainUntil = time.Now().Add(time.Second)
+			}
+			if time.Now().After(drainUntil) {
+				return
+			}
+			deadline = time.Now()
+		}
+		err := s.tr.ReadEvent(&rec, &e, deadline)
+		switch {
+		case err == nil:
+		case errors.Is(err, tracer.ErrTimeout):
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		case errors.Is(err, tracer.ErrClosed):
+			return
+		default:
+			s.log.Error("drop event stream", "err", err)
+			return
+		}
+		if e.Ifname != "" {
+			s.ifnames.LoadOrStore(ifKey{e.Netns, e.Ifindex}, e.Ifname)
+		}
+		d := &record.Drop{
+			Header:     record.Header{Type: record.TypeDrop, Time: record.Time(mono(e.MonoNs))},
+			CPU:        e.CPU,
+			Reason:     s.reasonName(e.Reason),
+			ReasonCode: e.Reason,
+			Location:   s.locationName(e.Location),
+			Ifindex:    e.Ifindex,
+			Ifname:     e.Ifname,
+			Netns:      e.Netns,
+			Len:        e.Len,
+			L3:         l3Name(e.L3),
+			L4:         l4Name(e.L3, uint16(e.L4)),
+			Sport:      e.Sport,
+			Dport:      e.Dport,
+		}
+		if e.Src.IsValid() {
+			d.Src, d.Dst = e.Src.String(), e.Dst.String()
+		}
+		if s.cfg.Records == nil {
+			continue
+		}
+		if err := s.cfg.Records.Write(d); err != nil {
+			s.writeFailed.Add(1)
+		} else {
+			s.written.Add(1)
+		}
+	}
+}
+
+func (s *Session) reasonName(code uint32) string {
+	if s.reasons == nil {
+		return fmt.Sprintf("UNKNOWN_%d", code)
+	}
+	return s.reasons.Name(code)
+}
+
+func (s *Session) locationName(addr uint64) string {
+	if s.syms == nil {
+		return fmt.Sprintf("0x%x", addr)
+	}
+	return s.syms.Format(addr)
+}
+
+func (s *Session) ifname(ns, idx uint32) string {
+	if v, ok := s.ifnames.Load(ifKey{ns, idx}); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+func sysctlRecord(nc sysctl.NetCore) record.Sysctl {
+	return record.Sysctl{NetdevBudget: nc.Budget, NetdevBudgetUsecs: nc.BudgetUsecs,
+		NetdevMaxBacklog: nc.MaxBacklog, DevWeight: nc.DevWeight}
+}
