@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -228,7 +229,7 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 		}
 	}, "--events", "--max-event-rate", "0")
 	sum := rec.summary
-	t.Logf("flood sent %d datagrams; summary drops %v", sent, sum.Drops)
+	t.Logf("flood sent %d datagrams; summary drops %v; tracer %+v", sent, sum.Drops, sum.Tracer)
 
 	if rec.start.Mode != record.ModeFull {
 		t.Fatalf("mode %q, probes %v", rec.start.Mode, rec.start.Probes)
@@ -275,20 +276,39 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 		t.Errorf("no time_squeeze on the RPS CPU %d with netdev_budget=4", rpsCPU)
 	}
 
-	// Socket level, in the receiving namespace.
+	// Socket level, in the receiving namespace. These drops happen inside NET_RX runs on the
+	// RPS CPU; on this VM the kernel sometimes runs a softirq that no BPF program sees (the
+	// net_rx_coverage check measures it from /proc/softirqs). With every run seen the match
+	// must be exact; otherwise the traced count may only fall short, and the check must say
+	// that unseen runs are why.
+	var unseen int64
+	for _, c := range sum.CPUs {
+		cov := check(t, sum, "net_rx_coverage", c.CPU)
+		if d := val(cov.Kernel) - val(cov.Traced); d > 0 {
+			unseen += d
+		}
+	}
 	rx := netnsInode(t, lab.Receiver)
 	np := check(t, sum, "udp_no_port", -1)
-	if np.Status != record.StatusMatch || val(np.Traced) < closed {
-		t.Errorf("udp_no_port %s traced %d kernel %d (sent %d to a closed port): %s", np.Status, val(np.Traced), val(np.Kernel), closed, np.Note)
-	}
 	rb := check(t, sum, "udp_rcvbuf", -1)
-	if rb.Status != record.StatusMatch || val(rb.Traced) <= 0 {
-		t.Errorf("udp_rcvbuf %s traced %d kernel %d: %s", rb.Status, val(rb.Traced), val(rb.Kernel), rb.Note)
+	t.Logf("udp_no_port %s traced %d kernel %d; udp_rcvbuf %s traced %d kernel %d; unseen NET_RX runs %d",
+		np.Status, val(np.Traced), val(np.Kernel), rb.Status, val(rb.Traced), val(rb.Kernel), unseen)
+	if val(np.Kernel) < closed || val(rb.Kernel) <= 0 {
+		t.Errorf("kernel counted NoPorts %d (sent %d to a closed port), RcvbufErrors %d", val(np.Kernel), closed, val(rb.Kernel))
+	}
+	for _, c := range []record.Check{np, rb} {
+		switch {
+		case unseen == 0 && (c.Status != record.StatusMatch || val(c.Traced) != val(c.Kernel)):
+			t.Errorf("%s with every NET_RX run seen: %s traced %d kernel %d: %s", c.Check, c.Status, val(c.Traced), val(c.Kernel), c.Note)
+		case unseen > 0 && val(c.Traced) != val(c.Kernel) &&
+			(val(c.Traced) > val(c.Kernel) || !strings.Contains(c.Note, "NET_RX runs")):
+			t.Errorf("%s: traced %d kernel %d not explained by the %d unseen runs: %s", c.Check, val(c.Traced), val(c.Kernel), unseen, c.Note)
+		}
 	}
 
-	// Every datagram to the closed port is a NO_SOCKET drop event in the receiving namespace,
-	// on the receiving veth, with its port.
-	var noSocket int
+	// Every datagram to the closed port the tracer saw is a NO_SOCKET event in the receiving
+	// namespace, on the receiving veth, with its port.
+	var noSocket int64
 	for _, d := range rec.drops {
 		if d.Reason == "NO_SOCKET" && d.Dport == closedPort {
 			noSocket++
@@ -298,9 +318,13 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 			}
 		}
 	}
-	if noSocket != closed {
-		t.Errorf("%d NO_SOCKET events to port %d, sent %d", noSocket, closedPort, closed)
+	// An event can only be missing if it was counted as lost (the ring buffer may still be
+	// full from the flood when the trickle starts).
+	if noSocket > val(np.Traced) || val(np.Traced)-noSocket > int64(sum.LostEvents) || (unseen == 0 && val(np.Traced) != closed) {
+		t.Errorf("%d NO_SOCKET events to port %d; traced %d, sent %d, lost events %d, unseen runs %d",
+			noSocket, closedPort, val(np.Traced), closed, sum.LostEvents, unseen)
 	}
+
 	// Every drop is either a drop record or counted as a lost event: nothing vanishes.
 	var all uint64
 	for _, n := range sum.Drops {

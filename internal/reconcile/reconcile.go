@@ -228,8 +228,28 @@ func backlog(in Input) record.Check {
 	return chk
 }
 
+// unseenRuns is how many NET_RX runs the kernel made that the BPF programs did not see, per
+// CPU. On some machines whole softirq runs are invisible to BPF while the kernel still counts
+// them in /proc/softirqs (and reports no recursion miss): every tracepoint inside such a run,
+// kfree_skb included, is missed with it.
+func unseenRuns(in Input) (total uint64, where []string) {
+	if !in.NetRx.OK || !in.Softirqs.OK {
+		return 0, nil
+	}
+	for _, c := range in.CPUs {
+		if c.HasKernelRuns && c.KernelRuns > c.Runs {
+			total += c.KernelRuns - c.Runs
+			where = append(where, fmt.Sprintf("CPU %d: %d", c.CPU, c.KernelRuns-c.Runs))
+		}
+	}
+	return total, where
+}
+
 func missHint(in Input) string {
 	var parts []string
+	if n, where := unseenRuns(in); n > 0 {
+		parts = append(parts, fmt.Sprintf("BPF did not see %d NET_RX runs (%s), so drops freed inside them were not traced", n, strings.Join(where, ", ")))
+	}
 	if in.DropRecursionMisses > 0 {
 		parts = append(parts, fmt.Sprintf("the kernel skipped the drop program %d times (recursion)", in.DropRecursionMisses))
 	}
@@ -237,7 +257,7 @@ func missHint(in Input) string {
 		parts = append(parts, fmt.Sprintf("%d drops found the aggregation map full", in.AggMapFull))
 	}
 	if len(parts) == 0 {
-		return " (no BPF misses were reported: the kernel freed them with another reason)"
+		return " (BPF saw every NET_RX run and reported no misses: the kernel freed them with another reason)"
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -205,3 +205,21 @@ func TestSNMPUnavailableWhenNoNamespaceRead(t *testing.T) {
 		t.Errorf("got %+v", c)
 	}
 }
+
+// Drops inside NET_RX runs BPF never saw are missing from the traced count: the check stays a
+// mismatch, and its note names the unseen runs as the explanation.
+func TestSNMPResidualExplainedByUnseenRuns(t *testing.T) {
+	in := base()
+	in.CPUs = []CPU{{CPU: 1, Runs: 958, KernelRuns: 1000, HasKernelRuns: true, Softnet: &Softnet{}}}
+	in.Netns = []Netns{{Inode: 7, Traced: map[ReasonL4]uint64{{"SOCKET_RCVBUFF", 17}: 900},
+		SNMP: map[string]map[string]int64{"Udp": {"RcvbufErrors": 1011}}}}
+	c := find(t, Checks(in), "udp_rcvbuf", -1)
+	if c.Status != record.StatusMismatch || !strings.Contains(c.Note, "BPF did not see 42 NET_RX runs (CPU 1: 42)") {
+		t.Errorf("got %s: %s", c.Status, c.Note)
+	}
+	in.CPUs[0].Runs = 1000
+	c = find(t, Checks(in), "udp_rcvbuf", -1)
+	if !strings.Contains(c.Note, "BPF saw every NET_RX run") {
+		t.Errorf("with full coverage: %s", c.Note)
+	}
+}
