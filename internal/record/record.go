@@ -196,4 +196,7 @@ type Interval struct {
 	Tracer     Tracer                      `json:"tracer"`
 	Locations  []Location                  `json:"locations"`
 	Devices    []Device                    `json:"devices"`
+	// Sysctl is the values at the end of the interval; SysctlChanges says what changed when.
+	Sysctl        *Sysctl  `json:"sysctl,omitempty"`
+	SysctlChanges []string `json:"sysctl_changes,omitempty"`
 }

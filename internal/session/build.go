@@ -107,7 +107,8 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 	sort.Ints(cpus)
 	in := reconcile.Input{
 		Duration: d.duration, ReadSkew: d.skew,
-		Drops: s.avail.drops, NetRx: s.avail.netrx, Predict: s.avail.predict,
+		Drops: s.avail.drops, NetRx: s.avail.netrx, Predict: s.predictAvail(),
+		SysctlChanges:       d.sysctlChanges,
 		Softnet:             avail(d.snErr, "/proc/net/softnet_stat"),
 		Softirqs:            avail(d.siErr, "/proc/softirqs"),
 		BacklogByCPU:        backlog,
@@ -170,6 +171,9 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		}
 	}
 	rec.Checks = reconcile.Checks(in)
+	sc := sysctlRecord(d.sysctl)
+	rec.Sysctl = &sc
+	rec.SysctlChanges = d.sysctlChanges
 	rec.Tracer = record.Tracer{
 		EventsSent: d.dstats.sent, EventsRateLimited: d.dstats.rateLimited, EventsRingbufFull: d.dstats.ringFull,
 		EventsWriteFailed: d.dstats.writeFailed, EventsWritten: d.dstats.written, AggMapFull: d.dstats.aggFull,

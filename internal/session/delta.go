@@ -9,6 +9,7 @@ import (
 	"github.com/droptrace/droptrace/internal/snmp"
 	"github.com/droptrace/droptrace/internal/softirqs"
 	"github.com/droptrace/droptrace/internal/softnet"
+	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
@@ -28,6 +29,9 @@ type delta struct {
 	netns    map[uint32]*nsDelta
 	// cpus is every CPU seen in any source, for a stable per-CPU table.
 	cpus map[int]bool
+	// sysctl holds the values at the end; sysctlChanges says when they changed.
+	sysctl        sysctl.NetCore
+	sysctlChanges []string
 }
 
 type dropStats struct {
@@ -189,6 +193,8 @@ func firstErr(errs ...error) error {
 func (d *delta) add(o *delta) {
 	d.duration += o.duration
 	d.skew = o.skew
+	d.sysctl = o.sysctl
+	d.sysctlChanges = append(d.sysctlChanges, o.sysctlChanges...)
 	for k, v := range o.drops {
 		cur := d.drops[k]
 		if cur == nil {

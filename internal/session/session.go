@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,9 @@ type Session struct {
 	syms    *kallsyms.Symbols
 	selfNS  uint32
 	ifnames sync.Map // ifKey -> string, learned from events and the host's interfaces
+
+	mu      sync.Mutex // guards sysctl, changes and avail.predict
+	changes []string
 
 	writeFailed atomic.Uint64
 	written     atomic.Uint64
@@ -223,19 +227,64 @@ func (s *Session) configureNetRx(nc sysctl.NetCore, sysctlOK bool, hzErr error) 
 	return reconcile.Availability{OK: true}
 }
 
-// refreshSysctl picks up a netdev_budget(_usecs) changed during the session, the very knob a
-// user turns during an incident, within one interval.
+// sysctlPoll is how often the net.core sysctls are re-read. A user tunes netdev_budget during
+// an incident; until the NET_RX programs know the new value their predictions are wrong, so
+// the window is kept short (two small file reads per poll).
+const sysctlPoll = 100 * time.Millisecond
+
+// watchSysctl re-reads the sysctls until ctx ends, hands changes to the NET_RX programs at
+// once, and queues a note for the interval in which they happened.
+func (s *Session) watchSysctl(ctx context.Context) {
+	t := time.NewTicker(sysctlPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.refreshSysctl()
+		}
+	}
+}
+
 func (s *Session) refreshSysctl() {
 	nc, err := sysctl.ReadNetCore()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil || nc == s.sysctl {
 		return
 	}
+	old := s.sysctl
 	s.log.Info("net.core sysctls changed", "netdev_budget", nc.Budget, "netdev_budget_usecs", nc.BudgetUsecs,
 		"netdev_max_backlog", nc.MaxBacklog, "dev_weight", nc.DevWeight)
+	s.changes = append(s.changes, describeChange(old, nc, s.now()))
 	s.sysctl = nc
 	if s.tr != nil && s.tr.HasNetRx() && s.avail.predict.OK {
 		s.avail.predict = s.configureNetRx(nc, true, nil)
 	}
+}
+
+func describeChange(old, cur sysctl.NetCore, at time.Time) string {
+	var parts []string
+	add := func(name string, a, b int64) {
+		if a != b {
+			parts = append(parts, fmt.Sprintf("%s %d->%d", name, a, b))
+		}
+	}
+	add("netdev_budget", old.Budget, cur.Budget)
+	add("netdev_budget_usecs", old.BudgetUsecs, cur.BudgetUsecs)
+	add("netdev_max_backlog", old.MaxBacklog, cur.MaxBacklog)
+	add("dev_weight", old.DevWeight, cur.DevWeight)
+	return fmt.Sprintf("%s at %s", strings.Join(parts, ", "), at.UTC().Format("15:04:05.000"))
+}
+
+// takeChanges returns the sysctl changes since the last call and the current values.
+func (s *Session) takeChanges() ([]string, sysctl.NetCore) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.changes
+	s.changes = nil
+	return c, s.sysctl
 }
 
 func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interval, error) {
@@ -282,8 +331,14 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 	prev := first
 	seq := 0
 	var runErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchSysctl(evCtx)
+	}()
 	step := func() {
 		s.refreshSysctl()
+		changes, nc := s.takeChanges()
 		cur, err := s.src.read()
 		if err != nil {
 			runErr = err
@@ -292,6 +347,8 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		d := diff(prev, cur, s.reasonName)
 		d.dstats.writeFailed = s.writeFailed.Swap(0)
 		d.dstats.written = s.written.Swap(0)
+		d.sysctlChanges = changes
+		d.sysctl = nc
 		prev = cur
 		seq++
 		total.add(d)
@@ -454,4 +511,10 @@ func (s *Session) ifname(ns, idx uint32) string {
 func sysctlRecord(nc sysctl.NetCore) record.Sysctl {
 	return record.Sysctl{NetdevBudget: nc.Budget, NetdevBudgetUsecs: nc.BudgetUsecs,
 		NetdevMaxBacklog: nc.MaxBacklog, DevWeight: nc.DevWeight}
+}
+
+func (s *Session) predictAvail() reconcile.Availability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.avail.predict
 }
