@@ -414,7 +414,13 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 	default:
 		chk.Status = record.StatusMismatch
 		if ku > traced {
-			notes = append(notes, fmt.Sprintf("%d counted but not traced as %s: %s%s", ku-traced, sc.Traced.Reason, sc.Explain, missHint(in)))
+			// Unseen NET_RX runs are the measured explanation; the kernel's other counting
+			// paths are only the fallback when BPF saw everything.
+			why := sc.Explain + missHint(in)
+			if n, _ := unseenRuns(in); n > 0 {
+				why = strings.TrimSuffix(strings.TrimPrefix(missHint(in), " ("), ")")
+			}
+			notes = append(notes, fmt.Sprintf("%d counted but not traced as %s: %s", ku-traced, sc.Traced.Reason, why))
 		} else {
 			notes = append(notes, fmt.Sprintf("%d traced as %s but not counted", traced-ku, sc.Traced.Reason))
 		}
