@@ -71,7 +71,7 @@ func (s *sources) read() (*sample, error) {
 
 	// Namespaces come and go with containers; listing them walks /proc, so it is done at
 	// most every nsEvery while their counters are read every time.
-	if s.nsCache == nil || time.Since(s.nsListedAt) >= s.nsEvery {
+	if s.nsCache == nil || time.Since(s.nsListedAt) >= s.nsEvery || s.unknownNetns(sm.drops) {
 		list, err := s.listNetns()
 		if err != nil && len(list) == 0 {
 			return nil, fmt.Errorf("list network namespaces: %w", err)
@@ -124,4 +124,22 @@ func readSNMP(ns netns.NS) (snmp.Counters, error) {
 		c.Merge(n)
 	}
 	return c, nil
+}
+
+// unknownNetns says whether drops came from a namespace not listed yet: a container that just
+// started. Listing again now gives its counters a baseline one interval sooner.
+func (s *sources) unknownNetns(drops map[tracer.DropKey][]uint64) bool {
+	if len(drops) == 0 {
+		return false
+	}
+	known := make(map[uint32]bool, len(s.nsCache))
+	for _, ns := range s.nsCache {
+		known[uint32(ns.Inode)] = true
+	}
+	for k := range drops {
+		if k.Netns != 0 && !known[k.Netns] {
+			return true
+		}
+	}
+	return false
 }

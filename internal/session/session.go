@@ -202,7 +202,9 @@ func open(cfg Config) (*Session, *record.Start, error) {
 		softnetPath: "/proc/net/softnet_stat",
 		softirqPath: "/proc/softirqs",
 		listNetns:   netns.List,
-		nsEvery:     5 * time.Second,
+		// Listing walks /proc; once per interval keeps new containers' counters close to
+		// their first drops without making a short --interval expensive.
+		nsEvery: max(cfg.Interval, time.Second),
 	}
 	if ifs, err := net.Interfaces(); err == nil {
 		for _, i := range ifs {
