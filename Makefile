@@ -39,7 +39,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 generate: ## regenerate BPF objects and loaders from bpf/*.c (needs clang, llvm)
-	cd internal/tracer && $(GO) generate ./...
+	$(GO) generate ./internal/tracer ./internal/netlab
 
 tracefs: ## mount tracefs when it is missing (classic tracepoints need it)
 	@test -d /sys/kernel/tracing/events || $(SUDO) mount -t tracefs nodev /sys/kernel/tracing || true

@@ -349,6 +349,73 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	}
 }
 
+// A poll that outlasts netdev_budget_usecs is a time squeeze, not a budget one: the fix is a
+// different knob. A generic-XDP program spending 2 ms per packet makes a burst of 8 packets take
+// ~16 ms in one poll, past the 2-jiffy limit, while the budget of 300 is never reached.
+func TestPrivTimeSqueezesTellTheirCause(t *testing.T) {
+	requireRoot(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("SKIPPED: the RPS scenario needs two CPUs")
+	}
+	netlab.CleanupStale("dte2e-")
+	lab, err := netlab.New("dte2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	const rpsCPU = 1
+	if err := lab.SetRPS(rpsCPU); err != nil {
+		t.Fatal(err)
+	}
+	// Default-sized limits, so that only time can run out.
+	for name, v := range map[string]string{"net.core.netdev_budget": "300", "net.core.netdev_budget_usecs": "8000", "net.core.netdev_max_backlog": "1000"} {
+		if err := lab.SetSysctl(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lab.SlowXDP(2 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	const bursts = 25
+	rec := session(t, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for i := 0; i < bursts; i++ {
+			if _, err := lab.Flood(ctx, 0, 9002, 8, 64); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	var c *record.CPU
+	for i := range rec.summary.CPUs {
+		if rec.summary.CPUs[i].CPU == rpsCPU {
+			c = &rec.summary.CPUs[i]
+		}
+	}
+	if c == nil || c.NetRx == nil || c.Softnet == nil {
+		t.Fatalf("no NET_RX accounting for CPU %d: %+v", rpsCPU, rec.summary.CPUs)
+	}
+	sq := check(t, rec.summary, "time_squeeze", rpsCPU)
+	cov := check(t, rec.summary, "net_rx_coverage", rpsCPU)
+	unseen := val(cov.Kernel) - val(cov.Traced)
+	t.Logf("CPU %d: predicted %d time + %d budget squeezes, kernel time_squeeze %d, max NET_RX run %d us, unseen runs %d",
+		rpsCPU, c.NetRx.TimeSqueezes, c.NetRx.BudgetSqueezes, c.Softnet.TimeSqueeze, c.NetRx.MaxRunUs, unseen)
+	if c.NetRx.TimeSqueezes == 0 || c.Softnet.TimeSqueeze == 0 {
+		t.Fatalf("no time squeezes: predicted %d, kernel %d", c.NetRx.TimeSqueezes, c.Softnet.TimeSqueeze)
+	}
+	if c.NetRx.BudgetSqueezes != 0 {
+		t.Errorf("%d budget squeezes predicted with a budget of 300 and bursts of 8", c.NetRx.BudgetSqueezes)
+	}
+	if d := val(sq.Kernel) - val(sq.Traced); d < 0 || d > max(unseen, 0) {
+		t.Errorf("time_squeeze: predicted %d, kernel %d, unseen runs %d: %s", val(sq.Traced), val(sq.Kernel), unseen, sq.Note)
+	}
+}
+
 // Without BPF the session still runs and says why every traced check is unavailable.
 func TestPrivCountersOnly(t *testing.T) {
 	requireRoot(t)

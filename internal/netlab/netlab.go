@@ -15,12 +15,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/netns"
@@ -114,6 +117,42 @@ func (l *Lab) Close() error {
 	}
 	l.undo = nil
 	return errors.Join(errs...)
+}
+
+// SlowXDP attaches a generic-XDP program to the receiving veth that spends about burn of CPU
+// per packet: a poll of a few queued packets then outlasts netdev_budget_usecs, and
+// net_rx_action counts a time squeeze. It is detached by Close.
+func (l *Lab) SlowXDP(burn time.Duration) error {
+	spec, err := loadSlowxdp()
+	if err != nil {
+		return err
+	}
+	if err := spec.Variables["burn_ns"].Set(uint64(burn.Nanoseconds())); err != nil {
+		return fmt.Errorf("set burn_ns: %w", err)
+	}
+	var objs slowxdpObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return fmt.Errorf("load slow XDP program: %w", err)
+	}
+	var lk link.Link
+	// The interface index is looked up in the caller's namespace: attach from inside it.
+	err = l.inNetns(l.Receiver, func() error {
+		iface, err := net.InterfaceByName(l.ReceiverIf)
+		if err != nil {
+			return err
+		}
+		lk, err = link.AttachXDP(link.XDPOptions{Program: objs.SlowXdp, Interface: iface.Index, Flags: link.XDPGenericMode})
+		return err
+	})
+	if err != nil {
+		objs.Close()
+		return fmt.Errorf("attach generic XDP to %s: %w", l.ReceiverIf, err)
+	}
+	l.undo = append(l.undo, func() error {
+		lk.Close()
+		return objs.Close()
+	})
+	return nil
 }
 
 // SetRPS steers the receiving veth's rx-0 queue to cpus. /sys/class/net shows the namespace of

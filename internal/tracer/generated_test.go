@@ -22,7 +22,13 @@ func TestGeneratedObjectsFresh(t *testing.T) {
 		}
 		t.Skip("SKIPPED: clang not installed; cannot check that the committed BPF objects match bpf/*.c (apt-get install clang llvm)")
 	}
-	f, err := os.Open("gen.go")
+	for _, pkg := range []struct{ dir, name string }{{".", "tracer"}, {"../netlab", "netlab"}} {
+		t.Run(pkg.name, func(t *testing.T) { checkGenerated(t, pkg.dir, pkg.name) })
+	}
+}
+
+func checkGenerated(t *testing.T, dir, pkgName string) {
+	f, err := os.Open(filepath.Join(dir, "gen.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +50,8 @@ func TestGeneratedObjectsFresh(t *testing.T) {
 		// -cflags "…" was split by Fields; rejoin its words.
 		args = rejoinCflags(args)
 		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), "GOPACKAGE=tracer", "GOFILE=gen.go")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOPACKAGE="+pkgName, "GOFILE=gen.go")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
 		}
@@ -63,13 +70,13 @@ func TestGeneratedObjectsFresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		have, err := os.ReadFile(name)
+		have, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			t.Errorf("%s is generated but not committed: run make generate", name)
+			t.Errorf("%s/%s is generated but not committed: run make generate", dir, name)
 			continue
 		}
 		if !bytes.Equal(have, want) {
-			t.Errorf("%s differs from what bpf/*.c generates: run make generate and commit", name)
+			t.Errorf("%s/%s differs from what bpf/*.c generates: run make generate and commit", dir, name)
 		}
 	}
 }
