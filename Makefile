@@ -9,7 +9,7 @@ ARGS      ?=
 # Privileged tests need root; sudo is used only when not root already.
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo -E)
 FUZZTIME  ?= 5s
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: help build run test unit fuzz lint generate tracefs clean
 

@@ -101,7 +101,6 @@ type attachment struct {
 	btf    bool   // tp_btf (else classic tracepoint)
 	group  string // classic tracepoint group/name
 	event  string
-	family string
 }
 
 var dropTracepoints = []attachment{
@@ -203,6 +202,7 @@ func (t *Tracer) openNetRx() error {
 		for _, l := range attached {
 			l.Close()
 		}
+		t.links = t.links[:len(t.links)-len(attached)]
 		return failed
 	}
 	t.netrx = true
