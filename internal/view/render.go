@@ -128,12 +128,19 @@ func (r *renderer) header() {
 		// A measured HZ is an estimate; say so, as time squeeze predictions rest on it.
 		hz += " (" + s.HZSource + ")"
 	}
+	sc := s.Sysctl
+	if r.iv.Sysctl != nil {
+		sc = *r.iv.Sysctl // in force now: a user may have tuned them during the session
+	}
 	r.add(pack("", []string{
-		fmt.Sprintf("netdev_budget=%d", s.Sysctl.NetdevBudget),
-		fmt.Sprintf("netdev_budget_usecs=%d", s.Sysctl.NetdevBudgetUsecs),
-		fmt.Sprintf("netdev_max_backlog=%d", s.Sysctl.NetdevMaxBacklog),
+		fmt.Sprintf("netdev_budget=%d", sc.NetdevBudget),
+		fmt.Sprintf("netdev_budget_usecs=%d", sc.NetdevBudgetUsecs),
+		fmt.Sprintf("netdev_max_backlog=%d", sc.NetdevMaxBacklog),
 		hz,
 	}, "  ", r.width)...)
+	for _, c := range r.iv.SysctlChanges {
+		r.add(words("sysctl changed: ", c, r.width)...)
+	}
 	if s.Mode == record.ModeCountersOnly {
 		// The table looks complete at a glance; say plainly what it cannot show.
 		r.add(words("!! ", "COUNTERS-ONLY: no BPF program is attached. MISSING: drop reasons and "+
