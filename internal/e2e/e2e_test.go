@@ -440,6 +440,48 @@ func TestPrivCountersOnly(t *testing.T) {
 	}
 }
 
+// As an unprivileged user (nobody), doctor must fail with the fix, and a session must still run
+// in counters-only mode and say why.
+func TestPrivUnprivilegedFallsBackToCounters(t *testing.T) {
+	requireRoot(t)
+	if err := os.Chmod(filepath.Dir(binary), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+		cmd := exec.Command(binary, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		cmd.Dir = "/"
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		return cmd, &out, &errb
+	}
+	cmd, out, _ := asNobody("doctor")
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("doctor as nobody: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{"[fail]", "run with sudo", "counters-only"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor as nobody lacks %q:\n%s", want, out)
+		}
+	}
+
+	cmd, out, errb := asNobody("--duration", "1500ms", "--interval", "500ms", "--output", "-", "--live", "off")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("session as nobody: %v\n%s", err, errb)
+	}
+	if !strings.Contains(errb.String(), "counters-only") || !strings.Contains(errb.String(), "CAP_BPF") {
+		t.Errorf("stderr does not say what is missing and how to fix it:\n%s", errb)
+	}
+	rec := parse(t, out.Bytes())
+	if rec.start.Mode != record.ModeCountersOnly {
+		t.Errorf("mode %q as nobody", rec.start.Mode)
+	}
+	if c := check(t, rec.summary, "backlog_drops", -1); c.Status != record.StatusUnavailable {
+		t.Errorf("backlog_drops as nobody: %+v", c)
+	}
+}
+
 func TestPrivDoctor(t *testing.T) {
 	requireRoot(t)
 	out, err := exec.Command(binary, "doctor").CombinedOutput()
