@@ -141,7 +141,7 @@ func countersOnlyInterval() *record.Interval {
 	return iv
 }
 
-// summary: a 90.5 s session with drop events on, where the event rate limit and a full ring
+// summary: a 90.5 s session with drop events on and one sysctl change, where the event rate limit and a full ring
 // buffer lost events (not counts), and one namespace's counters could not be read.
 func summary() *record.Interval {
 	iv := fullInterval()
@@ -169,6 +169,9 @@ func summary() *record.Interval {
 		{Check: "tcp_listen_overflow", Status: record.StatusUnavailable,
 			Note: "no network namespace's counters could be read: netns 4026532890 [web] (open /proc/81234/net/netstat: permission denied)"},
 	}
+	// The user doubled netdev_budget mid-session: the header shows the value in force.
+	iv.Sysctl = &record.Sysctl{NetdevBudget: 600, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64}
+	iv.SysctlChanges = []string{"netdev_budget 300->600 at 03:14:31.402"}
 	iv.LostEvents = 1234 + 34
 	iv.Tracer = record.Tracer{EventsSent: 20000, EventsRateLimited: 1234, EventsRingbufFull: 34, EventsWritten: 20000,
 		DropRecursionMisses: 2}

@@ -116,30 +116,10 @@ func (r *renderer) header() {
 		parts = append(parts, "ended "+when)
 	}
 	r.add(pack("", parts, "  ", r.width)...)
+	r.sysctls()
 	if s == nil {
 		r.add("")
 		return
-	}
-	hz := "HZ=" + strconv.Itoa(s.HZ)
-	switch {
-	case s.HZ == 0:
-		hz = "HZ=unknown"
-	case s.HZSource != "" && s.HZSource != "kconfig":
-		// A measured HZ is an estimate; say so, as time squeeze predictions rest on it.
-		hz += " (" + s.HZSource + ")"
-	}
-	sc := s.Sysctl
-	if r.iv.Sysctl != nil {
-		sc = *r.iv.Sysctl // in force now: a user may have tuned them during the session
-	}
-	r.add(pack("", []string{
-		fmt.Sprintf("netdev_budget=%d", sc.NetdevBudget),
-		fmt.Sprintf("netdev_budget_usecs=%d", sc.NetdevBudgetUsecs),
-		fmt.Sprintf("netdev_max_backlog=%d", sc.NetdevMaxBacklog),
-		hz,
-	}, "  ", r.width)...)
-	for _, c := range r.iv.SysctlChanges {
-		r.add(words("sysctl changed: ", c, r.width)...)
 	}
 	if s.Mode == record.ModeCountersOnly {
 		// The table looks complete at a glance; say plainly what it cannot show.
@@ -151,6 +131,48 @@ func (r *renderer) header() {
 		r.add(pack("!! NOT ATTACHED: ", off, ", ", r.width)...)
 	}
 	r.add("")
+}
+
+// maxSysctlChanges bounds the changes listed in a summary of a long session of tuning.
+const maxSysctlChanges = 3
+
+// sysctls shows the values in force at the end of the interval, since a user may have tuned
+// them during the session, and every change: squeeze predictions before it used the old ones.
+func (r *renderer) sysctls() {
+	var sc *record.Sysctl
+	if r.start != nil {
+		sc = &r.start.Sysctl
+	}
+	if r.iv.Sysctl != nil {
+		sc = r.iv.Sysctl
+	}
+	if sc != nil {
+		items := []string{
+			fmt.Sprintf("netdev_budget=%d", sc.NetdevBudget),
+			fmt.Sprintf("netdev_budget_usecs=%d", sc.NetdevBudgetUsecs),
+			fmt.Sprintf("netdev_max_backlog=%d", sc.NetdevMaxBacklog),
+		}
+		if s := r.start; s != nil {
+			hz := "HZ=" + strconv.Itoa(s.HZ)
+			switch {
+			case s.HZ == 0:
+				hz = "HZ=unknown"
+			case s.HZSource != "" && s.HZSource != "kconfig":
+				// A measured HZ is an estimate; say so, as time squeeze predictions rest on it.
+				hz += " (" + s.HZSource + ")"
+			}
+			items = append(items, hz)
+		}
+		r.add(pack("", items, "  ", r.width)...)
+	}
+	changes := r.iv.SysctlChanges
+	if n := len(changes) - maxSysctlChanges; n > 0 {
+		r.add(fmt.Sprintf("sysctl changed %d more times before:", n))
+		changes = changes[n:]
+	}
+	for _, c := range changes {
+		r.add(words("sysctl changed: ", c, r.width)...)
+	}
 }
 
 func (r *renderer) missingProbes() []string {

@@ -5,6 +5,7 @@ package view
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -239,5 +240,25 @@ func TestPartialAttach(t *testing.T) {
 	// Without the drop program, traced drops are unknown rather than zero.
 	if f := cpuRow(t, out, "1"); f[1] != "-" || f[4] != "812" {
 		t.Errorf("CPU 1 row = %q, want traced drops unknown and softnet shown", f)
+	}
+}
+
+func TestSysctlChanges(t *testing.T) {
+	iv := fullInterval()
+	iv.Sysctl = &record.Sysctl{NetdevBudget: 900, NetdevBudgetUsecs: 8000, NetdevMaxBacklog: 5000}
+	for i := range 5 {
+		iv.SysctlChanges = append(iv.SysctlChanges, fmt.Sprintf("netdev_budget %d->%d at 03:14:0%d.000", 300+100*i, 400+100*i, i))
+	}
+	out := Render(nil, iv, Options{})
+	for _, want := range []string{
+		"netdev_budget=900  netdev_budget_usecs=8000  netdev_max_backlog=5000\n",
+		"sysctl changed 2 more times before:\n" +
+			"sysctl changed: netdev_budget 500->600 at 03:14:02.000\n" +
+			"sysctl changed: netdev_budget 600->700 at 03:14:03.000\n" +
+			"sysctl changed: netdev_budget 700->800 at 03:14:04.000\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
 	}
 }
