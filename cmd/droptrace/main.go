@@ -165,9 +165,12 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 				file.Close()
 				return fmt.Errorf("flush %s: %w", f.output, err)
 			}
-			if err := file.Sync(); err != nil {
-				file.Close()
-				return fmt.Errorf("sync %s: %w", f.output, err)
+			// fsync so a recording survives a crash right after; devices and pipes cannot.
+			if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
+				if err := file.Sync(); err != nil {
+					file.Close()
+					return fmt.Errorf("sync %s: %w", f.output, err)
+				}
 			}
 			return file.Close()
 		}

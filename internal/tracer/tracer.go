@@ -62,10 +62,10 @@ var ErrNoTracing = errors.New("no BPF program could be attached")
 // Open loads the BPF objects and attaches every program family it can. It returns ErrNoTracing
 // (wrapped, with the reasons) when nothing attached; the probes say what failed either way.
 func Open(opts Options) (*Tracer, error) {
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps (needs root or CAP_SYS_RESOURCE): %w", err)
-	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it. Failing
+	// to raise it is not fatal by itself: if it mattered, loading says so below, and the
+	// loader's error (no CAP_BPF, ...) is the one worth reporting.
+	memlockErr := rlimit.RemoveMemlock()
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("count possible CPUs: %w", err)
@@ -89,6 +89,9 @@ func Open(opts Options) (*Tracer, error) {
 		t.Close()
 		if len(errs) == 0 {
 			errs = append(errs, "every program family is off")
+		}
+		if memlockErr != nil {
+			errs = append(errs, "raising RLIMIT_MEMLOCK failed too (kernels before 5.11 need CAP_SYS_RESOURCE): "+memlockErr.Error())
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoTracing, strings.Join(errs, "; "))
 	}
