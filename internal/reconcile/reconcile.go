@@ -50,6 +50,15 @@ type Input struct {
 	// SysctlChanges lists net.core changes during the interval: until the NET_RX programs
 	// learn a new netdev_budget, their predictions follow the old one.
 	SysctlChanges []string
+	// Slack, when set, replaces the rate-times-skew tolerance of each check. A session summary
+	// sets it to the slack of its first and last reads: in between, skew errors cancel out.
+	Slack map[Key]uint64
+}
+
+// Key names one check row: CPU is -1 for checks that are not per CPU.
+type Key struct {
+	Check string
+	CPU   int
 }
 
 // CPU is one CPU's counts.
@@ -161,12 +170,31 @@ func unavailable(name string, cpu *int, why string) record.Check {
 }
 
 // tolerance is how many events of a counter with `count` over in.Duration can fall between
-// the two reads.
-func tolerance(in Input, count uint64) uint64 {
+// the two reads of one sample.
+func tolerance(in Input, k Key, count uint64) uint64 {
+	if in.Slack != nil {
+		return in.Slack[k]
+	}
 	if in.Duration <= 0 || in.ReadSkew <= 0 || count == 0 {
 		return 0
 	}
 	return uint64(math.Ceil(float64(count) * float64(in.ReadSkew) / float64(in.Duration)))
+}
+
+// Slack returns each check's read-skew tolerance for in, for a summary to combine.
+func Slack(in Input) map[Key]uint64 {
+	in.Slack = nil
+	out := map[Key]uint64{}
+	for _, c := range Checks(in) {
+		k := Key{c.Check, -1}
+		if c.CPU != nil {
+			k.CPU = *c.CPU
+		}
+		if c.Kernel != nil && *c.Kernel > 0 {
+			out[k] = tolerance(in, k, uint64(*c.Kernel))
+		}
+	}
+	return out
 }
 
 func absDiff(a, b uint64) uint64 {
@@ -212,7 +240,7 @@ func backlog(in Input) record.Check {
 			orNone(fired), orNone(counted)))
 	}
 	d := absDiff(traced, kernel)
-	tol := tolerance(in, kernel)
+	tol := tolerance(in, Key{CheckBacklog, -1}, kernel)
 	switch {
 	case d == 0:
 		chk.Status = record.StatusMatch
@@ -284,7 +312,7 @@ func coverage(in Input, c CPU) record.Check {
 	}
 	chk := record.Check{Check: CheckCoverage, CPU: cpu, Traced: i64(c.Runs), Kernel: i64(c.KernelRuns)}
 	d := absDiff(c.Runs, c.KernelRuns)
-	tol := tolerance(in, c.KernelRuns)
+	tol := tolerance(in, Key{CheckCoverage, c.CPU}, c.KernelRuns)
 	switch {
 	case d == 0:
 		chk.Status = record.StatusMatch
@@ -326,7 +354,7 @@ func squeeze(in Input, c CPU) record.Check {
 	chk := record.Check{Check: CheckSqueeze, CPU: cpu, Traced: i64(pred), Kernel: i64(kern)}
 	split := fmt.Sprintf("predicted %d budget + %d time", c.BudgetSqueezes, c.TimeSqueezes)
 	d := absDiff(pred, kern)
-	tol := tolerance(in, kern)
+	tol := tolerance(in, Key{CheckSqueeze, c.CPU}, kern)
 	var missed uint64
 	if c.HasKernelRuns && c.KernelRuns > c.Runs {
 		missed = c.KernelRuns - c.Runs
@@ -401,7 +429,7 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 		ku = uint64(kernel)
 	}
 	d := absDiff(traced, ku)
-	tol := tolerance(in, ku)
+	tol := tolerance(in, Key{sc.Name, -1}, ku)
 	switch {
 	case kernel < 0:
 		chk.Status = record.StatusMismatch

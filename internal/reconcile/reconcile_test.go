@@ -223,3 +223,25 @@ func TestSNMPResidualExplainedByUnseenRuns(t *testing.T) {
 		t.Errorf("with full coverage: %s", c.Note)
 	}
 }
+
+// Over a session, read-skew errors of consecutive intervals cancel: only the first and last
+// reads can leave a difference. A summary given the slack of those two reads must not excuse
+// a drop missed in the middle.
+func TestSummarySlack(t *testing.T) {
+	in := base()
+	in.ReadSkew = 5 * time.Millisecond
+	in.Duration = 5 * time.Second
+	in.Netns = []Netns{{Inode: 1, Traced: map[ReasonL4]uint64{{"NO_SOCKET", 17}: 199},
+		SNMP: map[string]map[string]int64{"Udp": {"NoPorts": 200}}}}
+	// Rate times skew alone: 200 * 5ms / 5s = 0.2, rounded up to 1.
+	if c := find(t, Checks(in), "udp_no_port", -1); c.Status != record.StatusMatch {
+		t.Fatalf("interval tolerance: %+v", c)
+	}
+	if s := Slack(in); s[Key{"udp_no_port", -1}] != 1 {
+		t.Errorf("slack %v", s)
+	}
+	in.Slack = map[Key]uint64{} // traffic had stopped at both ends
+	if c := find(t, Checks(in), "udp_no_port", -1); c.Status != record.StatusMismatch {
+		t.Errorf("summary with zero slack: %+v", c)
+	}
+}

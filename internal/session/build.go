@@ -29,6 +29,13 @@ type availability struct {
 }
 
 func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
+	rec, _ := s.build(d, typ, seq, nil)
+	return rec
+}
+
+// build makes the record and returns the reconciliation input it used; slack, when set,
+// overrides the checks' read-skew tolerance (see reconcile.Input.Slack).
+func (s *Session) build(d *delta, typ string, seq int, slack map[reconcile.Key]uint64) (*record.Interval, reconcile.Input) {
 	rec := &record.Interval{
 		Header:     record.Header{Type: typ, Time: record.Time(s.now())},
 		Seq:        seq,
@@ -109,6 +116,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		Duration: d.duration, ReadSkew: d.skew,
 		Drops: s.avail.drops, NetRx: s.avail.netrx, Predict: s.predictAvail(),
 		SysctlChanges:       d.sysctlChanges,
+		Slack:               slack,
 		Softnet:             avail(d.snErr, "/proc/net/softnet_stat"),
 		Softirqs:            avail(d.siErr, "/proc/softirqs"),
 		BacklogByCPU:        backlog,
@@ -180,7 +188,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		DropRecursionMisses: d.dstats.recursion, NetRxRecursionMisses: d.dstats.netrxRecursion,
 	}
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
-	return rec
+	return rec, in
 }
 
 // tcpExtKept are the TcpExt counters about dropped segments; the other hundred are noise here.

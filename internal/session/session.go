@@ -331,6 +331,9 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 
 	total := newDelta()
 	prev := first
+	// Read skew can shift a count between intervals, but over the session those shifts cancel
+	// except at the first and last reads: the summary is allowed only their slack.
+	var firstSlack, lastSlack map[reconcile.Key]uint64
 	seq := 0
 	var runErr error
 	wg.Add(1)
@@ -354,7 +357,12 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		prev = cur
 		seq++
 		total.add(d)
-		s.emit(s.buildRecord(d, record.TypeInterval, seq), true)
+		rec, in := s.build(d, record.TypeInterval, seq, nil)
+		lastSlack = reconcile.Slack(in)
+		if firstSlack == nil {
+			firstSlack = lastSlack
+		}
+		s.emit(rec, true)
 		if err := s.flush(); err != nil && runErr == nil {
 			runErr = err
 		}
@@ -380,7 +388,14 @@ loop:
 	if runErr == nil {
 		step() // the partial last interval
 	}
-	summary := s.buildRecord(total, record.TypeSummary, 0)
+	slack := map[reconcile.Key]uint64{}
+	for k, v := range firstSlack {
+		slack[k] += v
+	}
+	for k, v := range lastSlack {
+		slack[k] += v
+	}
+	summary, _ := s.build(total, record.TypeSummary, 0, slack)
 	// Only over the whole session do sent and written line up: whatever BPF sent that was not
 	// written by the end (the drain is bounded) is lost too, and said so.
 	if t := &summary.Tracer; t.EventsSent > t.EventsWritten+t.EventsWriteFailed {
