@@ -125,6 +125,15 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
+// termWidth is the terminal's width in columns, 0 when unknown (the view then uses 120).
+func termWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}
+
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
@@ -142,6 +151,10 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	}
 	outFile, _ := stdout.(*os.File)
 	tty := outFile != nil && isTerminal(outFile)
+	var width int
+	if tty {
+		width = termWidth(outFile)
+	}
 	cfg := session.Config{
 		Interval: f.interval, Duration: f.duration, Events: f.events, MaxEventRate: f.maxEventRate,
 		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
@@ -177,10 +190,10 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	}
 	switch f.live {
 	case "on":
-		cfg.Live = view.New(stdout, view.Options{Color: tty})
+		cfg.Live = view.New(stdout, view.Options{Color: tty, Width: width})
 	case "auto":
 		if tty {
-			cfg.Live = view.New(stdout, view.Options{Color: true})
+			cfg.Live = view.New(stdout, view.Options{Color: true, Width: width})
 		}
 	case "off":
 	default:
