@@ -3,17 +3,16 @@
 // Package reconcile compares what the BPF programs traced with what the kernel counted, check
 // by check, and says in words why they differ when they do.
 //
-// A traced count and a kernel counter are read a few microseconds apart, so drops that happen
-// in that window land in different intervals. Each check therefore allows a tolerance equal to
-// the counter's rate over the interval times the read skew (rounded up); the session summary,
-// taken after traffic has stopped, normally needs none. Anything beyond that is a mismatch,
+// The BPF maps are read between two reads of the kernel counters, so a drop that happens while
+// they are read can land in different intervals on the two sides. Each check allows exactly how
+// far its kernel counter moved during the reads that open and close the interval (Input.Slack),
+// no estimate: with traffic stopped at both ends that is zero. Anything beyond it is a mismatch,
 // with the NET_RX runs BPF did not see offered as the explanation where they can account for
 // it — never silently folded into a match.
 package reconcile
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -30,8 +29,6 @@ type Availability struct {
 // Input is one interval (or the whole session) of traced and kernel counts.
 type Input struct {
 	Duration time.Duration
-	// ReadSkew is the time between reading BPF maps and reading /proc counters.
-	ReadSkew time.Duration
 
 	Drops    Availability // kfree_skb program attached and reasons decodable
 	NetRx    Availability // NET_RX programs attached
@@ -50,8 +47,9 @@ type Input struct {
 	// SysctlChanges lists net.core changes during the interval: until the NET_RX programs
 	// learn a new netdev_budget, their predictions follow the old one.
 	SysctlChanges []string
-	// Slack, when set, replaces the rate-times-skew tolerance of each check. A session summary
-	// sets it to the slack of its first and last reads: in between, skew errors cancel out.
+	// Slack is how far each check's kernel counter moved while the traced counts were being
+	// read, at the start and at the end of the interval (for a session summary: of the
+	// session; in between, such shifts cancel out). Missing keys allow nothing.
 	Slack map[Key]uint64
 }
 
@@ -169,32 +167,9 @@ func unavailable(name string, cpu *int, why string) record.Check {
 	return record.Check{Check: name, CPU: cpu, Status: record.StatusUnavailable, Note: why}
 }
 
-// tolerance is how many events of a counter with `count` over in.Duration can fall between
-// the two reads of one sample.
-func tolerance(in Input, k Key, count uint64) uint64 {
-	if in.Slack != nil {
-		return in.Slack[k]
-	}
-	if in.Duration <= 0 || in.ReadSkew <= 0 || count == 0 {
-		return 0
-	}
-	return uint64(math.Ceil(float64(count) * float64(in.ReadSkew) / float64(in.Duration)))
-}
-
-// Slack returns each check's read-skew tolerance for in, for a summary to combine.
-func Slack(in Input) map[Key]uint64 {
-	in.Slack = nil
-	out := map[Key]uint64{}
-	for _, c := range Checks(in) {
-		k := Key{c.Check, -1}
-		if c.CPU != nil {
-			k.CPU = *c.CPU
-		}
-		if c.Kernel != nil && *c.Kernel > 0 {
-			out[k] = tolerance(in, k, uint64(*c.Kernel))
-		}
-	}
-	return out
+// tolerance is how far a check may differ because its counters moved during the reads.
+func tolerance(in Input, k Key) uint64 {
+	return in.Slack[k]
 }
 
 func absDiff(a, b uint64) uint64 {
@@ -240,13 +215,13 @@ func backlog(in Input) record.Check {
 			orNone(fired), orNone(counted)))
 	}
 	d := absDiff(traced, kernel)
-	tol := tolerance(in, Key{CheckBacklog, -1}, kernel)
+	tol := tolerance(in, Key{CheckBacklog, -1})
 	switch {
 	case d == 0:
 		chk.Status = record.StatusMatch
 	case d <= tol:
 		chk.Status = record.StatusMatch
-		notes = append(notes, fmt.Sprintf("differs by %d, within the %d drops that can fall between the two reads (%s apart)", d, tol, in.ReadSkew))
+		notes = append(notes, fmt.Sprintf("differs by %d, within the %d the kernel counted while the traced counts were read", d, tol))
 	default:
 		chk.Status = record.StatusMismatch
 		if kernel > traced {
@@ -312,13 +287,13 @@ func coverage(in Input, c CPU) record.Check {
 	}
 	chk := record.Check{Check: CheckCoverage, CPU: cpu, Traced: i64(c.Runs), Kernel: i64(c.KernelRuns)}
 	d := absDiff(c.Runs, c.KernelRuns)
-	tol := tolerance(in, Key{CheckCoverage, c.CPU}, c.KernelRuns)
+	tol := tolerance(in, Key{CheckCoverage, c.CPU})
 	switch {
 	case d == 0:
 		chk.Status = record.StatusMatch
 	case d <= tol:
 		chk.Status = record.StatusMatch
-		chk.Note = fmt.Sprintf("differs by %d, within the %d runs that can fall between the two reads", d, tol)
+		chk.Note = fmt.Sprintf("differs by %d, within the %d runs made while the traced counts were read", d, tol)
 	case c.Runs < c.KernelRuns:
 		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("BPF saw %d of %d NET_RX runs (%.1f%%): %d runs were not traced, and any squeeze in them is not predicted",
@@ -354,7 +329,7 @@ func squeeze(in Input, c CPU) record.Check {
 	chk := record.Check{Check: CheckSqueeze, CPU: cpu, Traced: i64(pred), Kernel: i64(kern)}
 	split := fmt.Sprintf("predicted %d budget + %d time", c.BudgetSqueezes, c.TimeSqueezes)
 	d := absDiff(pred, kern)
-	tol := tolerance(in, Key{CheckSqueeze, c.CPU}, kern)
+	tol := tolerance(in, Key{CheckSqueeze, c.CPU})
 	var missed uint64
 	if c.HasKernelRuns && c.KernelRuns > c.Runs {
 		missed = c.KernelRuns - c.Runs
@@ -367,7 +342,7 @@ func squeeze(in Input, c CPU) record.Check {
 		}
 	case d <= tol:
 		chk.Status = record.StatusMatch
-		chk.Note = fmt.Sprintf("%s; differs by %d, within the %d that can fall between the two reads", split, d, tol)
+		chk.Note = fmt.Sprintf("%s; differs by %d, within the %d counted while the traced counts were read", split, d, tol)
 	case len(in.SysctlChanges) > 0:
 		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("%s; off by %d: net.core sysctls changed (%s) and runs before the change was seen were predicted with the old values",
@@ -429,7 +404,7 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 		ku = uint64(kernel)
 	}
 	d := absDiff(traced, ku)
-	tol := tolerance(in, Key{sc.Name, -1}, ku)
+	tol := tolerance(in, Key{sc.Name, -1})
 	switch {
 	case kernel < 0:
 		chk.Status = record.StatusMismatch
@@ -438,7 +413,7 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 		chk.Status = record.StatusMatch
 	case d <= tol:
 		chk.Status = record.StatusMatch
-		notes = append(notes, fmt.Sprintf("differs by %d, within the %d that can fall between the two reads", d, tol))
+		notes = append(notes, fmt.Sprintf("differs by %d, within the %d counted while the traced counts were read", d, tol))
 	default:
 		chk.Status = record.StatusMismatch
 		if ku > traced {

@@ -35,7 +35,7 @@ func TestBacklog(t *testing.T) {
 		name      string
 		fired     map[int]uint64
 		counted   map[int]uint64
-		skew      time.Duration
+		slack     uint64
 		misses    uint64
 		status    string
 		noteHas   []string
@@ -63,25 +63,25 @@ func TestBacklog(t *testing.T) {
 			noteHas: []string{"10 backlog drops counted by the kernel were not traced", "skipped the drop program 10 times"},
 		},
 		{
-			name:    "difference within read skew",
+			name:    "difference within what moved during the reads",
 			fired:   map[int]uint64{0: 99_999},
 			counted: map[int]uint64{1: 100_000},
-			skew:    20 * time.Microsecond, // 100k/s * 20us = 2
+			slack:   2,
 			status:  record.StatusMatch,
-			noteHas: []string{"within the 2 drops"},
+			noteHas: []string{"within the 2 the kernel counted while the traced counts were read"},
 		},
 		{
-			name:    "difference beyond read skew",
+			name:    "difference beyond what moved during the reads",
 			fired:   map[int]uint64{0: 99_990},
 			counted: map[int]uint64{1: 100_000},
-			skew:    20 * time.Microsecond,
+			slack:   2,
 			status:  record.StatusMismatch,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()
-			in.ReadSkew = tc.skew
+			in.Slack = map[Key]uint64{{CheckBacklog, -1}: tc.slack}
 			in.BacklogByCPU = tc.fired
 			in.DropRecursionMisses = tc.misses
 			for _, cpu := range []int{0, 1} {
@@ -224,24 +224,17 @@ func TestSNMPResidualExplainedByUnseenRuns(t *testing.T) {
 	}
 }
 
-// Over a session, read-skew errors of consecutive intervals cancel: only the first and last
-// reads can leave a difference. A summary given the slack of those two reads must not excuse
-// a drop missed in the middle.
-func TestSummarySlack(t *testing.T) {
+// The slack is per check row: what the backlog counter moved excuses nothing elsewhere.
+func TestSlackIsPerCheck(t *testing.T) {
 	in := base()
-	in.ReadSkew = 5 * time.Millisecond
-	in.Duration = 5 * time.Second
 	in.Netns = []Netns{{Inode: 1, Traced: map[ReasonL4]uint64{{"NO_SOCKET", 17}: 199},
 		SNMP: map[string]map[string]int64{"Udp": {"NoPorts": 200}}}}
-	// Rate times skew alone: 200 * 5ms / 5s = 0.2, rounded up to 1.
-	if c := find(t, Checks(in), "udp_no_port", -1); c.Status != record.StatusMatch {
-		t.Fatalf("interval tolerance: %+v", c)
-	}
-	if s := Slack(in); s[Key{"udp_no_port", -1}] != 1 {
-		t.Errorf("slack %v", s)
-	}
-	in.Slack = map[Key]uint64{} // traffic had stopped at both ends
+	in.Slack = map[Key]uint64{{CheckBacklog, -1}: 50}
 	if c := find(t, Checks(in), "udp_no_port", -1); c.Status != record.StatusMismatch {
-		t.Errorf("summary with zero slack: %+v", c)
+		t.Errorf("slack of another check was applied: %+v", c)
+	}
+	in.Slack[Key{"udp_no_port", -1}] = 1
+	if c := find(t, Checks(in), "udp_no_port", -1); c.Status != record.StatusMatch {
+		t.Errorf("%+v", c)
 	}
 }

@@ -29,13 +29,6 @@ type availability struct {
 }
 
 func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
-	rec, _ := s.build(d, typ, seq, nil)
-	return rec
-}
-
-// build makes the record and returns the reconciliation input it used; slack, when set,
-// overrides the checks' read-skew tolerance (see reconcile.Input.Slack).
-func (s *Session) build(d *delta, typ string, seq int, slack map[reconcile.Key]uint64) (*record.Interval, reconcile.Input) {
 	rec := &record.Interval{
 		Header:     record.Header{Type: typ, Time: record.Time(s.now())},
 		Seq:        seq,
@@ -113,10 +106,10 @@ func (s *Session) build(d *delta, typ string, seq int, slack map[reconcile.Key]u
 	}
 	sort.Ints(cpus)
 	in := reconcile.Input{
-		Duration: d.duration, ReadSkew: d.skew,
-		Drops: s.avail.drops, NetRx: s.avail.netrx, Predict: s.predictAvail(),
+		Duration: d.duration,
+		Drops:    s.avail.drops, NetRx: s.avail.netrx, Predict: s.predictAvail(),
 		SysctlChanges:       d.sysctlChanges,
-		Slack:               slack,
+		Slack:               d.slack,
 		Softnet:             avail(d.snErr, "/proc/net/softnet_stat"),
 		Softirqs:            avail(d.siErr, "/proc/softirqs"),
 		BacklogByCPU:        backlog,
@@ -188,7 +181,7 @@ func (s *Session) build(d *delta, typ string, seq int, slack map[reconcile.Key]u
 		DropRecursionMisses: d.dstats.recursion, NetRxRecursionMisses: d.dstats.netrxRecursion,
 	}
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
-	return rec, in
+	return rec
 }
 
 // tcpExtKept are the TcpExt counters about dropped segments; the other hundred are noise here.

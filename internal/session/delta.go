@@ -18,15 +18,17 @@ import (
 // 32-bit softnet counters can wrap more than once over a long session.
 type delta struct {
 	duration time.Duration
-	skew     time.Duration
-	drops    map[tracer.DropKey][]uint64
-	dstats   dropStats
-	netrx    map[int]tracer.NetRx
-	softnet  map[int]softnet.CPUDelta // CPUs with a baseline only
-	snErr    error
-	netrxK   map[int]uint64 // /proc/softirqs NET_RX
-	siErr    error
-	netns    map[uint32]*nsDelta
+	// slack is how far each checked kernel counter moved while the opening and closing
+	// samples read the BPF maps (see sample.moved).
+	slack   map[reconcile.Key]uint64
+	drops   map[tracer.DropKey][]uint64
+	dstats  dropStats
+	netrx   map[int]tracer.NetRx
+	softnet map[int]softnet.CPUDelta // CPUs with a baseline only
+	snErr   error
+	netrxK  map[int]uint64 // /proc/softirqs NET_RX
+	siErr   error
+	netns   map[uint32]*nsDelta
 	// cpus is every CPU seen in any source, for a stable per-CPU table.
 	cpus map[int]bool
 	// sysctl holds the values at the end; sysctlChanges says when they changed.
@@ -75,7 +77,7 @@ func sub(cur, prev []uint64) []uint64 {
 func diff(prev, cur *sample, reasonOf func(uint32) string) *delta {
 	d := &delta{
 		duration: cur.at.Sub(prev.at),
-		skew:     cur.skew,
+		slack:    addMoved(prev.moved, cur.moved),
 		drops:    map[tracer.DropKey][]uint64{},
 		netrx:    map[int]tracer.NetRx{},
 		softnet:  map[int]softnet.CPUDelta{},
@@ -192,7 +194,6 @@ func firstErr(errs ...error) error {
 // add accumulates o into d (for the session summary).
 func (d *delta) add(o *delta) {
 	d.duration += o.duration
-	d.skew = o.skew
 	d.sysctl = o.sysctl
 	d.sysctlChanges = append(d.sysctlChanges, o.sysctlChanges...)
 	for k, v := range o.drops {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/snmp"
 	"github.com/droptrace/droptrace/internal/softirqs"
 	"github.com/droptrace/droptrace/internal/softnet"
@@ -19,7 +20,6 @@ import (
 // sample is every source read at one instant: cumulative values, turned into deltas later.
 type sample struct {
 	at       time.Time
-	skew     time.Duration // from the first BPF read to the last /proc read
 	drops    map[tracer.DropKey][]uint64
 	dstats   tracer.DropStats
 	netrx    []tracer.NetRx
@@ -28,6 +28,11 @@ type sample struct {
 	softirqs softirqs.Table
 	siErr    error
 	netns    map[uint32]*nsSample
+	// moved is how far each checked kernel counter advanced while the BPF maps were read:
+	// the kernel counters are read just before and just after them. A traced count read in
+	// between can differ from the kernel's by at most that much, in either direction; this
+	// bounds every check exactly, with no rate estimate.
+	moved map[reconcile.Key]uint64
 }
 
 type nsSample struct {
@@ -45,11 +50,42 @@ type sources struct {
 	nsCache     []netns.NS
 	nsListedAt  time.Time
 	nsEvery     time.Duration
+	lastDrops   map[tracer.DropKey][]uint64
+}
+
+// procCounters is one read of the /proc side.
+type procCounters struct {
+	softnet  softnet.Table
+	snErr    error
+	softirqs softirqs.Table
+	siErr    error
+	netns    map[uint32]*nsSample
+}
+
+func (s *sources) readProc() procCounters {
+	var p procCounters
+	p.softnet, p.snErr = readParse(s.softnetPath, softnet.Parse)
+	p.softirqs, p.siErr = readParse(s.softirqPath, softirqs.Parse)
+	p.netns = make(map[uint32]*nsSample, len(s.nsCache))
+	for _, ns := range s.nsCache {
+		c, err := readSNMP(ns)
+		p.netns[uint32(ns.Inode)] = &nsSample{ns: ns, snmp: c, err: err}
+	}
+	return p
 }
 
 func (s *sources) read() (*sample, error) {
-	sm := &sample{at: time.Now(), netns: map[uint32]*nsSample{}}
-	t0 := time.Now()
+	sm := &sample{at: time.Now()}
+	// Namespaces come and go with containers; listing them walks /proc, so it is done at
+	// most every nsEvery (and when drops name one not listed yet), before the reads.
+	if s.nsCache == nil || time.Since(s.nsListedAt) >= s.nsEvery || s.unknownNetns(s.lastDrops) {
+		list, err := s.listNetns()
+		if err != nil && len(list) == 0 {
+			return nil, fmt.Errorf("list network namespaces: %w", err)
+		}
+		s.nsCache, s.nsListedAt = list, time.Now()
+	}
+	before := s.readProc()
 	if s.tr != nil {
 		counts, err := s.tr.ReadDrops()
 		if err != nil {
@@ -66,24 +102,61 @@ func (s *sources) read() (*sample, error) {
 			return nil, err
 		}
 	}
-	sm.softnet, sm.snErr = readParse(s.softnetPath, softnet.Parse)
-	sm.softirqs, sm.siErr = readParse(s.softirqPath, softirqs.Parse)
-
-	// Namespaces come and go with containers; listing them walks /proc, so it is done at
-	// most every nsEvery while their counters are read every time.
-	if s.nsCache == nil || time.Since(s.nsListedAt) >= s.nsEvery || s.unknownNetns(sm.drops) {
-		list, err := s.listNetns()
-		if err != nil && len(list) == 0 {
-			return nil, fmt.Errorf("list network namespaces: %w", err)
-		}
-		s.nsCache, s.nsListedAt = list, time.Now()
-	}
-	for _, ns := range s.nsCache {
-		c, err := readSNMP(ns)
-		sm.netns[uint32(ns.Inode)] = &nsSample{ns: ns, snmp: c, err: err}
-	}
-	sm.skew = time.Since(t0)
+	s.lastDrops = sm.drops
+	after := s.readProc()
+	sm.softnet, sm.snErr = after.softnet, firstErr(after.snErr, before.snErr)
+	sm.softirqs, sm.siErr = after.softirqs, firstErr(after.siErr, before.siErr)
+	sm.netns = after.netns
+	sm.moved = moved(before, after)
 	return sm, nil
+}
+
+// moved measures each checked counter's advance between two reads of the /proc side.
+func moved(a, b procCounters) map[reconcile.Key]uint64 {
+	m := map[reconcile.Key]uint64{}
+	if a.snErr == nil && b.snErr == nil {
+		for _, d := range softnet.Sub(a.softnet, b.softnet) {
+			if !d.Valid {
+				continue
+			}
+			m[reconcile.Key{Check: reconcile.CheckBacklog, CPU: -1}] += d.Dropped
+			m[reconcile.Key{Check: reconcile.CheckSqueeze, CPU: d.CPU}] = d.TimeSqueeze
+		}
+	}
+	if a.siErr == nil && b.siErr == nil {
+		for cpu, v := range softirqs.Sub(a.softirqs, b.softirqs, "NET_RX") {
+			m[reconcile.Key{Check: reconcile.CheckCoverage, CPU: cpu}] = v
+		}
+	}
+	for ino, bn := range b.netns {
+		an := a.netns[ino]
+		if an == nil || an.snmp == nil || bn.snmp == nil {
+			continue
+		}
+		for _, sc := range reconcile.SNMPChecks {
+			for _, c := range sc.Counters {
+				x, ok1 := an.snmp.Get(c.Group, c.Field)
+				y, ok2 := bn.snmp.Get(c.Group, c.Field)
+				if ok1 && ok2 && y > x {
+					m[reconcile.Key{Check: sc.Name, CPU: -1}] += y - x
+				}
+			}
+		}
+	}
+	return m
+}
+
+// addMoved sums the read windows of two samples: an interval's slack is the counter's
+// movement during the read that opened it plus the one that closed it.
+func addMoved(a, b map[reconcile.Key]uint64) map[reconcile.Key]uint64 {
+	out := make(map[reconcile.Key]uint64, len(a)+len(b))
+	for k, v := range a {
+		out[k] += v
+	}
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
 }
 
 func readParse[T any](path string, parse func(io.Reader) (T, error)) (T, error) {

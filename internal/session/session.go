@@ -331,9 +331,6 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 
 	total := newDelta()
 	prev := first
-	// Read skew can shift a count between intervals, but over the session those shifts cancel
-	// except at the first and last reads: the summary is allowed only their slack.
-	var firstSlack, lastSlack map[reconcile.Key]uint64
 	seq := 0
 	var runErr error
 	wg.Add(1)
@@ -357,11 +354,7 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		prev = cur
 		seq++
 		total.add(d)
-		rec, in := s.build(d, record.TypeInterval, seq, nil)
-		lastSlack = reconcile.Slack(in)
-		if firstSlack == nil {
-			firstSlack = lastSlack
-		}
+		rec := s.buildRecord(d, record.TypeInterval, seq)
 		s.emit(rec, true)
 		if err := s.flush(); err != nil && runErr == nil {
 			runErr = err
@@ -388,14 +381,10 @@ loop:
 	if runErr == nil {
 		step() // the partial last interval
 	}
-	slack := map[reconcile.Key]uint64{}
-	for k, v := range firstSlack {
-		slack[k] += v
-	}
-	for k, v := range lastSlack {
-		slack[k] += v
-	}
-	summary, _ := s.build(total, record.TypeSummary, 0, slack)
+	// Counts shifted between intervals by a read cancel out over the session, except at its
+	// first and last reads: those are all the summary may differ by.
+	total.slack = addMoved(first.moved, prev.moved)
+	summary := s.buildRecord(total, record.TypeSummary, 0)
 	// Only over the whole session do sent and written line up: whatever BPF sent that was not
 	// written by the end (the drain is bounded) is lost too, and said so.
 	if t := &summary.Tracer; t.EventsSent > t.EventsWritten+t.EventsWriteFailed {

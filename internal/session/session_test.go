@@ -59,7 +59,6 @@ type sampleSpec struct {
 func mkSample(sp sampleSpec) *sample {
 	sm := &sample{
 		at:     t0.Add(sp.at),
-		skew:   0,
 		drops:  map[tracer.DropKey][]uint64{},
 		netns:  map[uint32]*nsSample{},
 		dstats: tracer.DropStats{Seen: []uint64{0, 0}},
@@ -186,5 +185,21 @@ func TestIntervalRecordGolden(t *testing.T) {
 	}
 	if !bytes.Equal(pretty.Bytes(), want) {
 		t.Errorf("interval record differs from %s (go test -update to accept):\n%s", golden, pretty.String())
+	}
+}
+
+// An interval may differ by what its counters moved during the reads that opened and closed
+// it, and by nothing more.
+func TestSlackComesFromTheReadWindows(t *testing.T) {
+	s := testSession()
+	a := mkSample(sampleSpec{at: 0, ns200: true})
+	b := mkSample(sampleSpec{at: time.Second, rcvbuf: 99, rcvErrs: 100, ns200: true})
+	b.moved = map[reconcile.Key]uint64{{Check: "udp_rcvbuf", CPU: -1}: 1}
+	if c := checkOf(t, s.buildRecord(diff(a, b, s.names.reason), record.TypeInterval, 1), "udp_rcvbuf", -1); c.Status != record.StatusMatch {
+		t.Errorf("one datagram counted while the maps were read: %+v", c)
+	}
+	b.moved = nil
+	if c := checkOf(t, s.buildRecord(diff(a, b, s.names.reason), record.TypeInterval, 1), "udp_rcvbuf", -1); c.Status != record.StatusMismatch {
+		t.Errorf("nothing moved during the reads, yet a difference was excused: %+v", c)
 	}
 }

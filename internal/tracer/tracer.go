@@ -100,10 +100,10 @@ func Open(opts Options) (*Tracer, error) {
 
 // attachment is one program variant and how to attach it.
 type attachment struct {
-	prog   string // program name in the object
-	btf    bool   // tp_btf (else classic tracepoint)
-	group  string // classic tracepoint group/name
-	event  string
+	prog  string // program name in the object
+	btf   bool   // tp_btf (else classic tracepoint)
+	group string // classic tracepoint group/name
+	event string
 }
 
 var dropTracepoints = []attachment{
