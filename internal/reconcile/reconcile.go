@@ -226,6 +226,7 @@ func backlog(in Input) record.Check {
 		chk.Status = record.StatusMismatch
 		if kernel > traced {
 			notes = append(notes, fmt.Sprintf("%d backlog drops counted by the kernel were not traced as CPU_BACKLOG%s", kernel-traced, missHint(in)))
+			chk.ExplainedBy = missCause(in)
 		} else {
 			notes = append(notes, fmt.Sprintf("%d CPU_BACKLOG drops traced beyond softnet dropped: drops on a CPU that went offline, or counters read across an interval boundary", traced-kernel))
 		}
@@ -249,6 +250,28 @@ func unseenRuns(in Input) (total uint64, where []string) {
 		}
 	}
 	return total, where
+}
+
+// What explains a mismatch, in Check.ExplainedBy.
+const (
+	ExplainedByCoverage  = "net_rx_coverage"  // NET_RX runs BPF did not see
+	ExplainedByRecursion = "bpf_recursion"    // the kernel skipped a drop program
+	ExplainedByMapFull   = "aggregation_full" // the aggregation map was full
+	ExplainedBySysctl    = "sysctl_change"    // predictions used old settings
+)
+
+// missCause names the measured reason traced counts fall short, or "" when there is none.
+func missCause(in Input) string {
+	if n, _ := unseenRuns(in); n > 0 {
+		return ExplainedByCoverage
+	}
+	if in.DropRecursionMisses > 0 {
+		return ExplainedByRecursion
+	}
+	if in.AggMapFull > 0 {
+		return ExplainedByMapFull
+	}
+	return ""
 }
 
 func missHint(in Input) string {
@@ -347,11 +370,13 @@ func squeeze(in Input, c CPU) record.Check {
 		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("%s; off by %d: net.core sysctls changed (%s) and runs before the change was seen were predicted with the old values",
 			split, d, strings.Join(in.SysctlChanges, "; "))
+		chk.ExplainedBy = ExplainedBySysctl
 	case pred < kern && d <= missed+tol:
 		// Each run BPF did not see can hide at most one squeeze (net_rx_action counts at
 		// most one per run), so this residual is explained, but it is still not a match.
 		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, explained by the %d NET_RX runs BPF did not see on this CPU", split, d, missed)
+		chk.ExplainedBy = ExplainedByCoverage
 	case pred < kern:
 		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted (only %d unseen runs): the clock tick fell between the tracepoint and net_rx_action's own test, or a squeeze came from a path that is not net_rx_action", split, d, missed)
@@ -424,6 +449,7 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 				why = strings.TrimSuffix(strings.TrimPrefix(missHint(in), " ("), ")")
 			}
 			notes = append(notes, fmt.Sprintf("%d counted but not traced as %s: %s", ku-traced, sc.Traced.Reason, why))
+			chk.ExplainedBy = missCause(in)
 		} else {
 			notes = append(notes, fmt.Sprintf("%d traced as %s but not counted", traced-ku, sc.Traced.Reason))
 		}

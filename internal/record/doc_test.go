@@ -39,6 +39,7 @@ var documented = map[string]reflect.Type{
 	"Device":   reflect.TypeFor[Device](),
 	"Tracer":   reflect.TypeFor[Tracer](),
 	"Sysctl":   reflect.TypeFor[Sysctl](),
+	"Verdict":  reflect.TypeFor[Verdict](),
 }
 
 // jsonField is one field as it appears in JSON.
@@ -295,7 +296,8 @@ func goldenInterval(typ string, seq int) *Interval {
 			{Check: "backlog_drops", Traced: ptr[int64](812), Kernel: ptr[int64](812), Status: StatusMatch,
 				Note: "freed on (enqueuing CPU) CPU 1: 812; counted on (backlog CPU) CPU 1: 812"},
 			{Check: "time_squeeze", CPU: ptr(1), Traced: ptr[int64](12), Kernel: ptr[int64](14), Status: StatusMismatch,
-				Note: "predicted 9 budget + 3 time; 2 squeezes not predicted, explained by the 4 NET_RX runs BPF did not see on this CPU"},
+				Note:        "predicted 9 budget + 3 time; 2 squeezes not predicted, explained by the 4 NET_RX runs BPF did not see on this CPU",
+				ExplainedBy: "net_rx_coverage"},
 			{Check: "tcp_listen_overflow", Status: StatusUnavailable, Note: "no network namespace's counters could be read"},
 		},
 		LostEvents: 40,
@@ -305,6 +307,13 @@ func goldenInterval(typ string, seq int) *Interval {
 		Devices:       []Device{{Netns: 4026531840, Ifindex: 2, Ifname: "eth0", Drops: map[string]uint64{"CPU_BACKLOG": 812}}},
 		Sysctl:        &Sysctl{NetdevBudget: 600, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
 		SysctlChanges: []string{"netdev_budget 300->600 at 03:13:26.100"},
+		Verdicts: []Verdict{{
+			ID: "backlog_overflow", Severity: SeverityCritical, CPU: ptr(1),
+			Evidence:   map[string]any{"dropped": 812, "processed": 205112, "dropped_pct": 0.39, "netdev_max_backlog": 1000},
+			Cause:      "CPU 1's input backlog (netdev_max_backlog=1000) overflowed: 812 of 205924 packets (0.39%) were dropped before the stack saw them",
+			Fix:        "sysctl -w net.core.netdev_max_backlog=2048 (from 1000: would have held this interval's overflow)",
+			Confidence: ConfidenceHigh,
+		}},
 	}
 }
 

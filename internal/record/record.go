@@ -146,6 +146,9 @@ type Check struct {
 	Kernel *int64 `json:"kernel"`
 	Status string `json:"status"`
 	Note   string `json:"note,omitempty"`
+	// ExplainedBy names the measured cause of a mismatch, when there is one:
+	// "net_rx_coverage", "bpf_recursion", "aggregation_full" or "sysctl_change".
+	ExplainedBy string `json:"explained_by,omitempty"`
 }
 
 // Check statuses.
@@ -199,4 +202,29 @@ type Interval struct {
 	// Sysctl is the values at the end of the interval; SysctlChanges says what changed when.
 	Sysctl        *Sysctl  `json:"sysctl,omitempty"`
 	SysctlChanges []string `json:"sysctl_changes,omitempty"`
+	// Verdicts say why packets were lost and what to change: in an interval record only
+	// those that fired in it, in the summary those over the whole session.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+}
+
+// Verdict severities and confidences.
+const (
+	SeverityInfo     = "info"
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+
+	ConfidenceHigh   = "high"
+	ConfidenceMedium = "medium"
+	ConfidenceLow    = "low"
+)
+
+// Verdict is one diagnosis: what the evidence shows, why, and what to change.
+type Verdict struct {
+	ID         string         `json:"id"`
+	Severity   string         `json:"severity"`
+	CPU        *int           `json:"cpu,omitempty"`
+	Evidence   map[string]any `json:"evidence"`
+	Cause      string         `json:"cause"`
+	Fix        string         `json:"fix"`
+	Confidence string         `json:"confidence"`
 }

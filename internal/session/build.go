@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/droptrace/droptrace/internal/explain"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -181,6 +182,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		DropRecursionMisses: d.dstats.recursion, NetRxRecursionMisses: d.dstats.netrxRecursion,
 	}
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
+	rec.Verdicts = explain.Explain(s.startRec, rec)
 	return rec
 }
 

@@ -62,6 +62,8 @@ type Session struct {
 	online map[int]bool
 	now    func() time.Time
 
+	startRec *record.Start // the settings verdicts are explained against
+
 	reasons *dropreason.Table
 	syms    *kallsyms.Symbols
 	selfNS  uint32
@@ -300,6 +302,7 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		s.log.Warn("softnet_stat unreadable: backlog and squeeze checks are unavailable", "err", first.snErr)
 	}
 	start.Time = record.Time(s.now())
+	s.startRec = start
 	s.emit(start, true)
 	if err := s.flush(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package view
 import (
 	"time"
 
+	"github.com/droptrace/droptrace/internal/explain"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -46,7 +47,7 @@ func fullStart() *record.Start {
 // 812 packets at its backlog and squeezes 14 times, 12 of which BPF predicted (9 on budget, 3
 // on time) while it missed 4 NET_RX runs, so the squeeze check fails on CPU 1.
 func fullInterval() *record.Interval {
-	return &record.Interval{
+	iv := &record.Interval{
 		Header:     record.Header{Type: record.TypeInterval, Time: record.Time(at)},
 		Seq:        42,
 		DurationMs: 1000,
@@ -96,6 +97,9 @@ func fullInterval() *record.Interval {
 			{Netns: 4026531840, Ifindex: 2, Ifname: "eth0", Drops: map[string]uint64{"CPU_BACKLOG": 812, "SOCKET_RCVBUFF": 40, "NO_SOCKET": 5}},
 		},
 	}
+	// The verdicts droptrace's explain package derives from the numbers above.
+	iv.Verdicts = explain.Explain(fullStart(), iv)
+	return iv
 }
 
 func countersOnlyStart() *record.Start {

@@ -24,6 +24,7 @@ func Render(start *record.Start, iv *record.Interval, opts Options) string {
 	r.header()
 	r.table()
 	r.reasons()
+	r.verdicts()
 	r.checks()
 	r.health()
 	var b strings.Builder
@@ -501,6 +502,40 @@ type checkLine struct {
 	check, status, note string
 	cpus                []int
 	traced, kernel      *int64
+}
+
+// maxVerdicts bounds the verdicts shown; they come most severe first.
+const maxVerdicts = 4
+
+// verdicts come before the checks: at 3 a.m. the reader wants the cause and the fix first.
+func (r *renderer) verdicts() {
+	shown := 0
+	for _, v := range r.iv.Verdicts {
+		if v.Severity == record.SeverityInfo && v.ID != "backlog_overflow" {
+			continue // informational ones stay in the records
+		}
+		if shown == maxVerdicts {
+			r.add(label("") + "... more in the JSON records")
+			break
+		}
+		sev := fmt.Sprintf("%-9s", v.Severity)
+		if v.Severity == record.SeverityCritical {
+			sev = r.p.paint(red, sev)
+		}
+		head := v.ID
+		if v.CPU != nil {
+			head += fmt.Sprintf(" CPU %d", *v.CPU)
+		}
+		name := "verdicts"
+		if shown > 0 {
+			name = ""
+		}
+		prefix := label(name) + sev + " "
+		r.add(prefix + clip(head+": "+v.Cause, r.width-visibleLen(prefix)))
+		fixPrefix := label("") + strings.Repeat(" ", 10) + "fix: "
+		r.add(fixPrefix + clip(v.Fix, r.width-visibleLen(fixPrefix)))
+		shown++
+	}
 }
 
 // maxCheckLines bounds the checks section on hosts with many CPUs; the records have them all.

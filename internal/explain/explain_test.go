@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package explain
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/droptrace/droptrace/internal/record"
+)
+
+func i64(v int64) *int64 { return &v }
+
+var start = &record.Start{HZ: 250, Sysctl: record.Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 8000, NetdevMaxBacklog: 1000, DevWeight: 64}}
+
+func interval(cpus ...record.CPU) *record.Interval {
+	iv := &record.Interval{Header: record.Header{Type: record.TypeInterval}, DurationMs: 1000, CPUs: cpus,
+		Drops: map[string]uint64{}, SNMP: map[string]map[string]int64{}}
+	for _, c := range cpus {
+		for r, n := range c.Drops {
+			iv.Drops[r] += n
+		}
+	}
+	return iv
+}
+
+func find(vs []record.Verdict, id string, cpu int) *record.Verdict {
+	for i, v := range vs {
+		if v.ID == id && (cpu < 0 && v.CPU == nil || v.CPU != nil && *v.CPU == cpu) {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+func TestBacklogOverflowSeverityIsRelative(t *testing.T) {
+	tests := []struct {
+		name               string
+		processed, dropped uint64
+		want               string
+	}{
+		{"1.5% of the CPU's packets", 98_500, 1_500, record.SeverityCritical},
+		{"0.2%", 99_800, 200, record.SeverityWarning},
+		{"3 in a million", 999_997, 3, record.SeverityInfo},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			iv := interval(
+				record.CPU{CPU: 0, Drops: map[string]uint64{"CPU_BACKLOG": tc.dropped}, Softnet: &record.Softnet{}},
+				record.CPU{CPU: 1, Drops: map[string]uint64{}, Softnet: &record.Softnet{Processed: tc.processed, Dropped: tc.dropped, ReceivedRPS: 900}},
+			)
+			iv.Checks = []record.Check{{Check: "backlog_drops", Status: record.StatusMatch}}
+			v := find(Explain(start, iv), BacklogOverflow, 1)
+			if v == nil {
+				t.Fatal("no backlog_overflow on CPU 1")
+			}
+			if v.Severity != tc.want || v.Confidence != record.ConfidenceHigh {
+				t.Errorf("severity %s confidence %s, want %s high", v.Severity, v.Confidence, tc.want)
+			}
+			for _, s := range []string{"CPU 1's input backlog (netdev_max_backlog=1000) overflowed", "RPS steered work here", "enqueued by CPU 0"} {
+				if !strings.Contains(v.Cause, s) {
+					t.Errorf("cause %q lacks %q", v.Cause, s)
+				}
+			}
+			if !strings.Contains(v.Fix, "sysctl -w net.core.netdev_max_backlog=") {
+				t.Errorf("fix %q", v.Fix)
+			}
+			if find(Explain(start, iv), BacklogOverflow, 0) != nil {
+				t.Error("verdict on the enqueuing CPU, whose backlog did not overflow")
+			}
+		})
+	}
+}
+
+func TestBacklogFixHoldsTheOverflow(t *testing.T) {
+	iv := interval(record.CPU{CPU: 3, Softnet: &record.Softnet{Processed: 10_000, Dropped: 3_000}})
+	v := find(Explain(start, iv), BacklogOverflow, 3)
+	// 1000 + 3000 rounded up to a power of two.
+	if v == nil || !strings.Contains(v.Fix, "netdev_max_backlog=4096 (from 1000") {
+		t.Errorf("%+v", v)
+	}
+}
+
+func TestSqueezesAreSplitByCause(t *testing.T) {
+	iv := interval(record.CPU{CPU: 1,
+		NetRx:   &record.NetRx{Runs: 1000, Packets: 50_000, BudgetSqueezes: 200, TimeSqueezes: 3, MaxRunUs: 9000},
+		Softnet: &record.Softnet{Processed: 50_000, Dropped: 10}})
+	vs := Explain(start, iv)
+	b, tm := find(vs, BudgetSqueeze, 1), find(vs, TimeSqueeze, 1)
+	if b == nil || tm == nil {
+		t.Fatalf("verdicts %+v", vs)
+	}
+	// 20% of runs squeezed with drops on the CPU: critical. 0.3% of runs: informational.
+	if b.Severity != record.SeverityCritical || tm.Severity != record.SeverityInfo {
+		t.Errorf("budget %s, time %s", b.Severity, tm.Severity)
+	}
+	if !strings.Contains(b.Fix, "netdev_budget=600 (from 300)") || !strings.Contains(tm.Cause, "longest run took 9000 µs") {
+		t.Errorf("budget fix %q / time cause %q", b.Fix, tm.Cause)
+	}
+	if b.Evidence["budget_squeezes"] != uint64(200) {
+		t.Errorf("evidence %v", b.Evidence)
+	}
+}
+
+func TestSocketAndSimpleVerdicts(t *testing.T) {
+	iv := interval(record.CPU{CPU: 0, Drops: map[string]uint64{"SOCKET_RCVBUFF": 500, "NETFILTER_DROP": 7, "NO_SOCKET": 2}})
+	iv.SNMP["Udp"] = map[string]int64{"InDatagrams": 9_500}
+	iv.Locations = []record.Location{{Location: "nf_hook_slow+0x9e", Reason: "NETFILTER_DROP", Count: 7}}
+	vs := Explain(start, iv)
+	s := find(vs, SocketRcvbuf, -1)
+	if s == nil || s.Severity != record.SeverityCritical || !strings.Contains(s.Cause, "5.00% of UDP delivered") {
+		t.Errorf("socket_rcvbuf %+v", s)
+	}
+	if nf := find(vs, NetfilterDrop, -1); nf == nil || nf.Evidence["locations"] != "nf_hook_slow+0x9e" {
+		t.Errorf("netfilter %+v", nf)
+	}
+	if ns := find(vs, NoSocket, -1); ns == nil || ns.Severity != record.SeverityInfo {
+		t.Errorf("no_socket %+v", ns)
+	}
+	if vs[0].Severity != record.SeverityCritical {
+		t.Errorf("verdicts not sorted by severity: %s first", vs[0].Severity)
+	}
+}
+
+func TestUnexplainedComesFromMismatches(t *testing.T) {
+	iv := interval()
+	cpu := 1
+	iv.Checks = []record.Check{
+		{Check: "udp_rcvbuf", Traced: i64(90), Kernel: i64(100), Status: record.StatusMismatch, Note: "BPF did not see 3 NET_RX runs"},
+		{Check: "net_rx_coverage", CPU: &cpu, Traced: i64(97), Kernel: i64(100), Status: record.StatusMismatch},
+		{Check: "backlog_drops", Traced: i64(0), Kernel: i64(0), Status: record.StatusMatch},
+	}
+	vs := Explain(start, iv)
+	if len(vs) != 1 || vs[0].ID != Unexplained || vs[0].Confidence != record.ConfidenceLow ||
+		!strings.Contains(vs[0].Cause, "a kernel counter moved with no traced cause: BPF did not see 3 NET_RX runs") {
+		t.Errorf("%+v", vs)
+	}
+}
+
+func TestQuietIntervalHasNoVerdicts(t *testing.T) {
+	iv := interval(record.CPU{CPU: 0, NetRx: &record.NetRx{Runs: 10}, Softnet: &record.Softnet{Processed: 100}})
+	if vs := Explain(start, iv); len(vs) != 0 {
+		t.Errorf("verdicts without evidence: %+v", vs)
+	}
+}
