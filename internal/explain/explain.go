@@ -250,15 +250,23 @@ func (e *explainer) socketRcvbuf() {
 	if n == 0 {
 		return
 	}
-	var in int64
-	for _, g := range []string{"Udp", "Udp6"} {
-		in += e.iv.SNMP[g]["InDatagrams"]
+	// Relative to everything the host received: Udp InDatagrams counts only datagrams an
+	// application has read (udp_recvmsg), so it is no denominator for a socket nobody reads.
+	var received uint64
+	for _, c := range e.iv.CPUs {
+		if c.Softnet != nil {
+			received += c.Softnet.Processed
+		}
 	}
-	total := uint64(max(in, 0)) + n
-	ev := map[string]any{"drops": n, "drops_per_sec": e.perSec(n), "udp_in_datagrams": in, "dropped_pct": pct(n, total)}
+	ev := map[string]any{"drops": n, "drops_per_sec": e.perSec(n), "packets_received": received,
+		"dropped_pct": pct(n, received), "udp_in_datagrams": e.iv.SNMP["Udp"]["InDatagrams"] + e.iv.SNMP["Udp6"]["InDatagrams"]}
+	share := ""
+	if received > 0 {
+		share = fmt.Sprintf(" (%.2f%% of the packets this host received)", pct(n, received))
+	}
 	e.out = append(e.out, record.Verdict{
-		ID: SocketRcvbuf, Severity: severity(float64(n) / float64(max(total, 1))), Evidence: ev,
-		Cause: fmt.Sprintf("%d datagrams (%.2f%% of UDP delivered) found their socket's receive buffer full: the application reads more slowly than they arrive", n, pct(n, total)),
+		ID: SocketRcvbuf, Severity: severity(float64(n) / float64(max(received, n))), Evidence: ev,
+		Cause: fmt.Sprintf("%d datagrams%s found their socket's receive buffer full: the application reads more slowly than they arrive", n, share),
 		Fix: "make the receiving application read faster (more threads, recvmmsg, SO_REUSEPORT); give the socket a larger buffer with setsockopt SO_RCVBUF, allowed up to net.core.rmem_max " +
 			"(`sysctl net.core.rmem_max net.core.rmem_default` shows the limits; `ss -lump` shows each socket's buffer and drops)",
 		Confidence: e.confidence("udp_rcvbuf"),

@@ -103,12 +103,13 @@ func TestSqueezesAreSplitByCause(t *testing.T) {
 }
 
 func TestSocketAndSimpleVerdicts(t *testing.T) {
-	iv := interval(record.CPU{CPU: 0, Drops: map[string]uint64{"SOCKET_RCVBUFF": 500, "NETFILTER_DROP": 7, "NO_SOCKET": 2}})
+	iv := interval(record.CPU{CPU: 0, Drops: map[string]uint64{"SOCKET_RCVBUFF": 500, "NETFILTER_DROP": 7, "NO_SOCKET": 2},
+		Softnet: &record.Softnet{Processed: 10_000}})
 	iv.SNMP["Udp"] = map[string]int64{"InDatagrams": 9_500}
 	iv.Locations = []record.Location{{Location: "nf_hook_slow+0x9e", Reason: "NETFILTER_DROP", Count: 7}}
 	vs := Explain(start, iv)
 	s := find(vs, SocketRcvbuf, -1)
-	if s == nil || s.Severity != record.SeverityCritical || !strings.Contains(s.Cause, "5.00% of UDP delivered") {
+	if s == nil || s.Severity != record.SeverityCritical || !strings.Contains(s.Cause, "(5.00% of the packets this host received)") {
 		t.Errorf("socket_rcvbuf %+v", s)
 	}
 	if nf := find(vs, NetfilterDrop, -1); nf == nil || nf.Evidence["locations"] != "nf_hook_slow+0x9e" {
