@@ -31,20 +31,21 @@ const (
 
 // IDs of the verdicts.
 const (
-	BacklogOverflow = "backlog_overflow"
-	BudgetSqueeze   = "budget_squeeze"
-	TimeSqueeze     = "time_squeeze"
-	SocketRcvbuf    = "socket_rcvbuf"
-	ListenOverflow  = "listen_overflow"
-	NetfilterDrop   = "netfilter_drop"
-	NoSocket        = "no_socket"
-	Unexplained     = "unexplained"
+	BacklogOverflow  = "backlog_overflow"
+	BudgetSqueeze    = "budget_squeeze"
+	TimeSqueeze      = "time_squeeze"
+	SocketRcvbuf     = "socket_rcvbuf"
+	ListenOverflow   = "listen_overflow"
+	NetfilterDrop    = "netfilter_drop"
+	NoSocket         = "no_socket"
+	IRQConcentration = "irq_concentration"
+	Unexplained      = "unexplained"
 )
 
 // Explain derives the verdicts of one interval or summary record. start gives the settings in
 // force (the record's own sysctl, when present, wins: it is what was in force at its end).
 func Explain(start *record.Start, iv *record.Interval) []record.Verdict {
-	e := &explainer{iv: iv, dur: time.Duration(iv.DurationMs) * time.Millisecond}
+	e := &explainer{iv: iv, start: start, dur: time.Duration(iv.DurationMs) * time.Millisecond}
 	if start != nil {
 		e.sysctl = start.Sysctl
 		e.hz = start.HZ
@@ -62,6 +63,7 @@ func Explain(start *record.Start, iv *record.Interval) []record.Verdict {
 	}
 	e.backlog()
 	e.squeezes()
+	e.irqConcentration()
 	e.socketRcvbuf()
 	e.listenOverflow()
 	e.simple(NetfilterDrop, "NETFILTER_DROP", "netfilter (iptables/nftables) rules dropped packets",
@@ -75,6 +77,7 @@ func Explain(start *record.Start, iv *record.Interval) []record.Verdict {
 
 type explainer struct {
 	iv     *record.Interval
+	start  *record.Start
 	dur    time.Duration
 	sysctl record.Sysctl
 	hz     int
@@ -177,6 +180,18 @@ func (e *explainer) backlog() {
 		}
 		if sn.FlowLimit > 0 {
 			cause += fmt.Sprintf("; %d of them by the per-flow limit (flow_limit_cpu_bitmap)", sn.FlowLimit)
+		}
+		// The device's core rx_dropped includes backlog drops (enqueue_to_backlog): say whether
+		// `ip -s link` showed anything, since that is where people look first.
+		if len(e.iv.RxDropped) > 0 {
+			var shown []string
+			for _, name := range sortedKeys(e.iv.RxDropped) {
+				shown = append(shown, fmt.Sprintf("%s %d", name, e.iv.RxDropped[name]))
+			}
+			cause += "; `ip -s link` shows them as rx_dropped on " + strings.Join(shown, ", ")
+			ev["ip_link_rx_dropped"] = strings.Join(shown, ", ")
+		} else {
+			cause += "; no interface of droptrace's namespace counted them in rx_dropped (the device is in another namespace, or its driver keeps no core stats)"
 		}
 		fix := fmt.Sprintf("sysctl -w net.core.netdev_max_backlog=%d (from %d: would have held this interval's overflow); "+
 			"and spread the load: RPS/RSS across more CPUs (/sys/class/net/<dev>/queues/rx-*/rps_cpus, ethtool -L <dev> combined <n>) so one CPU's backlog is not the funnel",
@@ -343,4 +358,140 @@ func (e *explainer) unexplained() {
 			Confidence: record.ConfidenceLow,
 		})
 	}
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// irqConcentration finds the classic layout problem: (nearly) every network interrupt lands on
+// one CPU that is busy in NET_RX while others idle.
+func (e *explainer) irqConcentration() {
+	if len(e.iv.NetIRQs) == 0 || len(e.iv.CPUs) < 2 {
+		return
+	}
+	var total uint64
+	byCPU := map[int]uint64{}
+	for _, q := range e.iv.NetIRQs {
+		total += q.Count
+		for cpu, v := range q.ByCPU {
+			byCPU[cpu] += v
+		}
+	}
+	if total < 100 {
+		return // too few interrupts to call a layout
+	}
+	top, topN := -1, uint64(0)
+	for cpu, v := range byCPU {
+		if v > topN || v == topN && cpu < top {
+			top, topN = cpu, v
+		}
+	}
+	share := float64(topN) / float64(total)
+	if share < 0.9 {
+		return
+	}
+	busy := map[int]float64{}
+	var hotDropped, hotSqueezes uint64
+	for _, c := range e.iv.CPUs {
+		if c.NetRx != nil && e.dur > 0 {
+			busy[c.CPU] = 100 * float64(c.NetRx.BusyUs) / float64(e.dur.Microseconds())
+		}
+		if c.CPU == top && c.Softnet != nil {
+			hotDropped, hotSqueezes = c.Softnet.Dropped, c.Softnet.TimeSqueeze
+		}
+	}
+	var idle []int
+	for _, c := range e.iv.CPUs {
+		if c.CPU != top && busy[c.CPU] < 10 {
+			idle = append(idle, c.CPU)
+		}
+	}
+	if len(idle) == 0 || (busy[top] < 25 && hotDropped == 0 && hotSqueezes == 0) {
+		return // the other CPUs are busy too, or the hot one is not struggling
+	}
+	sev := record.SeverityWarning
+	if hotDropped > 0 {
+		sev = record.SeverityCritical
+	}
+	var irqs []string
+	queues := map[string][]record.IRQCount{}
+	for _, q := range e.iv.NetIRQs {
+		irqs = append(irqs, fmt.Sprintf("%d (%s q%d)", q.IRQ, q.Ifname, q.Queue))
+		if q.Ifname != "" && q.Queue >= 0 {
+			queues[q.Ifname] = append(queues[q.Ifname], q)
+		}
+	}
+	irqbalance := e.start != nil && e.start.Context != nil && e.start.Context.Irqbalance
+	ev := map[string]any{
+		"cpu_interrupts": topN, "net_interrupts": total, "share_pct": math.Round(share*1000) / 10,
+		"busy_pct": math.Round(busy[top]*10) / 10, "idle_cpus": fmt.Sprint(idle), "irqbalance": irqbalance,
+		"irqs": strings.Join(irqs, ", "), "backlog_dropped": hotDropped, "time_squeeze": hotSqueezes,
+	}
+	var fixes []string
+	if !irqbalance {
+		fixes = append(fixes, "irqbalance is not running: systemctl enable --now irqbalance")
+	}
+	// Concrete commands: spread multi-queue interfaces' IRQs round robin over all CPUs, and
+	// steer single-queue ones to the idle CPUs with RPS.
+	cpus := make([]int, 0, len(e.iv.CPUs))
+	for _, c := range e.iv.CPUs {
+		cpus = append(cpus, c.CPU)
+	}
+	for _, name := range sortedQueueNames(queues) {
+		qs := queues[name]
+		if len(qs) > 1 {
+			var cmds []string
+			for i, q := range qs {
+				cmds = append(cmds, fmt.Sprintf("echo %d > /proc/irq/%d/smp_affinity_list", cpus[i%len(cpus)], q.IRQ))
+			}
+			fixes = append(fixes, strings.Join(cmds, "; "))
+		} else {
+			fixes = append(fixes, fmt.Sprintf("%s has one RX queue: steer its packets to the idle CPUs with RPS: echo %s > /sys/class/net/%s/queues/rx-%d/rps_cpus",
+				name, cpuMask(idle), name, max(qs[0].Queue, 0)))
+		}
+	}
+	e.out = append(e.out, record.Verdict{
+		ID: IRQConcentration, Severity: sev, CPU: cpuPtr(top), Evidence: ev, Confidence: record.ConfidenceHigh,
+		Cause: fmt.Sprintf("%.0f%% of network interrupts (%d of %d) landed on CPU %d, busy %.0f%% in NET_RX, while CPUs %v were nearly idle",
+			100*share, topN, total, top, busy[top], idle),
+		Fix: strings.Join(fixes, "; "),
+	})
+}
+
+func sortedQueueNames(m map[string][]record.IRQCount) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// cpuMask formats CPUs as the hex mask rps_cpus takes (words of 32 CPUs, comma separated).
+func cpuMask(cpus []int) string {
+	var words []uint32
+	for _, c := range cpus {
+		for len(words) <= c/32 {
+			words = append(words, 0)
+		}
+		words[c/32] |= 1 << (c % 32)
+	}
+	if len(words) == 0 {
+		return "0"
+	}
+	parts := make([]string, len(words))
+	for i, w := range words {
+		f := "%08x"
+		if i == len(words)-1 {
+			f = "%x"
+		}
+		parts[len(words)-1-i] = fmt.Sprintf(f, w)
+	}
+	return strings.Join(parts, ",")
 }

@@ -144,3 +144,46 @@ func TestQuietIntervalHasNoVerdicts(t *testing.T) {
 		t.Errorf("verdicts without evidence: %+v", vs)
 	}
 }
+
+// The classic all-on-CPU0 layout: every eth0 interrupt on CPU 0, busy in NET_RX and dropping,
+// CPUs 1-3 idle, irqbalance off.
+func TestIRQConcentration(t *testing.T) {
+	cpus := []record.CPU{
+		{CPU: 0, NetRx: &record.NetRx{Runs: 5000, BusyUs: 700_000}, Softnet: &record.Softnet{Processed: 900_000, Dropped: 20_000}},
+		{CPU: 1, NetRx: &record.NetRx{Runs: 10, BusyUs: 1_000}, Softnet: &record.Softnet{}},
+		{CPU: 2, NetRx: &record.NetRx{Runs: 10, BusyUs: 1_000}, Softnet: &record.Softnet{}},
+		{CPU: 3, NetRx: &record.NetRx{Runs: 10, BusyUs: 1_000}, Softnet: &record.Softnet{}},
+	}
+	iv := interval(cpus...)
+	for q := 0; q < 4; q++ {
+		iv.NetIRQs = append(iv.NetIRQs, record.IRQCount{IRQ: 45 + q, Ifname: "eth0", Queue: q, Count: 5000, ByCPU: map[int]uint64{0: 5000}})
+	}
+	st := *start
+	st.Context = &record.HostContext{Irqbalance: false}
+	v := find(Explain(&st, iv), IRQConcentration, 0)
+	if v == nil {
+		t.Fatal("no irq_concentration verdict")
+	}
+	if v.Severity != record.SeverityCritical || !strings.Contains(v.Cause, "100% of network interrupts (20000 of 20000) landed on CPU 0, busy 70% in NET_RX, while CPUs [1 2 3] were nearly idle") {
+		t.Errorf("%s: %s", v.Severity, v.Cause)
+	}
+	for _, want := range []string{"systemctl enable --now irqbalance", "echo 1 > /proc/irq/46/smp_affinity_list", "echo 3 > /proc/irq/48/smp_affinity_list"} {
+		if !strings.Contains(v.Fix, want) {
+			t.Errorf("fix %q lacks %q", v.Fix, want)
+		}
+	}
+
+	// One queue: RPS to the idle CPUs (mask e = CPUs 1-3).
+	iv.NetIRQs = iv.NetIRQs[:1]
+	iv.NetIRQs[0].Count, iv.NetIRQs[0].ByCPU = 20000, map[int]uint64{0: 20000}
+	v = find(Explain(&st, iv), IRQConcentration, 0)
+	if v == nil || !strings.Contains(v.Fix, "echo e > /sys/class/net/eth0/queues/rx-0/rps_cpus") {
+		t.Errorf("single queue: %+v", v)
+	}
+
+	// Spread interrupts: no verdict.
+	iv.NetIRQs[0].ByCPU = map[int]uint64{0: 5000, 1: 5000, 2: 5000, 3: 5000}
+	if v := find(Explain(&st, iv), IRQConcentration, 0); v != nil {
+		t.Errorf("verdict for spread interrupts: %+v", v)
+	}
+}

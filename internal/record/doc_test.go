@@ -40,6 +40,11 @@ var documented = map[string]reflect.Type{
 	"Tracer":   reflect.TypeFor[Tracer](),
 	"Sysctl":   reflect.TypeFor[Sysctl](),
 	"Verdict":  reflect.TypeFor[Verdict](),
+
+	"HostContext": reflect.TypeFor[HostContext](),
+	"NetIRQ":      reflect.TypeFor[NetIRQ](),
+	"Interface":   reflect.TypeFor[Interface](),
+	"IRQCount":    reflect.TypeFor[IRQCount](),
 }
 
 // jsonField is one field as it appears in JSON.
@@ -251,6 +256,13 @@ func goldenRecords() map[string]any {
 				"irq:softirq_exit": "tp_btf", "napi:napi_poll": "tp_btf"},
 			IntervalMs: 1000, SoftnetColumns: 13, DropReasons: 118, Events: true, MaxEventRate: 10000,
 			Netns: 4026531840,
+			Context: &HostContext{
+				Irqbalance: false,
+				NetIRQs: []NetIRQ{{IRQ: 45, Name: "eth0-TxRx-0", Ifname: "eth0", Queue: 0, RX: true,
+					Affinity: []int{0, 1}, Effective: []int{0}}},
+				Interfaces: []Interface{{Name: "eth0", RxQueues: 1, RPSCPUs: [][]int{{1}}, RPSFlowCnt: []int{0}, Threaded: "0"}},
+				Sysctls:    map[string]string{"rmem_default": "212992", "rmem_max": "212992", "somaxconn": "4096", "flow_limit_cpu_bitmap": "0"},
+			},
 		},
 		TypeDrop: &Drop{
 			// A time in another zone with a short fraction: still UTC with nine digits.
@@ -307,6 +319,8 @@ func goldenInterval(typ string, seq int) *Interval {
 		Devices:       []Device{{Netns: 4026531840, Ifindex: 2, Ifname: "eth0", Drops: map[string]uint64{"CPU_BACKLOG": 812}}},
 		Sysctl:        &Sysctl{NetdevBudget: 600, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
 		SysctlChanges: []string{"netdev_budget 300->600 at 03:13:26.100"},
+		NetIRQs:       []IRQCount{{IRQ: 45, Ifname: "eth0", Queue: 0, Count: 15210, ByCPU: map[int]uint64{0: 15210}}},
+		RxDropped:     map[string]uint64{"eth0": 812},
 		Verdicts: []Verdict{{
 			ID: "backlog_overflow", Severity: SeverityCritical, CPU: ptr(1),
 			Evidence:   map[string]any{"dropped": 812, "processed": 205112, "dropped_pct": 0.39, "netdev_max_backlog": 1000},

@@ -85,6 +85,45 @@ type Start struct {
 	Events         bool              `json:"events"`
 	MaxEventRate   uint32            `json:"max_event_rate"`
 	Netns          uint32            `json:"netns"`
+	// Context is how the host is set up to receive, read at start.
+	Context *HostContext `json:"context,omitempty"`
+}
+
+// HostContext is the receive-side setup of the host (droptrace's network namespace).
+type HostContext struct {
+	Irqbalance bool              `json:"irqbalance"`
+	NetIRQs    []NetIRQ          `json:"net_irqs"`
+	Interfaces []Interface       `json:"interfaces"`
+	Sysctls    map[string]string `json:"sysctls"`
+}
+
+// NetIRQ is one IRQ of a network interface and where it may run.
+type NetIRQ struct {
+	IRQ       int    `json:"irq"`
+	Name      string `json:"name"`
+	Ifname    string `json:"ifname"`
+	Queue     int    `json:"queue"`
+	RX        bool   `json:"rx"`
+	Affinity  []int  `json:"affinity"`
+	Effective []int  `json:"effective_affinity"`
+}
+
+// Interface is how one interface steers received packets.
+type Interface struct {
+	Name       string  `json:"name"`
+	RxQueues   int     `json:"rx_queues"`
+	RPSCPUs    [][]int `json:"rps_cpus"`
+	RPSFlowCnt []int   `json:"rps_flow_cnt"`
+	Threaded   string  `json:"threaded,omitempty"`
+}
+
+// IRQCount is one network IRQ's interrupts over an interval.
+type IRQCount struct {
+	IRQ    int            `json:"irq"`
+	Ifname string         `json:"ifname"`
+	Queue  int            `json:"queue"`
+	Count  uint64         `json:"count"`
+	ByCPU  map[int]uint64 `json:"by_cpu"`
 }
 
 // Drop is one dropped packet (only with --events).
@@ -202,6 +241,10 @@ type Interval struct {
 	// Sysctl is the values at the end of the interval; SysctlChanges says what changed when.
 	Sysctl        *Sysctl  `json:"sysctl,omitempty"`
 	SysctlChanges []string `json:"sysctl_changes,omitempty"`
+	// NetIRQs are the network IRQs' interrupts per CPU; RxDropped the interfaces' own
+	// rx_dropped deltas (non-zero only): what `ip -s link` showed of the loss.
+	NetIRQs   []IRQCount        `json:"net_irqs,omitempty"`
+	RxDropped map[string]uint64 `json:"rx_dropped,omitempty"`
 	// Verdicts say why packets were lost and what to change: in an interval record only
 	// those that fired in it, in the summary those over the whole session.
 	Verdicts []Verdict `json:"verdicts,omitempty"`

@@ -182,6 +182,10 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		DropRecursionMisses: d.dstats.recursion, NetRxRecursionMisses: d.dstats.netrxRecursion,
 	}
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
+	rec.NetIRQs = s.irqCounts(d)
+	if len(d.rxDropped) > 0 {
+		rec.RxDropped = d.rxDropped
+	}
 	rec.Verdicts = explain.Explain(s.startRec, rec)
 	return rec
 }
@@ -245,4 +249,27 @@ func l4Name(l3, v uint16) string {
 		return "esp"
 	}
 	return strconv.Itoa(int(v))
+}
+
+// irqCounts lists the network IRQs that fired in the interval, with their interface and queue.
+func (s *Session) irqCounts(d *delta) []record.IRQCount {
+	var out []record.IRQCount
+	for irq, m := range d.irqs {
+		c := record.IRQCount{IRQ: irq, Queue: -1, ByCPU: map[int]uint64{}}
+		for cpu, v := range m {
+			if v > 0 {
+				c.ByCPU[cpu] = v
+				c.Count += v
+			}
+		}
+		if c.Count == 0 {
+			continue
+		}
+		if q, ok := s.irqInfo[irq]; ok {
+			c.Ifname, c.Queue = q.Ifname, q.Queue
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IRQ < out[j].IRQ })
+	return out
 }

@@ -5,6 +5,7 @@ package session
 import (
 	"time"
 
+	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/snmp"
 	"github.com/droptrace/droptrace/internal/softirqs"
@@ -30,7 +31,9 @@ type delta struct {
 	siErr   error
 	netns   map[uint32]*nsDelta
 	// cpus is every CPU seen in any source, for a stable per-CPU table.
-	cpus map[int]bool
+	cpus      map[int]bool
+	irqs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts
+	rxDropped map[string]uint64
 	// sysctl holds the values at the end; sysctlChanges says when they changed.
 	sysctl        sysctl.NetCore
 	sysctlChanges []string
@@ -84,6 +87,18 @@ func diff(prev, cur *sample, reasonOf func(uint32) string) *delta {
 		netrxK:   map[int]uint64{},
 		netns:    map[uint32]*nsDelta{},
 		cpus:     map[int]bool{},
+	}
+	d.irqs = map[int]map[int]uint64{}
+	for irq, c := range cur.irqs {
+		if p, ok := prev.irqs[irq]; ok {
+			d.irqs[irq] = hostctx.SubCounts(p, c)
+		}
+	}
+	d.rxDropped = map[string]uint64{}
+	for name, v := range cur.rxDropped {
+		if p, ok := prev.rxDropped[name]; ok && v > p {
+			d.rxDropped[name] = v - p
+		}
 	}
 	for k, v := range cur.drops {
 		dv := sub(v, prev.drops[k])
@@ -194,6 +209,17 @@ func firstErr(errs ...error) error {
 // add accumulates o into d (for the session summary).
 func (d *delta) add(o *delta) {
 	d.duration += o.duration
+	for irq, m := range o.irqs {
+		if d.irqs[irq] == nil {
+			d.irqs[irq] = map[int]uint64{}
+		}
+		for cpu, v := range m {
+			d.irqs[irq][cpu] += v
+		}
+	}
+	for name, v := range o.rxDropped {
+		d.rxDropped[name] += v
+	}
 	d.sysctl = o.sysctl
 	d.sysctlChanges = append(d.sysctlChanges, o.sysctlChanges...)
 	for k, v := range o.drops {
@@ -295,5 +321,6 @@ func newDelta() *delta {
 		drops: map[tracer.DropKey][]uint64{}, netrx: map[int]tracer.NetRx{},
 		softnet: map[int]softnet.CPUDelta{}, netrxK: map[int]uint64{},
 		netns: map[uint32]*nsDelta{}, cpus: map[int]bool{},
+		irqs: map[int]map[int]uint64{}, rxDropped: map[string]uint64{},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/snmp"
@@ -19,15 +20,17 @@ import (
 
 // sample is every source read at one instant: cumulative values, turned into deltas later.
 type sample struct {
-	at       time.Time
-	drops    map[tracer.DropKey][]uint64
-	dstats   tracer.DropStats
-	netrx    []tracer.NetRx
-	softnet  softnet.Table
-	snErr    error
-	softirqs softirqs.Table
-	siErr    error
-	netns    map[uint32]*nsSample
+	at        time.Time
+	drops     map[tracer.DropKey][]uint64
+	dstats    tracer.DropStats
+	netrx     []tracer.NetRx
+	softnet   softnet.Table
+	snErr     error
+	softirqs  softirqs.Table
+	siErr     error
+	netns     map[uint32]*nsSample
+	irqs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
+	rxDropped map[string]uint64      // interface -> core rx_dropped (cumulative)
 	// moved is how far each checked kernel counter advanced while the BPF maps were read:
 	// the kernel counters are read just before and just after them. A traced count read in
 	// between can differ from the kernel's by at most that much, in either direction; this
@@ -51,6 +54,8 @@ type sources struct {
 	nsListedAt  time.Time
 	nsEvery     time.Duration
 	lastDrops   map[tracer.DropKey][]uint64
+	// netIRQs are the IRQs of network interfaces found at start: only these are followed.
+	netIRQs map[int]bool
 }
 
 // procCounters is one read of the /proc side.
@@ -108,6 +113,17 @@ func (s *sources) read() (*sample, error) {
 	sm.softirqs, sm.siErr = after.softirqs, firstErr(after.siErr, before.siErr)
 	sm.netns = after.netns
 	sm.moved = moved(before, after)
+	if len(s.netIRQs) > 0 {
+		if irqs, err := readParse("/proc/interrupts", hostctx.ParseInterrupts); err == nil {
+			sm.irqs = map[int]map[int]uint64{}
+			for _, q := range irqs {
+				if s.netIRQs[q.Num] {
+					sm.irqs[q.Num] = q.Counts
+				}
+			}
+		}
+	}
+	sm.rxDropped = hostctx.RxDropped()
 	return sm, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/reconcile"
@@ -63,6 +64,7 @@ type Session struct {
 	now    func() time.Time
 
 	startRec *record.Start // the settings verdicts are explained against
+	irqInfo  map[int]record.NetIRQ
 
 	reasons *dropreason.Table
 	syms    *kallsyms.Symbols
@@ -207,6 +209,11 @@ func open(cfg Config) (*Session, *record.Start, error) {
 		// Listing walks /proc; once per interval keeps new containers' counters close to
 		// their first drops without making a short --interval expensive.
 		nsEvery: max(cfg.Interval, time.Second),
+		netIRQs: map[int]bool{},
+	}
+	start.Context = s.hostContext()
+	for _, q := range start.Context.NetIRQs {
+		s.src.netIRQs[q.IRQ] = true
 	}
 	if ifs, err := net.Interfaces(); err == nil {
 		for _, i := range ifs {
@@ -526,4 +533,31 @@ func (s *Session) predictAvail() reconcile.Availability {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.avail.predict
+}
+
+// hostContext reads how the host is set up to receive: network IRQs and their affinity,
+// irqbalance, RPS and threaded NAPI per interface, and the socket buffer limits.
+func (s *Session) hostContext() *record.HostContext {
+	hc := &record.HostContext{Irqbalance: hostctx.IrqbalanceRunning(), Sysctls: map[string]string{}}
+	s.irqInfo = map[int]record.NetIRQ{}
+	if irqs, err := readParse("/proc/interrupts", hostctx.ParseInterrupts); err == nil {
+		for _, q := range hostctx.NetworkIRQs(irqs) {
+			r := record.NetIRQ{IRQ: q.IRQ, Name: q.Name, Ifname: q.Ifname, Queue: q.Queue, RX: q.RX,
+				Affinity: q.Affinity, Effective: q.Effective}
+			hc.NetIRQs = append(hc.NetIRQs, r)
+			s.irqInfo[q.IRQ] = r
+		}
+	} else {
+		s.log.Warn("cannot read /proc/interrupts: IRQ layout verdicts are off", "err", err)
+	}
+	for _, f := range hostctx.Interfaces() {
+		hc.Interfaces = append(hc.Interfaces, record.Interface{Name: f.Name, RxQueues: f.RxQueues,
+			RPSCPUs: f.RPSCPUs, RPSFlowCnt: f.RPSFlowCnt, Threaded: f.Threaded})
+	}
+	for _, name := range []string{"net.core.rmem_default", "net.core.rmem_max", "net.core.somaxconn", "net.core.flow_limit_cpu_bitmap"} {
+		if v, err := sysctl.Read(name); err == nil {
+			hc.Sysctls[strings.TrimPrefix(name, "net.core.")] = v
+		}
+	}
+	return hc
 }
