@@ -339,6 +339,33 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	}
 	t.Logf("events: %d written, lost %d (ring buffer full %d, unread at exit %d)", len(rec.drops), sum.LostEvents, tr.EventsRingbufFull, tr.EventsUnread)
 
+	// Verdicts from the real condition: the RPS CPU's backlog overflowed, its NET_RX runs were
+	// budget-squeezed (netdev_budget=4), and the never-read socket on floodPort overflowed.
+	verdict := func(id string, cpu int) *record.Verdict {
+		for i, v := range sum.Verdicts {
+			if v.ID == id && (cpu < 0 && v.CPU == nil || v.CPU != nil && *v.CPU == cpu) {
+				return &sum.Verdicts[i]
+			}
+		}
+		t.Errorf("no %s verdict (cpu %d) in %+v", id, cpu, sum.Verdicts)
+		return nil
+	}
+	if v := verdict("backlog_overflow", rpsCPU); v != nil && (!strings.Contains(v.Cause, fmt.Sprintf("enqueued by CPU %d", senderCPU)) ||
+		!strings.Contains(v.Fix, "netdev_max_backlog=") || v.Evidence["dropped"] != float64(val(b.Kernel))) {
+		t.Errorf("backlog_overflow %+v", v)
+	}
+	if v := verdict("budget_squeeze", rpsCPU); v != nil && !strings.Contains(v.Cause, "netdev_budget=4") {
+		t.Errorf("budget_squeeze %+v", v)
+	}
+	if v := verdict("socket_rcvbuf", -1); v != nil && !strings.Contains(v.Cause, fmt.Sprintf("udp port %d in netns %d", floodPort, rx)) {
+		t.Errorf("socket_rcvbuf does not name the overflowing socket's port: %s", v.Cause)
+	}
+	for _, v := range sum.Verdicts {
+		if v.ID == "time_squeeze" {
+			t.Errorf("time_squeeze verdict where only the budget ran out: %+v", v)
+		}
+	}
+
 	// The summary is the sum of the intervals.
 	var fromIntervals uint64
 	for _, iv := range rec.intervals {
@@ -413,6 +440,21 @@ func TestPrivTimeSqueezesTellTheirCause(t *testing.T) {
 	}
 	if d := val(sq.Kernel) - val(sq.Traced); d < 0 || d > max(unseen, 0) {
 		t.Errorf("time_squeeze: predicted %d, kernel %d, unseen runs %d: %s", val(sq.Traced), val(sq.Kernel), unseen, sq.Note)
+	}
+	var timeVerdict bool
+	for _, v := range rec.summary.Verdicts {
+		if v.ID == "budget_squeeze" {
+			t.Errorf("budget_squeeze verdict where only time ran out: %+v", v)
+		}
+		if v.ID == "time_squeeze" && v.CPU != nil && *v.CPU == rpsCPU {
+			timeVerdict = true
+			if !strings.Contains(v.Fix, "find what makes polls slow") {
+				t.Errorf("time_squeeze fix %q", v.Fix)
+			}
+		}
+	}
+	if !timeVerdict {
+		t.Errorf("no time_squeeze verdict for CPU %d: %+v", rpsCPU, rec.summary.Verdicts)
 	}
 }
 

@@ -279,6 +279,16 @@ func (e *explainer) socketRcvbuf() {
 	if received > 0 {
 		share = fmt.Sprintf(" (%.2f%% of the packets this host received)", pct(n, received))
 	}
+	var ports []string
+	for _, p := range e.iv.Ports {
+		if p.Reason == "SOCKET_RCVBUFF" && len(ports) < 3 {
+			ports = append(ports, fmt.Sprintf("%s port %d in netns %d (%d events)", p.L4, p.Port, p.Netns, p.Events))
+		}
+	}
+	if len(ports) > 0 {
+		share += ", mostly to " + strings.Join(ports, ", ")
+		ev["ports"] = strings.Join(ports, ", ")
+	}
 	e.out = append(e.out, record.Verdict{
 		ID: SocketRcvbuf, Severity: severity(float64(n) / float64(max(received, n))), Evidence: ev,
 		Cause: fmt.Sprintf("%d datagrams%s found their socket's receive buffer full: the application reads more slowly than they arrive", n, share),

@@ -107,9 +107,10 @@ func TestSocketAndSimpleVerdicts(t *testing.T) {
 		Softnet: &record.Softnet{Processed: 10_000}})
 	iv.SNMP["Udp"] = map[string]int64{"InDatagrams": 9_500}
 	iv.Locations = []record.Location{{Location: "nf_hook_slow+0x9e", Reason: "NETFILTER_DROP", Count: 7}}
+	iv.Ports = []record.PortDrops{{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 7, Events: 480}}
 	vs := Explain(start, iv)
 	s := find(vs, SocketRcvbuf, -1)
-	if s == nil || s.Severity != record.SeverityCritical || !strings.Contains(s.Cause, "(5.00% of the packets this host received)") {
+	if s == nil || s.Severity != record.SeverityCritical || !strings.Contains(s.Cause, "(5.00% of the packets this host received), mostly to udp port 9000 in netns 7 (480 events)") {
 		t.Errorf("socket_rcvbuf %+v", s)
 	}
 	if nf := find(vs, NetfilterDrop, -1); nf == nil || nf.Evidence["locations"] != "nf_hook_slow+0x9e" {

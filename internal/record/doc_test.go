@@ -45,6 +45,7 @@ var documented = map[string]reflect.Type{
 	"NetIRQ":      reflect.TypeFor[NetIRQ](),
 	"Interface":   reflect.TypeFor[Interface](),
 	"IRQCount":    reflect.TypeFor[IRQCount](),
+	"PortDrops":   reflect.TypeFor[PortDrops](),
 }
 
 // jsonField is one field as it appears in JSON.
@@ -321,6 +322,7 @@ func goldenInterval(typ string, seq int) *Interval {
 		SysctlChanges: []string{"netdev_budget 300->600 at 03:13:26.100"},
 		NetIRQs:       []IRQCount{{IRQ: 45, Ifname: "eth0", Queue: 0, Count: 15210, ByCPU: map[int]uint64{0: 15210}}},
 		RxDropped:     map[string]uint64{"eth0": 812},
+		Ports:         []PortDrops{{Reason: "NO_SOCKET", L4: "udp", Port: 9999, Netns: 4026531840, Events: 5}},
 		Verdicts: []Verdict{{
 			ID: "backlog_overflow", Severity: SeverityCritical, CPU: ptr(1),
 			Evidence:   map[string]any{"dropped": 812, "processed": 205112, "dropped_pct": 0.39, "netdev_max_backlog": 1000},

@@ -117,6 +117,15 @@ type Interface struct {
 	Threaded   string  `json:"threaded,omitempty"`
 }
 
+// PortDrops counts socket-level drop events to one port.
+type PortDrops struct {
+	Reason string `json:"reason"`
+	L4     string `json:"l4"`
+	Port   uint16 `json:"port"`
+	Netns  uint32 `json:"netns"`
+	Events uint64 `json:"events"`
+}
+
 // IRQCount is one network IRQ's interrupts over an interval.
 type IRQCount struct {
 	IRQ    int            `json:"irq"`
@@ -243,7 +252,9 @@ type Interval struct {
 	SysctlChanges []string `json:"sysctl_changes,omitempty"`
 	// NetIRQs are the network IRQs' interrupts per CPU; RxDropped the interfaces' own
 	// rx_dropped deltas (non-zero only): what `ip -s link` showed of the loss.
-	NetIRQs   []IRQCount        `json:"net_irqs,omitempty"`
+	NetIRQs []IRQCount `json:"net_irqs,omitempty"`
+	// Ports are the destination ports with the most socket-level drop events (with --events).
+	Ports     []PortDrops       `json:"ports,omitempty"`
 	RxDropped map[string]uint64 `json:"rx_dropped,omitempty"`
 	// Verdicts say why packets were lost and what to change: in an interval record only
 	// those that fired in it, in the summary those over the whole session.

@@ -183,6 +183,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 	}
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
 	rec.NetIRQs = s.irqCounts(d)
+	rec.Ports = topPorts(d.ports)
 	if len(d.rxDropped) > 0 {
 		rec.RxDropped = d.rxDropped
 	}
@@ -271,5 +272,26 @@ func (s *Session) irqCounts(d *delta) []record.IRQCount {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IRQ < out[j].IRQ })
+	return out
+}
+
+// topPorts keeps the ports with the most socket-level drop events.
+func topPorts(m map[portKey]uint64) []record.PortDrops {
+	out := make([]record.PortDrops, 0, len(m))
+	for k, n := range m {
+		out = append(out, record.PortDrops{Reason: k.reason, L4: k.l4, Port: k.port, Netns: k.netns, Events: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Events != out[j].Events {
+			return out[i].Events > out[j].Events
+		}
+		return out[i].Port < out[j].Port
+	})
+	if len(out) > 10 {
+		out = out[:10]
+	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }

@@ -34,6 +34,7 @@ type delta struct {
 	cpus      map[int]bool
 	irqs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts
 	rxDropped map[string]uint64
+	ports     map[portKey]uint64 // socket-level drop events by port
 	// sysctl holds the values at the end; sysctlChanges says when they changed.
 	sysctl        sysctl.NetCore
 	sysctlChanges []string
@@ -219,6 +220,12 @@ func (d *delta) add(o *delta) {
 	}
 	for name, v := range o.rxDropped {
 		d.rxDropped[name] += v
+	}
+	if len(o.ports) > 0 && d.ports == nil {
+		d.ports = map[portKey]uint64{}
+	}
+	for k, v := range o.ports {
+		d.ports[k] += v
 	}
 	d.sysctl = o.sysctl
 	d.sysctlChanges = append(d.sysctlChanges, o.sysctlChanges...)

@@ -74,6 +74,9 @@ type Session struct {
 	mu      sync.Mutex // guards sysctl, changes and avail.predict
 	changes []string
 
+	portsMu sync.Mutex
+	ports   map[portKey]uint64 // socket-level drops by destination port, from events
+
 	writeFailed atomic.Uint64
 	written     atomic.Uint64
 	sysctl      sysctl.NetCore
@@ -359,6 +362,7 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		d := diff(prev, cur, s.reasonName)
 		d.dstats.writeFailed = s.writeFailed.Swap(0)
 		d.dstats.written = s.written.Swap(0)
+		d.ports = s.takePorts()
 		d.sysctlChanges = changes
 		d.sysctl = nc
 		prev = cur
@@ -492,6 +496,7 @@ func (s *Session) events(ctx context.Context) {
 		if e.Src.IsValid() {
 			d.Src, d.Dst = e.Src.String(), e.Dst.String()
 		}
+		s.countPort(d)
 		if s.cfg.Records == nil {
 			continue
 		}
@@ -560,4 +565,37 @@ func (s *Session) hostContext() *record.HostContext {
 		}
 	}
 	return hc
+}
+
+type portKey struct {
+	reason, l4 string
+	port       uint16
+	netns      uint32
+}
+
+// portReasons are the drops whose destination port names the socket (or the missing one).
+var portReasons = map[string]bool{"SOCKET_RCVBUFF": true, "NO_SOCKET": true, "TCP_LISTEN_OVERFLOW": true, "SOCKET_BACKLOG": true}
+
+// countPort tallies socket-level drop events by port: which socket overflows is the first
+// question a socket_rcvbuf verdict must answer.
+func (s *Session) countPort(d *record.Drop) {
+	if !portReasons[d.Reason] || d.Dport == 0 {
+		return
+	}
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	if s.ports == nil {
+		s.ports = map[portKey]uint64{}
+	}
+	if len(s.ports) < 4096 { // a port scan must not grow memory without bound
+		s.ports[portKey{d.Reason, d.L4, d.Dport, d.Netns}]++
+	}
+}
+
+func (s *Session) takePorts() map[portKey]uint64 {
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	p := s.ports
+	s.ports = nil
+	return p
 }
