@@ -39,6 +39,7 @@ const (
 	NetfilterDrop    = "netfilter_drop"
 	NoSocket         = "no_socket"
 	IRQConcentration = "irq_concentration"
+	MulticastChange  = "multicast_change"
 	Unexplained      = "unexplained"
 )
 
@@ -70,6 +71,7 @@ func Explain(start *record.Start, iv *record.Interval) []record.Verdict {
 		"review the rules that match this traffic: `nft list ruleset` or `iptables-save -c` shows per-rule counters; the drop location names the hook")
 	e.simple(NoSocket, "NO_SOCKET", "packets arrived for ports nothing listens on (UDP answered with ICMP port unreachable, TCP with RST)",
 		"usually a client or scanner problem, not this host's; if a service should be listening, check it is up and bound to the right address and port")
+	e.multicast()
 	e.unexplained()
 	sort.SliceStable(e.out, func(i, j int) bool { return rank(e.out[i].Severity) > rank(e.out[j].Severity) })
 	return e.out
@@ -289,11 +291,21 @@ func (e *explainer) socketRcvbuf() {
 		share += ", mostly to " + strings.Join(ports, ", ")
 		ev["ports"] = strings.Join(ports, ", ")
 	}
+	fix := "make the receiving application read faster (more threads, recvmmsg, SO_REUSEPORT); give the socket a larger buffer with setsockopt SO_RCVBUF, allowed up to net.core.rmem_max" + e.rmemNow() +
+		" (`ss -lump` shows each socket's buffer and drops)"
+	// Past udp_mem's pressure threshold the kernel refuses to grow any UDP socket's memory:
+	// then the host, not one application, is the limit (net/ipv4/udp.c __udp_enqueue_schedule_skb).
+	if mem, pressure, ok := e.udpMemPressure(); ok {
+		ev["udp_mem_pages"], ev["udp_mem_pressure_pages"] = mem, pressure
+		if mem >= pressure {
+			share += fmt.Sprintf("; UDP memory is under pressure host-wide (%d pages in use, udp_mem pressure at %d)", mem, pressure)
+			fix = fmt.Sprintf("raise net.ipv4.udp_mem (pressure threshold %d pages now) or find the sockets holding memory (`ss -uam`); then ", pressure) + fix
+		}
+	}
 	e.out = append(e.out, record.Verdict{
 		ID: SocketRcvbuf, Severity: severity(float64(n) / float64(max(received, n))), Evidence: ev,
-		Cause: fmt.Sprintf("%d datagrams%s found their socket's receive buffer full: the application reads more slowly than they arrive", n, share),
-		Fix: "make the receiving application read faster (more threads, recvmmsg, SO_REUSEPORT); give the socket a larger buffer with setsockopt SO_RCVBUF, allowed up to net.core.rmem_max " +
-			"(`sysctl net.core.rmem_max net.core.rmem_default` shows the limits; `ss -lump` shows each socket's buffer and drops)",
+		Cause:      fmt.Sprintf("%d datagrams%s found their socket's receive buffer full: the application reads more slowly than they arrive", n, share),
+		Fix:        fix,
 		Confidence: e.confidence("udp_rcvbuf"),
 	})
 }
@@ -504,4 +516,49 @@ func cpuMask(cpus []int) string {
 		parts[len(words)-1-i] = fmt.Sprintf(f, w)
 	}
 	return strings.Join(parts, ",")
+}
+
+// rmemNow says the current socket buffer limits, from the start record's context.
+func (e *explainer) rmemNow() string {
+	const ask = " (`sysctl net.core.rmem_max net.core.rmem_default` shows the limits)"
+	if e.start == nil || e.start.Context == nil {
+		return ask
+	}
+	sc := e.start.Context.Sysctls
+	if sc["rmem_max"] == "" {
+		return ask
+	}
+	return fmt.Sprintf(" (now rmem_max=%s, rmem_default=%s)", sc["rmem_max"], sc["rmem_default"])
+}
+
+// udpMemPressure compares UDP's pages in use with udp_mem's pressure threshold (its second
+// value).
+func (e *explainer) udpMemPressure() (mem, pressure int64, ok bool) {
+	if e.start == nil || e.start.Context == nil || e.iv.Sockstat == nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(e.start.Context.Sysctls["udp_mem"])
+	if len(f) != 3 {
+		return 0, 0, false
+	}
+	if _, err := fmt.Sscan(f[1], &pressure); err != nil {
+		return 0, 0, false
+	}
+	m, ok := e.iv.Sockstat["UDP"]["mem"]
+	return m, pressure, ok
+}
+
+// multicast ties drops to multicast groups to membership changes in the same interval: a
+// group left (or joined late) makes its datagrams find no socket.
+func (e *explainer) multicast() {
+	if len(e.iv.McastChanges) == 0 || e.iv.MulticastDropEvents == 0 {
+		return
+	}
+	e.out = append(e.out, record.Verdict{
+		ID: MulticastChange, Severity: record.SeverityInfo, Confidence: record.ConfidenceMedium,
+		Evidence: map[string]any{"multicast_drop_events": e.iv.MulticastDropEvents, "changes": strings.Join(e.iv.McastChanges, ", ")},
+		Cause: fmt.Sprintf("%d drop events to multicast groups coincide with membership changes: %s",
+			e.iv.MulticastDropEvents, strings.Join(e.iv.McastChanges, ", ")),
+		Fix: "check the receivers' group joins (`ip maddr show`, the application's IP_ADD_MEMBERSHIP) and IGMP/MLD snooping on the switch; drops to a group nobody joined are expected",
+	})
 }

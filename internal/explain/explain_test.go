@@ -188,3 +188,26 @@ func TestIRQConcentration(t *testing.T) {
 		t.Errorf("verdict for spread interrupts: %+v", v)
 	}
 }
+
+func TestUDPMemoryPressureAndMulticast(t *testing.T) {
+	iv := interval(record.CPU{CPU: 0, Drops: map[string]uint64{"SOCKET_RCVBUFF": 100}, Softnet: &record.Softnet{Processed: 1000}})
+	iv.Sockstat = map[string]map[string]int64{"UDP": {"inuse": 3, "mem": 800000}}
+	iv.McastChanges = []string{"eth0 left 01005e0000fb"}
+	iv.MulticastDropEvents = 42
+	st := *start
+	st.Context = &record.HostContext{Sysctls: map[string]string{"udp_mem": "575799 767734 1151598", "rmem_max": "212992", "rmem_default": "212992"}}
+	vs := Explain(&st, iv)
+	v := find(vs, SocketRcvbuf, -1)
+	if v == nil || !strings.Contains(v.Cause, "UDP memory is under pressure host-wide (800000 pages in use, udp_mem pressure at 767734)") ||
+		!strings.HasPrefix(v.Fix, "raise net.ipv4.udp_mem") || !strings.Contains(v.Fix, "(now rmem_max=212992, rmem_default=212992)") {
+		t.Errorf("%+v", v)
+	}
+	m := find(vs, MulticastChange, -1)
+	if m == nil || !strings.Contains(m.Cause, "42 drop events to multicast groups coincide with membership changes: eth0 left 01005e0000fb") {
+		t.Errorf("%+v", m)
+	}
+	iv.Sockstat["UDP"]["mem"] = 10
+	if v := find(Explain(&st, iv), SocketRcvbuf, -1); strings.Contains(v.Cause, "pressure") {
+		t.Errorf("pressure claimed below the threshold: %s", v.Cause)
+	}
+}

@@ -253,6 +253,12 @@ type Interval struct {
 	// NetIRQs are the network IRQs' interrupts per CPU; RxDropped the interfaces' own
 	// rx_dropped deltas (non-zero only): what `ip -s link` showed of the loss.
 	NetIRQs []IRQCount `json:"net_irqs,omitempty"`
+	// Sockstat is socket usage from /proc/net/sockstat(6): at the end of an interval, the
+	// peak of each field in the summary. McastChanges are multicast memberships that came or
+	// went (/proc/net/dev_mcast); MulticastDropEvents counts drop events to multicast groups.
+	Sockstat            map[string]map[string]int64 `json:"sockstat,omitempty"`
+	McastChanges        []string                    `json:"mcast_changes,omitempty"`
+	MulticastDropEvents uint64                      `json:"multicast_drop_events,omitempty"`
 	// Ports are the destination ports with the most socket-level drop events (with --events).
 	Ports     []PortDrops       `json:"ports,omitempty"`
 	RxDropped map[string]uint64 `json:"rx_dropped,omitempty"`

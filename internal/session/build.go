@@ -184,6 +184,9 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
 	rec.NetIRQs = s.irqCounts(d)
 	rec.Ports = topPorts(d.ports)
+	rec.Sockstat = d.sockstat
+	rec.McastChanges = d.mcast
+	rec.MulticastDropEvents = d.mcastDrop
 	if len(d.rxDropped) > 0 {
 		rec.RxDropped = d.rxDropped
 	}

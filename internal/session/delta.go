@@ -35,6 +35,11 @@ type delta struct {
 	irqs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts
 	rxDropped map[string]uint64
 	ports     map[portKey]uint64 // socket-level drop events by port
+	mcastDrop uint64             // drop events to multicast destinations
+	// sockstat is the socket usage at the end (for the summary: the peak of each field);
+	// mcast lists multicast memberships that came or went.
+	sockstat map[string]map[string]int64
+	mcast    []string
 	// sysctl holds the values at the end; sysctlChanges says when they changed.
 	sysctl        sysctl.NetCore
 	sysctlChanges []string
@@ -94,6 +99,10 @@ func diff(prev, cur *sample, reasonOf func(uint32) string) *delta {
 		if p, ok := prev.irqs[irq]; ok {
 			d.irqs[irq] = hostctx.SubCounts(p, c)
 		}
+	}
+	d.sockstat = cur.sockstat
+	if prev.mcastOK && cur.mcastOK {
+		d.mcast = hostctx.McastChanges(prev.mcast, cur.mcast)
 	}
 	d.rxDropped = map[string]uint64{}
 	for name, v := range cur.rxDropped {
@@ -226,6 +235,19 @@ func (d *delta) add(o *delta) {
 	}
 	for k, v := range o.ports {
 		d.ports[k] += v
+	}
+	d.mcastDrop += o.mcastDrop
+	d.mcast = append(d.mcast, o.mcast...)
+	for g, m := range o.sockstat {
+		if d.sockstat == nil {
+			d.sockstat = map[string]map[string]int64{}
+		}
+		if d.sockstat[g] == nil {
+			d.sockstat[g] = map[string]int64{}
+		}
+		for f, v := range m {
+			d.sockstat[g][f] = max(d.sockstat[g][f], v)
+		}
 	}
 	d.sysctl = o.sysctl
 	d.sysctlChanges = append(d.sysctlChanges, o.sysctlChanges...)

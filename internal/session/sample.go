@@ -31,6 +31,9 @@ type sample struct {
 	netns     map[uint32]*nsSample
 	irqs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
 	rxDropped map[string]uint64      // interface -> core rx_dropped (cumulative)
+	sockstat  map[string]map[string]int64
+	mcast     []hostctx.McastAddr
+	mcastOK   bool
 	// moved is how far each checked kernel counter advanced while the BPF maps were read:
 	// the kernel counters are read just before and just after them. A traced count read in
 	// between can differ from the kernel's by at most that much, in either direction; this
@@ -124,6 +127,18 @@ func (s *sources) read() (*sample, error) {
 		}
 	}
 	sm.rxDropped = hostctx.RxDropped()
+	if st, err := readParse("/proc/net/sockstat", hostctx.ParseSockstat); err == nil {
+		if st6, err := readParse("/proc/net/sockstat6", hostctx.ParseSockstat); err == nil {
+			for g, m := range st6 {
+				st[g] = m
+			}
+		}
+		sm.sockstat = st
+	}
+	sm.mcast, sm.mcastOK = nil, false
+	if m, err := readParse("/proc/net/dev_mcast", hostctx.ParseDevMcast); err == nil {
+		sm.mcast, sm.mcastOK = m, true
+	}
 	return sm, nil
 }
 

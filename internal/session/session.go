@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -74,8 +75,9 @@ type Session struct {
 	mu      sync.Mutex // guards sysctl, changes and avail.predict
 	changes []string
 
-	portsMu sync.Mutex
-	ports   map[portKey]uint64 // socket-level drops by destination port, from events
+	portsMu   sync.Mutex
+	ports     map[portKey]uint64 // socket-level drops by destination port, from events
+	mcastDrop uint64             // drop events to multicast destinations
 
 	writeFailed atomic.Uint64
 	written     atomic.Uint64
@@ -362,7 +364,7 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		d := diff(prev, cur, s.reasonName)
 		d.dstats.writeFailed = s.writeFailed.Swap(0)
 		d.dstats.written = s.written.Swap(0)
-		d.ports = s.takePorts()
+		d.ports, d.mcastDrop = s.takePorts()
 		d.sysctlChanges = changes
 		d.sysctl = nc
 		prev = cur
@@ -559,9 +561,10 @@ func (s *Session) hostContext() *record.HostContext {
 		hc.Interfaces = append(hc.Interfaces, record.Interface{Name: f.Name, RxQueues: f.RxQueues,
 			RPSCPUs: f.RPSCPUs, RPSFlowCnt: f.RPSFlowCnt, Threaded: f.Threaded})
 	}
-	for _, name := range []string{"net.core.rmem_default", "net.core.rmem_max", "net.core.somaxconn", "net.core.flow_limit_cpu_bitmap"} {
+	for _, name := range []string{"net.core.rmem_default", "net.core.rmem_max", "net.core.somaxconn",
+		"net.core.flow_limit_cpu_bitmap", "net.ipv4.udp_mem", "net.ipv4.tcp_mem"} {
 		if v, err := sysctl.Read(name); err == nil {
-			hc.Sysctls[strings.TrimPrefix(name, "net.core.")] = v
+			hc.Sysctls[strings.TrimPrefix(strings.TrimPrefix(name, "net.core."), "net.ipv4.")] = strings.Join(strings.Fields(v), " ")
 		}
 	}
 	return hc
@@ -579,11 +582,23 @@ var portReasons = map[string]bool{"SOCKET_RCVBUFF": true, "NO_SOCKET": true, "TC
 // countPort tallies socket-level drop events by port: which socket overflows is the first
 // question a socket_rcvbuf verdict must answer.
 func (s *Session) countPort(d *record.Drop) {
-	if !portReasons[d.Reason] || d.Dport == 0 {
+	multicast := false
+	if d.Dst != "" {
+		if a, err := netip.ParseAddr(d.Dst); err == nil && a.IsMulticast() {
+			multicast = true
+		}
+	}
+	if !multicast && (!portReasons[d.Reason] || d.Dport == 0) {
 		return
 	}
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
+	if multicast {
+		s.mcastDrop++
+	}
+	if !portReasons[d.Reason] || d.Dport == 0 {
+		return
+	}
 	if s.ports == nil {
 		s.ports = map[portKey]uint64{}
 	}
@@ -592,10 +607,10 @@ func (s *Session) countPort(d *record.Drop) {
 	}
 }
 
-func (s *Session) takePorts() map[portKey]uint64 {
+func (s *Session) takePorts() (map[portKey]uint64, uint64) {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
-	p := s.ports
-	s.ports = nil
-	return p
+	p, m := s.ports, s.mcastDrop
+	s.ports, s.mcastDrop = nil, 0
+	return p, m
 }
