@@ -110,11 +110,14 @@ func FromSpec(vmlinux *btf.Spec, modules ...*btf.Spec) (*Table, error) {
 			maxCode, hasMax = code, true
 			continue
 		}
+		if _, dup := t.codes[name]; dup || name == "" {
+			continue
+		}
 		if int(code) >= len(t.core) {
 			t.core = append(t.core, make([]string, int(code)+1-len(t.core))...)
 		}
 		if t.core[code] != "" {
-			continue // an alias: the first name wins
+			continue // an alias: the first name wins, so that Name and Code stay inverses
 		}
 		t.core[code] = name
 		t.codes[name] = code
@@ -132,7 +135,7 @@ func FromSpec(vmlinux *btf.Spec, modules ...*btf.Spec) (*Table, error) {
 		for _, v := range sub.Values {
 			id, ok := code32(v.Value)
 			name, isSub := strings.CutPrefix(v.Name, subsysPrefix)
-			if !ok || !isSub || id == 0 || id > lowMask || name == "NUM" {
+			if !ok || !isSub || id == 0 || id > lowMask || name == "NUM" || name == "" {
 				continue // CORE is the core reasons above; NUM counts, it names nothing
 			}
 			t.subsys[id] = name
@@ -235,10 +238,14 @@ func (t *Table) addModule(ext *subsysNames, spec *btf.Spec) error {
 				short = rest
 			}
 			name := t.subsys[id] + ":" + short
-			ext.names[v.code] = name
-			if _, dup := ext.codes[name]; !dup {
-				ext.codes[name] = v.code
+			if _, taken := ext.codes[name]; taken {
+				name = t.subsys[id] + ":" + v.name
 			}
+			if _, taken := ext.codes[name]; taken {
+				continue // two enums name different values alike: neither is trusted
+			}
+			ext.names[v.code] = name
+			ext.codes[name] = v.code
 		}
 	}
 	return nil

@@ -460,3 +460,88 @@ func BenchmarkName(b *testing.B) {
 		})
 	}
 }
+
+// FuzzFromSpec builds kernels from text: "enum NAME" starts an enum, "NAME VALUE" adds a
+// value; enums other than skb_drop_reason and skb_drop_reason_subsys go to a module.
+func FuzzFromSpec(f *testing.F) {
+	f.Add("enum skb_drop_reason\nSKB_NOT_DROPPED_YET 0\nSKB_DROP_REASON_NOT_SPECIFIED 1\nSKB_DROP_REASON_MAX 2\n")
+	f.Add("enum skb_drop_reason\nSKB_DROP_REASON_A 5\nSKB_DROP_REASON_B 5\nSKB_DROP_REASON_MAX 5\nSKB_DROP_REASON_SUBSYS_MASK -65536\n" +
+		"enum skb_drop_reason_subsys\nSKB_DROP_REASON_SUBSYS_CORE 0\nSKB_DROP_REASON_SUBSYS_OPENVSWITCH 2\n" +
+		"enum ovs_drop_reason\n__OVS_DROP_REASON 131072\nOVS_DROP_LAST_ACTION 131073\nOVS_DROP_X 131074\nOVS_DROP_MAX 131075\n")
+	f.Add("enum skb_drop_reason_subsys\nSKB_DROP_REASON_SUBSYS_X 1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		var vm, mod []btf.Type
+		var cur *btf.Enum
+		var values []uint32
+		for _, line := range strings.Split(text, "\n") {
+			w := strings.Fields(line)
+			if len(w) != 2 {
+				continue
+			}
+			if w[0] == "enum" {
+				cur = &btf.Enum{Name: w[1], Size: 4, Signed: true}
+				if w[1] == "skb_drop_reason" || w[1] == "skb_drop_reason_subsys" {
+					vm = append(vm, cur)
+				} else {
+					mod = append(mod, cur)
+				}
+				continue
+			}
+			v, err := strconv.ParseInt(w[1], 0, 32)
+			if err != nil || cur == nil {
+				continue
+			}
+			cur.Values = append(cur.Values, btf.EnumValue{Name: w[0], Value: uint64(v)})
+			values = append(values, uint32(v), uint32(v)+1)
+		}
+		if len(vm) == 0 {
+			return
+		}
+		build := func(types []btf.Type) *btf.Spec {
+			b, err := btf.NewBuilder(types, nil)
+			if err != nil {
+				return nil
+			}
+			raw, err := b.Marshal(nil, nil)
+			if err != nil {
+				return nil
+			}
+			s, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+			if err != nil {
+				return nil
+			}
+			return s
+		}
+		vs := build(vm)
+		if vs == nil {
+			return
+		}
+		var mods []*btf.Spec
+		if ms := build(mod); len(mod) > 0 && ms != nil {
+			mods = append(mods, ms)
+		}
+		tab, err := FromSpec(vs, mods...)
+		if err != nil {
+			return
+		}
+		named := 0
+		for _, code := range append(values, 0, 1<<16, 1<<32-1) {
+			name := tab.Name(code)
+			if name == "" || name == "MAX" || strings.ContainsAny(name, " \t\n") {
+				t.Fatalf("Name(%#x) = %q", code, name)
+			}
+			if c, ok := tab.Code(name); ok {
+				named++
+				if c != code {
+					t.Fatalf("Name(%#x) = %q, but Code(%q) = %#x", code, name, name, c)
+				}
+			} else if !strings.HasSuffix(name, "_"+strconv.FormatUint(uint64(code&lowMask), 10)) &&
+				name != "UNKNOWN_"+strconv.FormatUint(uint64(code), 10) {
+				t.Fatalf("Name(%#x) = %q is neither a name nor a fallback form", code, name)
+			}
+		}
+		if tab.Len() < 0 || (named > 0 && tab.Len() == 0) {
+			t.Fatalf("Len() = %d with %d names seen", tab.Len(), named)
+		}
+	})
+}
