@@ -284,7 +284,14 @@ func (e *explainer) socketRcvbuf() {
 	var ports []string
 	for _, p := range e.iv.Ports {
 		if p.Reason == "SOCKET_RCVBUFF" && len(ports) < 3 {
-			ports = append(ports, fmt.Sprintf("%s port %d in netns %d (%d events)", p.L4, p.Port, p.Netns, p.Events))
+			desc := fmt.Sprintf("%s port %d in netns %d (%d events", p.L4, p.Port, p.Netns, p.Events)
+			if p.PID > 0 {
+				desc += fmt.Sprintf("; socket of pid %d (%s)", p.PID, p.Comm)
+				if p.Cgroup != "" {
+					desc += " in cgroup " + p.Cgroup
+				}
+			}
+			ports = append(ports, desc+")")
 		}
 	}
 	if len(ports) > 0 {

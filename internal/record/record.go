@@ -124,6 +124,12 @@ type PortDrops struct {
 	Port   uint16 `json:"port"`
 	Netns  uint32 `json:"netns"`
 	Events uint64 `json:"events"`
+	// For UDP sockets that overflow: the owner process and its cgroup (container), and the
+	// socket's own cumulative drop counter from /proc/net/udp.
+	PID         int    `json:"pid,omitempty"`
+	Comm        string `json:"comm,omitempty"`
+	Cgroup      string `json:"cgroup,omitempty"`
+	SocketDrops uint64 `json:"socket_drops,omitempty"`
 }
 
 // IRQCount is one network IRQ's interrupts over an interval.

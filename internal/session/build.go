@@ -3,11 +3,14 @@
 package session
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/droptrace/droptrace/internal/explain"
+	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -184,6 +187,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 	rec.LostEvents = d.dstats.rateLimited + d.dstats.ringFull + d.dstats.writeFailed
 	rec.NetIRQs = s.irqCounts(d)
 	rec.Ports = topPorts(d.ports)
+	s.annotateOwners(rec.Ports)
 	rec.Sockstat = d.sockstat
 	rec.McastChanges = d.mcast
 	rec.MulticastDropEvents = d.mcastDrop
@@ -297,4 +301,73 @@ func topPorts(m map[portKey]uint64) []record.PortDrops {
 		return nil
 	}
 	return out
+}
+
+type ownerKey struct {
+	netns uint32
+	port  uint16
+}
+
+// annotateOwners finds who holds each overflowing UDP socket: its inode from the namespace's
+// /proc/net/udp(6), then the process with that socket open. The /proc walk is done once per
+// socket and cached.
+func (s *Session) annotateOwners(ports []record.PortDrops) {
+	for i := range ports {
+		p := &ports[i]
+		if p.Reason != "SOCKET_RCVBUFF" || p.L4 != "udp" || s.src == nil {
+			continue
+		}
+		var ns *netns.NS
+		for j := range s.src.nsCache {
+			if uint32(s.src.nsCache[j].Inode) == p.Netns {
+				ns = &s.src.nsCache[j]
+			}
+		}
+		if ns == nil {
+			continue
+		}
+		var sock *hostctx.UDPSocket
+		for _, file := range []string{"udp", "udp6"} {
+			b, err := ns.ReadFile(file)
+			if err != nil {
+				continue
+			}
+			socks, err := hostctx.ParseProcNetUDP(bytes.NewReader(b))
+			if err != nil {
+				continue
+			}
+			for k := range socks {
+				if socks[k].LocalPort == p.Port {
+					sock = &socks[k]
+					break
+				}
+			}
+			if sock != nil {
+				break
+			}
+		}
+		if sock == nil {
+			continue
+		}
+		p.SocketDrops = sock.Drops
+		if s.owners == nil {
+			s.owners = map[ownerKey]ownerEntry{}
+		}
+		k := ownerKey{p.Netns, p.Port}
+		o, ok := s.owners[k]
+		if !ok || o.inode != sock.Inode {
+			own, found := hostctx.FindOwner(sock.Inode)
+			o = ownerEntry{inode: sock.Inode, owner: own, found: found}
+			s.owners[k] = o
+		}
+		if o.found {
+			p.PID, p.Comm, p.Cgroup = o.owner.PID, o.owner.Comm, o.owner.Cgroup
+		}
+	}
+}
+
+type ownerEntry struct {
+	inode uint64
+	owner hostctx.Owner
+	found bool
 }

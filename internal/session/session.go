@@ -66,6 +66,7 @@ type Session struct {
 
 	startRec *record.Start // the settings verdicts are explained against
 	irqInfo  map[int]record.NetIRQ
+	owners   map[ownerKey]ownerEntry // overflowing sockets' owners, found once
 
 	reasons *dropreason.Table
 	syms    *kallsyms.Symbols

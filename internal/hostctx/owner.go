@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package hostctx
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// UDPSocket is one line of /proc/net/udp or udp6 (net/ipv4/udp.c udp4_format_sock).
+type UDPSocket struct {
+	LocalPort uint16
+	RxQueue   uint64 // bytes waiting to be read
+	Inode     uint64
+	Drops     uint64 // the socket's own drop counter (sk_drops)
+}
+
+// ParseProcNetUDP reads /proc/net/udp or /proc/net/udp6: a header, then
+// "sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops".
+func ParseProcNetUDP(r io.Reader) ([]UDPSocket, error) {
+	var out []UDPSocket
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Fields(sc.Text())
+		if line == 1 || len(f) == 0 {
+			continue
+		}
+		if len(f) < 13 {
+			return nil, fmt.Errorf("udp line %d: %d fields, want 13", line, len(f))
+		}
+		_, portHex, ok := strings.Cut(f[1], ":")
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("udp line %d: local address %q has no hex port", line, f[1])
+		}
+		_, rxq, _ := strings.Cut(f[4], ":")
+		rx, _ := strconv.ParseUint(rxq, 16, 64)
+		inode, err := strconv.ParseUint(f[9], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("udp line %d: inode %q is not a number", line, f[9])
+		}
+		drops, err := strconv.ParseUint(f[12], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("udp line %d: drops %q is not a number", line, f[12])
+		}
+		out = append(out, UDPSocket{LocalPort: uint16(port), RxQueue: rx, Inode: inode, Drops: drops})
+	}
+	return out, sc.Err()
+}
+
+// Owner is the process holding a socket, and its container as far as cgroups tell.
+type Owner struct {
+	PID    int
+	Comm   string
+	Cgroup string // the unified (cgroup v2) path, else the first non-root v1 path
+}
+
+// FindOwner scans every process's open files for socket:[inode]. It is a walk of /proc/*/fd,
+// so callers do it once per socket, when a verdict needs it, not every interval.
+func FindOwner(inode uint64) (Owner, bool) {
+	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	procs, err := os.ReadDir(Proc)
+	if err != nil {
+		return Owner{}, false
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fdDir := filepath.Join(Proc, p.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && l == want {
+				return Owner{PID: pid, Comm: readTrim(filepath.Join(Proc, p.Name(), "comm")),
+					Cgroup: cgroupOf(filepath.Join(Proc, p.Name(), "cgroup"))}, true
+			}
+		}
+	}
+	return Owner{}, false
+}
+
+// cgroupOf picks the path that names a container: cgroup v2's "0::/path", else the first
+// v1 hierarchy that is not the root.
+func cgroupOf(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var v1 string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" && parts[2] != "/" {
+			return parts[2]
+		}
+		if v1 == "" && parts[2] != "/" {
+			v1 = parts[2]
+		}
+	}
+	return v1
+}
