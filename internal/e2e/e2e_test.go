@@ -174,11 +174,10 @@ func netnsInode(t *testing.T, name string) uint32 {
 	return uint32(st.Ino)
 }
 
-// The hidden-loss scenario from the README: RPS steers the receiving veth to the other CPU,
-// netdev_max_backlog=10 and netdev_budget=4, a UDP flood. droptrace must see every backlog drop
-// the kernel counted, predict every squeeze, and match the socket counters of the receiving
-// namespace.
-func TestPrivHiddenLossReconciles(t *testing.T) {
+// newLab builds the two-namespace lab with RPS on the receiver steered to rpsCPU, removed with
+// every sysctl restored when the test ends, pass or fail.
+func newLab(t *testing.T, rpsCPU int) *netlab.Lab {
+	t.Helper()
 	requireRoot(t)
 	if runtime.NumCPU() < 2 {
 		t.Skip("SKIPPED: the RPS scenario needs two CPUs")
@@ -193,10 +192,19 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 			t.Errorf("lab cleanup: %v", err)
 		}
 	})
-	const senderCPU, rpsCPU = 0, 1
 	if err := lab.SetRPS(rpsCPU); err != nil {
 		t.Fatal(err)
 	}
+	return lab
+}
+
+// The hidden-loss scenario from the README: RPS steers the receiving veth to the other CPU,
+// netdev_max_backlog=10 and netdev_budget=4, a UDP flood. droptrace must see every backlog drop
+// the kernel counted, predict every squeeze, and match the socket counters of the receiving
+// namespace.
+func TestPrivHiddenLossReconciles(t *testing.T) {
+	const senderCPU, rpsCPU = 0, 1
+	lab := newLab(t, rpsCPU)
 	for name, v := range map[string]string{"net.core.netdev_max_backlog": "10", "net.core.netdev_budget": "4"} {
 		if err := lab.SetSysctl(name, v); err != nil {
 			t.Fatal(err)
@@ -382,24 +390,8 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 // different knob. A generic-XDP program spending 2 ms per packet makes a burst of 8 packets take
 // ~16 ms in one poll, past the 2-jiffy limit, while the budget of 300 is never reached.
 func TestPrivTimeSqueezesTellTheirCause(t *testing.T) {
-	requireRoot(t)
-	if runtime.NumCPU() < 2 {
-		t.Skip("SKIPPED: the RPS scenario needs two CPUs")
-	}
-	netlab.CleanupStale("dte2e-")
-	lab, err := netlab.New("dte2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
 	const rpsCPU = 1
-	if err := lab.SetRPS(rpsCPU); err != nil {
-		t.Fatal(err)
-	}
+	lab := newLab(t, rpsCPU)
 	// Default-sized limits, so that only time can run out.
 	for name, v := range map[string]string{"net.core.netdev_budget": "300", "net.core.netdev_budget_usecs": "8000", "net.core.netdev_max_backlog": "1000"} {
 		if err := lab.SetSysctl(name, v); err != nil {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -482,7 +483,7 @@ func (e *explainer) irqConcentration() {
 			fixes = append(fixes, strings.Join(cmds, "; "))
 		} else {
 			fixes = append(fixes, fmt.Sprintf("%s has one RX queue: steer its packets to the idle CPUs with RPS: echo %s > /sys/class/net/%s/queues/rx-%d/rps_cpus",
-				name, cpuMask(idle), name, max(qs[0].Queue, 0)))
+				name, hostctx.FormatCPUMask(idle), name, max(qs[0].Queue, 0)))
 		}
 	}
 	e.out = append(e.out, record.Verdict{
@@ -500,29 +501,6 @@ func sortedQueueNames(m map[string][]record.IRQCount) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// cpuMask formats CPUs as the hex mask rps_cpus takes (words of 32 CPUs, comma separated).
-func cpuMask(cpus []int) string {
-	var words []uint32
-	for _, c := range cpus {
-		for len(words) <= c/32 {
-			words = append(words, 0)
-		}
-		words[c/32] |= 1 << (c % 32)
-	}
-	if len(words) == 0 {
-		return "0"
-	}
-	parts := make([]string, len(words))
-	for i, w := range words {
-		f := "%08x"
-		if i == len(words)-1 {
-			f = "%x"
-		}
-		parts[len(words)-1-i] = fmt.Sprintf(f, w)
-	}
-	return strings.Join(parts, ",")
 }
 
 // rmemNow says the current socket buffer limits, from the start record's context.

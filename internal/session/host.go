@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
@@ -30,32 +30,7 @@ func onlineCPUs() ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseCPUList(strings.TrimSpace(string(b)))
-}
-
-// ParseCPUList parses the kernel's CPU list format ("0-3,5").
-func ParseCPUList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			return nil, fmt.Errorf("cpu list %q: %q is not a number", s, lo)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("cpu list %q: bad range %q", s, part)
-			}
-		}
-		for c := a; c <= b; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return hostctx.ParseCPUList(strings.TrimSpace(string(b)))
 }
 
 // detectHZ finds CONFIG_HZ from the kernel config, else measures jiffies against the clock
