@@ -202,6 +202,10 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	if cfg.Records == nil && cfg.Live == nil {
 		return errors.New("nothing to write: give --output FILE or --live on")
 	}
+	if f.events && cfg.Records == nil {
+		// Streaming events the view never shows would cost the traced host for nothing.
+		return errors.New("--events writes drop records: give --output FILE (or --output - when stdout is not a terminal)")
+	}
 
 	// SIGINT and SIGTERM end the session cleanly: the last interval and the summary are
 	// written and the output flushed before exit.
