@@ -99,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "droptrace: %v (see droptrace --help)\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -111,7 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := trace(f, stdout, log); err != nil {
-		log.Error(err.Error())
+		// Plain text, not a log line: this is what the user reads when droptrace gives up.
+		fmt.Fprintln(stderr, "droptrace:", err)
 		return 1
 	}
 	return 0
