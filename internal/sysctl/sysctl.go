@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,13 +23,16 @@ import (
 // Root is where sysctls live; tests may point it elsewhere.
 var Root = "/proc/sys"
 
+// path maps a dotted name to its file. Only the characters the kernel uses in net.* names are
+// allowed, so a name taken from a flag or a config file can never reach outside /proc/sys.
 func path(name string) (string, error) {
-	if name == "" || strings.Contains(name, "..") || strings.HasPrefix(name, "/") || strings.HasPrefix(name, ".") {
+	if name == "" || strings.Contains(name, "..") || strings.HasPrefix(name, "/") ||
+		strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
 		return "", fmt.Errorf("sysctl name %q: want dotted form like net.core.netdev_budget", name)
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
-			return "", fmt.Errorf("sysctl name %q: character %q not allowed", name, r)
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return "", fmt.Errorf("sysctl name %q: character %q not allowed (only a-z 0-9 _ . -)", name, r)
 		}
 	}
 	return filepath.Join(Root, strings.ReplaceAll(name, ".", "/")), nil
@@ -55,7 +59,7 @@ func ReadInt(name string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("sysctl %s = %q: not an integer", name, s)
+		return 0, fmt.Errorf("sysctl %s = %q: %w", name, s, err)
 	}
 	return v, nil
 }
@@ -99,30 +103,45 @@ func ReadNetCore() (NetCore, error) {
 }
 
 // ErrHZUnknown means no kernel config says what CONFIG_HZ is.
-var ErrHZUnknown = errors.New("no /proc/config.gz or /boot/config-<release> to read CONFIG_HZ from")
+var ErrHZUnknown = errors.New("CONFIG_HZ unknown")
 
-// HZ reads CONFIG_HZ from /proc/config.gz, else /boot/config-$(uname -r).
+// HZ reads CONFIG_HZ from /proc/config.gz, else /boot/config-$(uname -r). When neither exists
+// the error wraps ErrHZUnknown, and the caller is expected to measure HZ instead.
 func HZ() (int, error) {
-	if f, err := os.Open("/proc/config.gz"); err == nil {
+	const procConfig = "/proc/config.gz"
+	f, err := os.Open(procConfig)
+	switch {
+	case err == nil:
 		defer f.Close()
 		z, err := gzip.NewReader(f)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/config.gz: %w", err)
+			return 0, fmt.Errorf("%s: %w", procConfig, err)
 		}
-		return ParseKconfigHZ(z)
+		hz, err := ParseKconfigHZ(z)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", procConfig, err)
+		}
+		return hz, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("open %s: %w", procConfig, err)
 	}
 	var u unix.Utsname
-	if err := unix.Uname(&u); err == nil {
-		p := "/boot/config-" + unix.ByteSliceToString(u.Release[:])
-		if b, err := os.ReadFile(p); err == nil {
-			hz, err := ParseKconfigHZ(bytes.NewReader(b))
-			if err != nil {
-				return 0, fmt.Errorf("%s: %w", p, err)
-			}
-			return hz, nil
-		}
+	if err := unix.Uname(&u); err != nil {
+		return 0, fmt.Errorf("uname: %w", err)
 	}
-	return 0, ErrHZUnknown
+	boot := "/boot/config-" + unix.ByteSliceToString(u.Release[:])
+	b, err := os.ReadFile(boot)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("no %s and no %s: %w", procConfig, boot, ErrHZUnknown)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", boot, err)
+	}
+	hz, err := ParseKconfigHZ(bytes.NewReader(b))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", boot, err)
+	}
+	return hz, nil
 }
 
 // ParseKconfigHZ finds CONFIG_HZ=<n> in a kernel config.
@@ -138,17 +157,26 @@ func ParseKconfigHZ(r io.Reader) (int, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read kernel config: %w", err)
 	}
 	return 0, fmt.Errorf("kernel config has no CONFIG_HZ: %w", ErrHZUnknown)
 }
 
-// UsecsToJiffies is the kernel's usecs_to_jiffies (include/linux/jiffies.h): it rounds up, so
-// netdev_budget_usecs=2000 at HZ=250 is one jiffy, and 8000 is two.
+// UsecsToJiffies is the kernel's usecs_to_jiffies (include/linux/jiffies.h). It rounds up, so
+// at HZ=250 netdev_budget_usecs=2000 still gives net_rx_action a whole jiffy, and 8000 gives
+// two: the time limit a poll loop really has is this many jiffies, not the microseconds set.
+// Zero or negative input (the sysctl is never negative) and a non-positive HZ give 0.
 func UsecsToJiffies(usecs int64, hz int) int64 {
 	if hz <= 0 || usecs <= 0 {
 		return 0
 	}
-	// (u * HZ + 999999) / 1e6 is exact for every HZ the kernel offers (100, 250, 300, 1000).
-	return (usecs*int64(hz) + 999_999) / 1_000_000
+	const usecPerSec = 1_000_000
+	if usecPerSec%hz == 0 {
+		per := int64(usecPerSec / hz)
+		return (usecs + per - 1) / per
+	}
+	// HZ=300 and the like: the kernel's multiply-and-shift constants (kernel/time/timeconst.bc)
+	// are chosen to give ceil(u*HZ/1e6); split u so the product cannot overflow.
+	q, r := usecs/usecPerSec, usecs%usecPerSec
+	return q*int64(hz) + (r*int64(hz)+usecPerSec-1)/usecPerSec
 }
