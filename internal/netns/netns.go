@@ -9,14 +9,18 @@
 package netns
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +30,7 @@ type NS struct {
 	Inode uint64
 	// Name is "host" for droptrace's own namespace, the `ip netns` name, or "pid:N (comm)".
 	Name string
-	pid  int    // a process in it (0: none known)
+	pid  int    // the lowest pid seen in it (0: none known)
 	path string // a bind mount of it (/run/netns/NAME)
 	self bool
 }
@@ -34,72 +38,126 @@ type NS struct {
 // RunDir is where `ip netns` keeps its bind mounts.
 var RunDir = "/run/netns"
 
-func inodeOf(path string) (uint64, error) {
+// ErrGone means the namespace can no longer be reached: its processes exited and nothing
+// binds it.
+var ErrGone = errors.New("network namespace is gone")
+
+func stat(path string) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Ino, nil
+	err := unix.Stat(path, &st)
+	return st, err
 }
 
 // Self is the inode of the calling thread's namespace.
 func Self() (uint64, error) {
-	return inodeOf("/proc/thread-self/ns/net")
+	st, err := stat("/proc/thread-self/ns/net")
+	if err != nil {
+		return 0, fmt.Errorf("stat own netns: %w", err)
+	}
+	return st.Ino, nil
 }
 
-// List finds every namespace droptrace can read: its own, every `ip netns` one, and one per
-// distinct /proc/<pid>/ns/net (the lowest pid). It uses readlink ("net:[inode]"), one syscall
-// per process, so a host with thousands of processes is listed in milliseconds.
+// recheckEvery bounds how stale List may be about a process that was already seen and later
+// moved to another namespace (setns or unshare long after it started). Processes are new
+// namespaces' usual carriers and are checked when first seen, so this only matters for the rare
+// long-lived process that changes namespace, and buys reading ~1/10 of the pids each second.
+// A variable so tests need not wait that long.
+var recheckEvery = 10 * time.Second
+
+// youngSightings is how many Lists re-read a new process's namespace every time: `unshare
+// --net` and `ip netns exec` change it just after the process starts, possibly after the first
+// look.
+const youngSightings = 3
+
+// proc is what List remembers of one process between calls.
+type proc struct {
+	procIno   uint64 // inode of /proc/<pid>: a new one means the pid was reused
+	netIno    uint64 // 0: unreadable (not ours to inspect without root)
+	sightings int
+	epoch     int64 // recheck period in which netIno was last read
+	comm      string
+	seen      uint64 // generation of the last List that saw the pid
+}
+
+// cache is the process table List keeps: reading every /proc/<pid>/ns/net each second costs
+// ~10 µs a process on a busy host (readlink with permission checks), which is most of List.
+var cache struct {
+	sync.Mutex
+	gen   uint64
+	procs map[int]*proc
+	buf   []byte
+}
+
+// List finds every namespace droptrace can read: its own ("host"), every `ip netns` one, and
+// one per distinct /proc/<pid>/ns/net (named after, and read through, the lowest pid in it).
+//
+// It is meant to be called every second on hosts with thousands of processes. /proc is walked
+// each call, so new and exited processes are always seen, but a process already known has its
+// namespace read again only in its first few sightings and then once every 10 s (spread over
+// pids): a long-lived process that moves to a new namespace may be missed for that long.
+// ReadFile re-checks the process it reads through, so a stale entry never reads the wrong
+// namespace.
 func List() ([]NS, error) {
-	byIno := map[uint64]*NS{}
+	return list(time.Now())
+}
+
+func list(now time.Time) ([]NS, error) {
 	self, err := Self()
 	if err != nil {
-		return nil, fmt.Errorf("own network namespace: %w", err)
+		return nil, err
 	}
-	byIno[self] = &NS{Inode: self, Name: "host", self: true}
+	st, err := stat("/proc/thread-self/ns/net")
+	if err != nil {
+		return nil, fmt.Errorf("stat own netns: %w", err)
+	}
+	nsfsDev := st.Dev
+	byIno := map[uint64]*NS{self: {Inode: self, Name: "host", self: true}}
 
 	if ents, err := os.ReadDir(RunDir); err == nil {
 		for _, e := range ents {
 			p := filepath.Join(RunDir, e.Name())
-			ino, err := inodeOf(p)
-			if err != nil {
+			st, err := stat(p)
+			// A file that is not on nsfs is what `ip netns add` leaves when it fails, or a
+			// namespace whose mount was lazily detached: nothing to enter.
+			if err != nil || st.Dev != nsfsDev {
 				continue
 			}
-			if n := byIno[ino]; n != nil {
-				n.path = p
-				if !n.self {
-					n.Name = e.Name()
+			if n := byIno[st.Ino]; n != nil {
+				if n.path == "" {
+					n.path = p
+					if !n.self {
+						n.Name = e.Name()
+					}
 				}
 				continue
 			}
-			byIno[ino] = &NS{Inode: ino, Name: e.Name(), path: p}
+			byIno[st.Ino] = &NS{Inode: st.Ino, Name: e.Name(), path: p}
 		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("list %s: %w", RunDir, err)
 	}
 
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
+	cache.Lock()
+	defer cache.Unlock()
+	if err := refresh(now); err != nil {
+		return nil, err
 	}
-	pids := make([]int, 0, len(procs))
-	for _, e := range procs {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
+	pids := make([]int, 0, len(cache.procs))
+	for pid, p := range cache.procs {
+		if p.netIno != 0 {
 			pids = append(pids, pid)
 		}
 	}
-	sort.Ints(pids)
+	slices.Sort(pids)
 	for _, pid := range pids {
-		link, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
-		if err != nil {
-			continue // exited, or a kernel thread we may not inspect
-		}
-		ino, ok := parseLink(link)
-		if !ok {
-			continue
-		}
-		n := byIno[ino]
+		p := cache.procs[pid]
+		n := byIno[p.netIno]
 		if n == nil {
-			n = &NS{Inode: ino, Name: fmt.Sprintf("pid:%d (%s)", pid, comm(pid))}
-			byIno[ino] = n
+			if p.comm == "" {
+				p.comm = comm(pid)
+			}
+			n = &NS{Inode: p.netIno, Name: fmt.Sprintf("pid:%d (%s)", pid, p.comm)}
+			byIno[p.netIno] = n
 		}
 		if n.pid == 0 {
 			n.pid = pid
@@ -109,8 +167,116 @@ func List() ([]NS, error) {
 	for _, n := range byIno {
 		out = append(out, *n)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Inode < out[j].Inode })
+	slices.SortFunc(out, func(a, b NS) int { return cmpUint(a.Inode, b.Inode) })
 	return out, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// refresh walks /proc and updates the process table. Called with cache locked.
+func refresh(now time.Time) error {
+	if cache.procs == nil {
+		cache.procs = map[int]*proc{}
+		cache.buf = make([]byte, 64<<10)
+	}
+	cache.gen++
+	gen := cache.gen
+	d, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /proc: %w", err)
+	}
+	defer unix.Close(d)
+	link := make([]byte, 64)
+	for {
+		n, err := unix.Getdents(d, cache.buf)
+		if err != nil {
+			return fmt.Errorf("read /proc: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		for b := cache.buf[:n]; len(b) >= 19; {
+			// struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, name.
+			ino := binary.NativeEndian.Uint64(b[0:8])
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return fmt.Errorf("read /proc: malformed directory entry")
+			}
+			pid, ok := parsePid(b[19:reclen])
+			b = b[reclen:]
+			if !ok {
+				continue
+			}
+			p := cache.procs[pid]
+			if p == nil || p.procIno != ino {
+				p = &proc{procIno: ino}
+				cache.procs[pid] = p
+			}
+			p.seen = gen
+			p.sightings++
+			epoch := recheckEpoch(pid, now)
+			if p.sightings > youngSightings && p.epoch == epoch {
+				continue
+			}
+			p.epoch = epoch
+			netIno, err := readNetLink(d, pid, link)
+			if err != nil {
+				p.netIno = 0 // exited just now, or not ours to inspect
+				continue
+			}
+			// comm is read again too: the process may have exec'd since (unshare -> sleep).
+			p.netIno, p.comm = netIno, ""
+		}
+	}
+	for pid, p := range cache.procs {
+		if p.seen != gen {
+			delete(cache.procs, pid)
+		}
+	}
+	return nil
+}
+
+// recheckEpoch spreads the pids' periodic re-reads over the period, by a phase from the pid,
+// so a call every second reads about a tenth of them rather than all of them every tenth call.
+func recheckEpoch(pid int, now time.Time) int64 {
+	period := int64(recheckEvery)
+	phase := int64((uint64(pid) * 0x9E3779B97F4A7C15) % uint64(period))
+	return (now.UnixNano() + phase) / period
+}
+
+// parsePid reads a NUL-terminated /proc entry name that is a pid.
+func parsePid(name []byte) (int, bool) {
+	pid := 0
+	for i, c := range name {
+		if c == 0 {
+			return pid, i > 0
+		}
+		if c < '0' || c > '9' || pid > 1<<30 {
+			return 0, false
+		}
+		pid = pid*10 + int(c-'0')
+	}
+	return pid, len(name) > 0 && pid > 0
+}
+
+func readNetLink(procDir, pid int, buf []byte) (uint64, error) {
+	n, err := unix.Readlinkat(procDir, strconv.Itoa(pid)+"/ns/net", buf)
+	if err != nil {
+		return 0, err
+	}
+	ino, ok := parseLink(string(buf[:n]))
+	if !ok {
+		return 0, fmt.Errorf("/proc/%d/ns/net -> %q: not a network namespace", pid, buf[:n])
+	}
+	return ino, nil
 }
 
 // parseLink reads "net:[4026531840]".
@@ -135,43 +301,105 @@ func comm(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// ErrGone means the namespace can no longer be reached.
-var ErrGone = errors.New("network namespace is gone")
-
-// ReadFile reads /proc/net/<name> as seen from n.
+// ReadFile reads /proc/net/<name> as seen from n: through the process List found in it, else
+// the `ip netns` bind mount, else any other process now known to be in it.
 func (n NS) ReadFile(name string) ([]byte, error) {
-	if strings.Contains(name, "/") || name == ".." {
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("netns file %q: want a plain /proc/net file name", name)
 	}
-	switch {
-	case n.self:
-		return os.ReadFile("/proc/self/net/" + name)
-	case n.pid > 0:
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(n.pid) + "/net/" + name)
-		// The pid may have exited and been reused by a process elsewhere: check it is still
-		// in the namespace we mean.
-		if link, lerr := os.Readlink("/proc/" + strconv.Itoa(n.pid) + "/ns/net"); lerr == nil {
-			if ino, ok := parseLink(link); ok && ino == n.Inode && err == nil {
-				return b, nil
-			}
+	if n.self {
+		// thread-self, not self: /proc/self/net is the main thread's namespace, and a main
+		// thread left locked in another namespace is parked, not killed, by the runtime.
+		b, err := os.ReadFile("/proc/thread-self/net/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("read own /proc/net/%s: %w", name, err)
 		}
-		if n.path == "" {
-			if err == nil {
-				err = ErrGone
-			}
-			return nil, fmt.Errorf("netns %d via pid %d: %w", n.Inode, n.pid, err)
+		return b, nil
+	}
+	var errs []error
+	if n.pid > 0 {
+		b, err := readViaPid(n.pid, n.Inode, name)
+		if err == nil || !errors.Is(err, ErrGone) {
+			return b, err // a file this namespace lacks (snmp6 without IPv6) is not a reason to look further
+		}
+		errs = append(errs, err)
+	}
+	if n.path != "" {
+		var b []byte
+		err := Do(n.path, func() error {
+			var err error
+			b, err = os.ReadFile("/proc/thread-self/net/" + name)
+			return err
+		})
+		if err == nil {
+			return b, nil
+		}
+		errs = append(errs, fmt.Errorf("netns %d via %s: %w", n.Inode, n.path, err))
+	}
+	for _, pid := range pidsIn(n.Inode, n.pid) {
+		b, err := readViaPid(pid, n.Inode, name)
+		if err == nil || !errors.Is(err, ErrGone) {
+			return b, err
 		}
 	}
-	if n.path == "" {
-		return nil, fmt.Errorf("netns %d: %w", n.Inode, ErrGone)
+	if len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("netns %d: no process or bind mount known: %w", n.Inode, ErrGone))
 	}
-	var b []byte
-	err := Do(n.path, func() error {
-		var err error
-		b, err = os.ReadFile("/proc/thread-self/net/" + name)
-		return err
-	})
-	return b, err
+	return nil, fmt.Errorf("read /proc/net/%s: %w", name, errors.Join(errs...))
+}
+
+// readViaPid reads /proc/<pid>/net/<name> through a descriptor of /proc/<pid>, which stays
+// bound to that process: if it exits and the pid is reused, lookups through it fail instead of
+// reaching the newcomer. The namespace is checked on both sides of the open, because a process
+// may setns at any time. Errors wrap ErrGone when the process no longer reaches the namespace.
+func readViaPid(pid int, ino uint64, name string) ([]byte, error) {
+	dir, err := unix.Open("/proc/"+strconv.Itoa(pid), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("netns %d via pid %d: %w (%v)", ino, pid, ErrGone, err)
+	}
+	defer unix.Close(dir)
+	check := func() error {
+		buf := make([]byte, 64)
+		n, err := unix.Readlinkat(dir, "ns/net", buf)
+		if err != nil {
+			return fmt.Errorf("netns %d via pid %d: %w (%v)", ino, pid, ErrGone, err)
+		}
+		if got, ok := parseLink(string(buf[:n])); !ok || got != ino {
+			return fmt.Errorf("netns %d via pid %d: the process moved to %s: %w", ino, pid, buf[:n], ErrGone)
+		}
+		return nil
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Openat(dir, "net/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("netns %d via pid %d: open net/%s: %w", ino, pid, name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("netns %d via pid %d: read net/%s: %w", ino, pid, name, err)
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// pidsIn lists the other processes List last saw in namespace ino, lowest first.
+func pidsIn(ino uint64, except int) []int {
+	cache.Lock()
+	defer cache.Unlock()
+	var pids []int
+	for pid, p := range cache.procs {
+		if p.netIno == ino && pid != except {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids
 }
 
 // Do runs fn on an OS thread that has entered the namespace bound at path. The thread is
@@ -189,11 +417,13 @@ func Do(path string, fn func() error) error {
 func doLocked(path string, fn func() error) error {
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("open own netns: %w", err)
 	}
 	defer orig.Close()
 	target, err := os.Open(path)
 	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("open netns %s: %w", path, err)
 	}
 	defer target.Close()
