@@ -277,10 +277,10 @@ func (l *Lab) SetRPS(cpus ...int) error {
 // SetSysctl sets a sysctl of the host's namespace (net.core ones are global) and restores its
 // value on Close, in reverse order of setting. The first call takes the host-wide sysctl lock,
 // waiting up to SysctlLockWait for another lab to finish, so labs in concurrent test processes
-// never record each other's temporary values as originals; it is held until Close (so a second
-// lab in the same process waits for the first to close). The
-// original value is journaled before the write, so a process killed before Close (a test
-// timeout) is undone by the next lab or by CleanupStale.
+// never record each other's temporary values as originals. It is held until Close, so a second
+// lab in the same process waits for the first to close. The original value is journaled before
+// the write, so a process killed before Close (a test timeout) is undone by the next lab or by
+// CleanupStale.
 func (l *Lab) SetSysctl(name, value string) error {
 	if l.journal == nil {
 		j, err := acquireSysctlLock(SysctlLockWait)
@@ -304,6 +304,9 @@ func (l *Lab) SetSysctl(name, value string) error {
 	orig, err := sysctl.Read(name)
 	if err != nil {
 		return err
+	}
+	if strings.Contains(orig, "\n") {
+		return fmt.Errorf("sysctl %s: a multi-line value cannot be journaled", name)
 	}
 	if _, err := fmt.Fprintf(l.journal, "%s %s\n", name, orig); err != nil {
 		return fmt.Errorf("journal sysctl %s: %w", name, err)
@@ -669,6 +672,16 @@ func CleanupStale(prefix string) error {
 	for id := range ids {
 		if err := cleanupLab(prefix, id); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	// A lock file a process was killed before naming; unlocked means its owner is gone.
+	tmps, _ := filepath.Glob(filepath.Join(StateDir, ".lab-*"))
+	for _, p := range tmps {
+		if f, err := os.Open(p); err == nil {
+			if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+				os.Remove(p)
+			}
+			f.Close()
 		}
 	}
 	if _, err := os.Stat(sysctlLockPath); err == nil {

@@ -462,11 +462,20 @@ func TestPrivKilledLabIsCleanedUp(t *testing.T) {
 	if len(left) != 2 {
 		t.Errorf("the killed lab left namespaces %v: not the leftovers this test is about", left)
 	}
+	// And a lock file from a process killed before it could name it.
+	tmp, err := os.CreateTemp(StateDir, ".lab-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
 	if err := CleanupStale(prefix); err != nil {
 		t.Fatal(err)
 	}
 	assertRestored(t, map[string]string{name: orig})
 	assertNoLeftovers(t, prefix, sender, receiver)
+	if _, err := os.Stat(tmp.Name()); err == nil {
+		t.Errorf("unnamed lock file %s left behind", tmp.Name())
+	}
 }
 
 // killedChild builds a lab, changes a sysctl and waits to be killed without closing anything.
