@@ -57,6 +57,7 @@ type flags struct {
 	tracepoint   bool
 	live         string
 	logLevel     string
+	fleet        fleetFlags // daemon.go: --daemon, --metrics-addr, --output-max-size
 }
 
 func (f *flags) set(fs *pflag.FlagSet) {
@@ -71,6 +72,7 @@ func (f *flags) set(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.tracepoint, "tracepoint", false, "attach classic tracepoints instead of tp_btf")
 	fs.StringVar(&f.live, "live", "auto", "live per-CPU view on the terminal: auto, on or off")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	f.fleet.set(fs)
 }
 
 func main() {
@@ -162,9 +164,16 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
 		ReadyFile: f.readyFile, Version: version, Log: log,
 	}
+	fl, err := f.fleet.open(&f, log)
+	if err != nil {
+		return err
+	}
+	defer fl.close()
 	var closeOut func() error
 	switch {
-	case f.output == "-" || (f.output == "" && !tty):
+	case fl.records != nil:
+		cfg.Records, closeOut = fl.records, fl.closeOut
+	case f.output == "-" || (f.output == "" && !tty && f.fleet.stdoutRecords()):
 		w := record.NewWriter(stdout)
 		cfg.Records = w
 		tty = false // stdout carries data
@@ -201,6 +210,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	default:
 		return fmt.Errorf("--live %q: want auto, on or off", f.live)
 	}
+	cfg.Live = fl.live(cfg.Live)
 	if cfg.Records == nil && cfg.Live == nil {
 		return errors.New("nothing to write: give --output FILE or --live on")
 	}
@@ -213,7 +223,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	// written and the output flushed before exit.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, err := session.Run(ctx, cfg)
+	_, err = session.Run(ctx, cfg)
 	if closeOut != nil {
 		if cerr := closeOut(); cerr != nil && err == nil {
 			err = cerr

@@ -190,6 +190,9 @@ type CPU struct {
 	Drops   map[string]uint64 `json:"drops"`
 	NetRx   *NetRx            `json:"net_rx,omitempty"`
 	Softnet *Softnet          `json:"softnet,omitempty"`
+	// DropsL4 splits Drops by the packets' L4 protocol: reason -> l4 -> packets, with l4
+	// named as in Drop, or "none" for packets that are not IP.
+	DropsL4 map[string]map[string]uint64 `json:"drops_l4,omitempty"`
 }
 
 // Check is one reconciliation of a traced count with a kernel counter.

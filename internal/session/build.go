@@ -44,6 +44,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		Devices:    []record.Device{},
 	}
 	perCPU := map[int]map[string]uint64{}
+	perCPUL4 := map[int]map[string]map[string]uint64{} // cpu -> reason -> l4 -> packets
 	type locKey struct {
 		loc    uint64
 		reason string
@@ -54,6 +55,10 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 	backlog := map[int]uint64{}
 	for k, v := range d.drops {
 		name := s.names.reason(k.Reason)
+		l4 := l4Name(k.L3, uint16(k.L4))
+		if l4 == "" {
+			l4 = l4None
+		}
 		total := sum(v)
 		rec.Drops[name] += total
 		for cpu, x := range v {
@@ -64,6 +69,13 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 				perCPU[cpu] = map[string]uint64{}
 			}
 			perCPU[cpu][name] += x
+			if perCPUL4[cpu] == nil {
+				perCPUL4[cpu] = map[string]map[string]uint64{}
+			}
+			if perCPUL4[cpu][name] == nil {
+				perCPUL4[cpu][name] = map[string]uint64{}
+			}
+			perCPUL4[cpu][name][l4] += x
 			if name == reasonCPUBacklog {
 				backlog[cpu] += x
 			}
@@ -121,7 +133,7 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		AggMapFull:          d.dstats.aggFull,
 	}
 	for _, c := range cpus {
-		rc := record.CPU{CPU: c, Drops: perCPU[c]}
+		rc := record.CPU{CPU: c, Drops: perCPU[c], DropsL4: perCPUL4[c]}
 		if rc.Drops == nil {
 			rc.Drops = map[string]uint64{}
 		}
@@ -212,6 +224,9 @@ func avail(err error, what string) reconcile.Availability {
 	}
 	return reconcile.Availability{OK: true}
 }
+
+// l4None is the drops_l4 key of packets without an L4 protocol (not IP, or L3 unknown).
+const l4None = "none"
 
 // l3Name and l4Name give protocol names for drop events; unknown values keep their number.
 func l3Name(v uint16) string {

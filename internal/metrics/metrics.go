@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package metrics turns a session's records into Prometheus metrics. Sink is a session sink:
+// it adds every interval record's deltas to counters and keeps the levels (check statuses,
+// sysctls, backlog lengths) of the latest one. A scrape always shows a whole number of
+// intervals — never half of one — and droptrace_intervals_total says how many, so a scrape can
+// be compared exactly with the JSON lines of the same session.
+//
+// Labels are bounded: drop reason (the kernel's enum), CPU, L4 protocol, check, status, SNMP
+// group and field, verdict id and severity. Addresses, ports, interfaces and namespaces are
+// left to the JSON lines: they would make a series per container, flow or scanner.
+package metrics
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/droptrace/droptrace/internal/record"
+)
+
+const namespace = "droptrace"
+
+// allDescs and allNames are every metric this package serves, in the order defined below.
+var (
+	allDescs []*prometheus.Desc
+	allNames []string
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	d := prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+	allDescs = append(allDescs, d)
+	allNames = append(allNames, namespace+"_"+name)
+	return d
+}
+
+// The metrics. Counters are sums of interval records' deltas since droptrace started.
+var (
+	dBuildInfo  = desc("build_info", "droptrace's version, the Go version it was built with and its JSON schema version; always 1.", "version", "goversion", "schema_version")
+	dKernelInfo = desc("kernel_info", "The traced kernel's release (uname -r); always 1.", "release")
+	dKernelHZ   = desc("kernel_hz", "CONFIG_HZ, which net_rx_action's time limit is counted in; 0 when unknown (time squeezes are then not predicted).")
+	dModeInfo   = desc("mode_info", "How droptrace traces: mode is full (BPF attached) or counters-only (no BPF: no drop reasons, no NET_RX accounting); always 1.", "mode")
+	dProbeInfo  = desc("probe_info", "How each tracepoint is attached: attach is tp_btf, tracepoint, off or unavailable; always 1.", "tracepoint", "attach")
+	dStartTime  = desc("start_time_seconds", "When the tracing session began, in seconds since the epoch.")
+	dIntervals  = desc("intervals_total", "Interval records included in these metrics.")
+	dLastTime   = desc("last_interval_timestamp_seconds", "End of the latest interval, in seconds since the epoch; stale when droptrace is stuck.")
+
+	dDrops = desc("drops_total", "Packets the kernel dropped (skb:kfree_skb), by drop reason, the CPU that freed them and their L4 protocol (none when not IP).", "reason", "cpu", "l4")
+
+	dNetRxRuns       = desc("net_rx_runs_total", "NET_RX softirq runs BPF saw.", "cpu")
+	dNetRxKernelRuns = desc("net_rx_kernel_runs_total", "NET_RX softirq runs the kernel counted (/proc/softirqs); above net_rx_runs_total when BPF missed runs.", "cpu")
+	dNetRxBusy       = desc("net_rx_busy_seconds_total", "Time spent in NET_RX softirq runs.", "cpu")
+	dNetRxPolls      = desc("net_rx_polls_total", "NAPI polls inside NET_RX runs.", "cpu")
+	dNetRxPackets    = desc("net_rx_packets_total", "Packets processed by NAPI polls inside NET_RX runs.", "cpu")
+	dNetRxSqueezes   = desc("net_rx_squeezes_total", "NET_RX runs that stopped with work left, by predicted cause: budget (netdev_budget packets polled) or time (netdev_budget_usecs elapsed).", "cpu", "cause")
+	dNetRxOtherPolls = desc("net_rx_other_polls_total", "NAPI polls outside NET_RX (busy polling, threaded NAPI).", "cpu")
+	dNetRxOtherPkts  = desc("net_rx_other_packets_total", "Packets processed by NAPI polls outside NET_RX.", "cpu")
+	dNetRxMaxRun     = desc("net_rx_max_run_seconds", "Longest single NET_RX run since droptrace started.", "cpu")
+
+	dSoftnetProcessed = desc("softnet_processed_total", "Packets received by the CPU's network stack (/proc/net/softnet_stat column 1).", "cpu")
+	dSoftnetDropped   = desc("softnet_dropped_total", "Packets dropped because the CPU's input backlog was full (netdev_max_backlog) or by flow limit (softnet_stat column 2), counted on the backlog's CPU.", "cpu")
+	dSoftnetSqueeze   = desc("softnet_time_squeezes_total", "NET_RX runs that stopped with work left, budget or time (softnet_stat column 3).", "cpu")
+	dSoftnetRPS       = desc("softnet_received_rps_total", "RPS/RFS inter-processor interrupts received (softnet_stat column 10).", "cpu")
+	dSoftnetFlowLimit = desc("softnet_flow_limit_total", "Packets dropped by the per-flow backlog limit, included in softnet_dropped_total (softnet_stat column 11).", "cpu")
+	dSoftnetBacklog   = desc("softnet_backlog_len", "Input backlog queue length at the end of the latest interval (softnet_stat column 12).", "cpu")
+
+	dCheckStatus     = desc("check_status", "Status of each reconciliation check in the latest interval: 1 for its status (match, mismatch or unavailable), 0 for the others. cpu is empty for host-wide checks.", "check", "cpu", "status")
+	dCheckMismatches = desc("check_mismatches_total", "Intervals in which a check was a mismatch, by its measured cause (explained_by; none when droptrace knows no cause).", "check", "cpu", "explained_by")
+
+	dLostEvents    = desc("lost_events_total", "Drop events not written (the drops themselves are counted): rate_limited (--max-event-rate), ringbuf_full, write_failed, unread (still queued at exit).", "cause")
+	dEventsSent    = desc("events_sent_total", "Drop events BPF put in the ring buffer.")
+	dEventsWritten = desc("events_written_total", "Drop records written.")
+	dUncounted     = desc("uncounted_drops_total", "Drops not counted anywhere: the BPF aggregation map was full (agg_map_full) or the kernel skipped the drop program (recursion).", "cause")
+	dNetRxRecurse  = desc("net_rx_recursion_misses_total", "Times the kernel skipped a NET_RX program (runs, polls or squeezes missed).")
+
+	dSNMP     = desc("snmp_total", "Socket-level drop counters (Udp, Udp6, UdpLite, UdpLite6 and TcpExt drop fields of /proc/net/snmp, netstat, snmp6), summed over every readable network namespace.", "group", "field")
+	dVerdicts = desc("verdicts_total", "Intervals in which a verdict fired, by id and severity.", "id", "severity")
+	dSysctl   = desc("sysctl", "net.core settings in force at the end of the latest interval.", "name")
+)
+
+// statuses are the values of droptrace_check_status's status label.
+var statuses = []string{record.StatusMatch, record.StatusMismatch, record.StatusUnavailable}
+
+type dropKey struct {
+	reason string
+	cpu    int
+	l4     string
+}
+
+type checkKey struct {
+	check string
+	cpu   string
+}
+
+type mismatchKey struct {
+	check, cpu, explainedBy string
+}
+
+type netRx struct {
+	runs, kernelRuns, busyUs, polls, packets, budget, time, otherPolls, otherPackets uint64
+	maxRunUs                                                                         uint64
+}
+
+type softnet struct {
+	processed, dropped, squeeze, rps, flowLimit uint64
+	backlog                                     uint32
+}
+
+// Sink keeps the metrics of one session. It is a session.Sink and a prometheus.Collector.
+type Sink struct {
+	version string
+
+	mu        sync.Mutex
+	start     *record.Start
+	intervals uint64
+	last      time.Time
+	drops     map[dropKey]uint64
+	netrx     map[int]*netRx
+	softnet   map[int]*softnet
+	checks    map[checkKey]string
+	mismatch  map[mismatchKey]uint64
+	lost      map[string]uint64
+	sent      uint64
+	written   uint64
+	uncounted map[string]uint64
+	netrxRec  uint64
+	snmp      map[[2]string]uint64
+	verdicts  map[[2]string]uint64
+	sysctl    *record.Sysctl
+}
+
+// New returns an empty Sink for droptrace version.
+func New(version string) *Sink {
+	return &Sink{
+		version:   version,
+		drops:     map[dropKey]uint64{},
+		netrx:     map[int]*netRx{},
+		softnet:   map[int]*softnet{},
+		checks:    map[checkKey]string{},
+		mismatch:  map[mismatchKey]uint64{},
+		lost:      map[string]uint64{},
+		uncounted: map[string]uint64{},
+		snmp:      map[[2]string]uint64{},
+		verdicts:  map[[2]string]uint64{},
+	}
+}
+
+// Write takes one record of the session. Drop records are ignored: every drop is already in
+// the interval records' counts. Interval records are added; the summary, which is their sum,
+// only adds the events still unread at exit, which no interval carries.
+func (s *Sink) Write(v any) error {
+	switch r := v.(type) {
+	case *record.Start:
+		s.mu.Lock()
+		s.start = r
+		s.last = time.Time(r.Time)
+		s.mu.Unlock()
+	case *record.Drop:
+	case *record.Interval:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch r.Type {
+		case record.TypeInterval:
+			s.add(r)
+		case record.TypeSummary:
+			s.lost["unread"] += r.Tracer.EventsUnread
+		default:
+			return fmt.Errorf("metrics: interval record of type %q", r.Type)
+		}
+	default:
+		return fmt.Errorf("metrics: unexpected record %T", v)
+	}
+	return nil
+}
+
+// add adds one interval's deltas; s.mu is held.
+func (s *Sink) add(r *record.Interval) {
+	s.intervals++
+	s.last = time.Time(r.Time)
+	for _, c := range r.CPUs {
+		for reason, n := range c.Drops {
+			var split uint64
+			for l4, m := range c.DropsL4[reason] {
+				s.drops[dropKey{reason, c.CPU, l4}] += m
+				split += m
+			}
+			// Without a split (never from this droptrace), the drops still count.
+			if n > split {
+				s.drops[dropKey{reason, c.CPU, "unknown"}] += n - split
+			}
+		}
+		if x := c.NetRx; x != nil {
+			n := s.netrx[c.CPU]
+			if n == nil {
+				n = &netRx{}
+				s.netrx[c.CPU] = n
+			}
+			n.runs += x.Runs
+			n.kernelRuns += x.KernelRuns
+			n.busyUs += x.BusyUs
+			n.polls += x.Polls
+			n.packets += x.Packets
+			n.budget += x.BudgetSqueezes
+			n.time += x.TimeSqueezes
+			n.otherPolls += x.OtherPolls
+			n.otherPackets += x.OtherPackets
+			n.maxRunUs = max(n.maxRunUs, x.MaxRunUs)
+		}
+		if x := c.Softnet; x != nil {
+			n := s.softnet[c.CPU]
+			if n == nil {
+				n = &softnet{}
+				s.softnet[c.CPU] = n
+			}
+			n.processed += x.Processed
+			n.dropped += x.Dropped
+			n.squeeze += x.TimeSqueeze
+			n.rps += x.ReceivedRPS
+			n.flowLimit += x.FlowLimit
+			n.backlog = x.BacklogLen
+		}
+	}
+	// Check statuses are levels: the latest interval's set replaces the previous one.
+	clear(s.checks)
+	for _, c := range r.Checks {
+		k := checkKey{check: c.Check}
+		if c.CPU != nil {
+			k.cpu = strconv.Itoa(*c.CPU)
+		}
+		s.checks[k] = c.Status
+		if c.Status == record.StatusMismatch {
+			by := c.ExplainedBy
+			if by == "" {
+				by = "none"
+			}
+			s.mismatch[mismatchKey{c.Check, k.cpu, by}]++
+		}
+	}
+	t := r.Tracer
+	s.lost["rate_limited"] += t.EventsRateLimited
+	s.lost["ringbuf_full"] += t.EventsRingbufFull
+	s.lost["write_failed"] += t.EventsWriteFailed
+	s.sent += t.EventsSent
+	s.written += t.EventsWritten
+	s.uncounted["agg_map_full"] += t.AggMapFull
+	s.uncounted["recursion"] += t.DropRecursionMisses
+	s.netrxRec += t.NetRxRecursionMisses
+	for g, fs := range r.SNMP {
+		for f, v := range fs {
+			// A negative delta is a namespace recreated: a counter cannot go down.
+			if v > 0 {
+				s.snmp[[2]string{g, f}] += uint64(v)
+			} else if _, ok := s.snmp[[2]string{g, f}]; !ok {
+				s.snmp[[2]string{g, f}] = 0
+			}
+		}
+	}
+	for _, v := range r.Verdicts {
+		s.verdicts[[2]string{v.ID, v.Severity}]++
+	}
+	if r.Sysctl != nil {
+		sc := *r.Sysctl
+		s.sysctl = &sc
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (s *Sink) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. It holds the lock for the whole scrape, so that a
+// scrape never shows part of an interval.
+func (s *Sink) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(dBuildInfo, 1, s.version, runtime.Version(), strconv.Itoa(record.SchemaVersion))
+	counter(dIntervals, s.intervals)
+	if st := s.start; st != nil {
+		gauge(dKernelInfo, 1, st.Kernel)
+		gauge(dKernelHZ, float64(st.HZ))
+		gauge(dModeInfo, 1, st.Mode)
+		for tp, how := range st.Probes {
+			gauge(dProbeInfo, 1, tp, attachOf(how))
+		}
+		gauge(dStartTime, seconds(time.Time(st.Time)))
+		gauge(dLastTime, seconds(s.last))
+	}
+	for k, v := range s.drops {
+		counter(dDrops, v, k.reason, strconv.Itoa(k.cpu), k.l4)
+	}
+	for cpu, n := range s.netrx {
+		c := strconv.Itoa(cpu)
+		counter(dNetRxRuns, n.runs, c)
+		counter(dNetRxKernelRuns, n.kernelRuns, c)
+		ch <- prometheus.MustNewConstMetric(dNetRxBusy, prometheus.CounterValue, float64(n.busyUs)/1e6, c)
+		counter(dNetRxPolls, n.polls, c)
+		counter(dNetRxPackets, n.packets, c)
+		counter(dNetRxSqueezes, n.budget, c, "budget")
+		counter(dNetRxSqueezes, n.time, c, "time")
+		counter(dNetRxOtherPolls, n.otherPolls, c)
+		counter(dNetRxOtherPkts, n.otherPackets, c)
+		gauge(dNetRxMaxRun, float64(n.maxRunUs)/1e6, c)
+	}
+	for cpu, n := range s.softnet {
+		c := strconv.Itoa(cpu)
+		counter(dSoftnetProcessed, n.processed, c)
+		counter(dSoftnetDropped, n.dropped, c)
+		counter(dSoftnetSqueeze, n.squeeze, c)
+		counter(dSoftnetRPS, n.rps, c)
+		counter(dSoftnetFlowLimit, n.flowLimit, c)
+		gauge(dSoftnetBacklog, float64(n.backlog), c)
+	}
+	for k, st := range s.checks {
+		for _, x := range statuses {
+			v := 0.0
+			if x == st {
+				v = 1
+			}
+			gauge(dCheckStatus, v, k.check, k.cpu, x)
+		}
+	}
+	for k, v := range s.mismatch {
+		counter(dCheckMismatches, v, k.check, k.cpu, k.explainedBy)
+	}
+	for _, c := range []string{"rate_limited", "ringbuf_full", "write_failed", "unread"} {
+		counter(dLostEvents, s.lost[c], c)
+	}
+	counter(dEventsSent, s.sent)
+	counter(dEventsWritten, s.written)
+	for _, c := range []string{"agg_map_full", "recursion"} {
+		counter(dUncounted, s.uncounted[c], c)
+	}
+	counter(dNetRxRecurse, s.netrxRec)
+	for k, v := range s.snmp {
+		counter(dSNMP, v, k[0], k[1])
+	}
+	for k, v := range s.verdicts {
+		counter(dVerdicts, v, k[0], k[1])
+	}
+	if sc := s.sysctl; sc != nil {
+		gauge(dSysctl, float64(sc.NetdevBudget), "netdev_budget")
+		gauge(dSysctl, float64(sc.NetdevBudgetUsecs), "netdev_budget_usecs")
+		gauge(dSysctl, float64(sc.NetdevMaxBacklog), "netdev_max_backlog")
+		gauge(dSysctl, float64(sc.DevWeight), "dev_weight")
+	}
+}
+
+// attachOf bounds a probe status ("unavailable: <why>") to its kind.
+func attachOf(status string) string {
+	kind, _, _ := strings.Cut(status, ":")
+	switch kind {
+	case "tp_btf", "tracepoint", "off", "unavailable":
+		return kind
+	}
+	return "other"
+}
+
+func seconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
+}
+
+// Names lists every metric name, sorted, for documentation and tests.
+func Names() []string {
+	out := slices.Clone(allNames)
+	slices.Sort(out)
+	return out
+}
+
+// health says whether the session is alive: started, and an interval ended recently.
+func (s *Sink) health(now time.Time) (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.start == nil {
+		return false, "starting: no start record yet"
+	}
+	every := time.Duration(s.start.IntervalMs) * time.Millisecond
+	limit := 3*every + 10*time.Second
+	if age := now.Sub(s.last); age > limit {
+		return false, fmt.Sprintf("stalled: no interval for %s (interval %s)", age.Round(time.Second), every)
+	}
+	return true, fmt.Sprintf("ok: %d intervals", s.intervals)
+}

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package rotate writes a line-oriented file that is rotated by size: FILE becomes FILE.1,
+// FILE.1 becomes FILE.2, and so on, keeping at most Keep old files. A rotation happens only
+// between lines, never inside one, so every file is valid JSON lines on its own; a file
+// exceeds MaxSize only when a single line (with the header) is larger than MaxSize.
+package rotate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// Writer is a size-rotated file. It is safe for concurrent use. Bytes written without a
+// trailing newline are held until the line is complete (or Close), so that no line is split
+// between files.
+type Writer struct {
+	path    string
+	maxSize int64
+	keep    int
+
+	mu      sync.Mutex
+	f       *os.File
+	size    int64  // bytes in the current file
+	lines   int    // lines in the current file after the header
+	partial []byte // the start of a line not yet complete
+	header  []byte
+	err     error // sticky: once a rotation failed, writes fail
+}
+
+// Open opens path for writing, rotating an existing non-empty file first so that nothing a
+// previous run wrote is overwritten. maxSize <= 0 disables rotation by size (the file is still
+// rotated at open); keep is how many old files to keep (0: none).
+func Open(path string, maxSize int64, keep int) (*Writer, error) {
+	if keep < 0 {
+		return nil, fmt.Errorf("keep %d: must not be negative", keep)
+	}
+	w := &Writer{path: path, maxSize: maxSize, keep: keep}
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
+		if err := w.shift(); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.open(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// SetHeader sets a line (newline included) written at the top of every file opened by a later
+// rotation: droptrace repeats its start record so that each file says what it was recorded on.
+func (w *Writer) SetHeader(line []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.header = bytes.Clone(line)
+}
+
+// Write writes p, rotating between lines when the file would grow past its maximum size.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	done := 0
+	for done < len(p) {
+		i := bytes.IndexByte(p[done:], '\n')
+		if i < 0 {
+			w.partial = append(w.partial, p[done:]...)
+			break
+		}
+		line := p[done : done+i+1]
+		if len(w.partial) > 0 {
+			line = append(w.partial, line...)
+			w.partial = w.partial[:0]
+		}
+		if err := w.writeLine(line); err != nil {
+			w.err = err
+			return done, err
+		}
+		done += i + 1
+	}
+	return len(p), nil
+}
+
+// writeLine writes one complete line; w.mu is held.
+func (w *Writer) writeLine(line []byte) error {
+	if w.maxSize > 0 && w.lines > 0 && w.size+int64(len(line)) > w.maxSize {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+	}
+	m, err := w.f.Write(line)
+	w.size += int64(m)
+	if err != nil {
+		return err
+	}
+	w.lines++
+	return nil
+}
+
+// rotate closes the current file, shifts the old ones and opens a new file with the header.
+func (w *Writer) rotate() error {
+	if err := w.closeFile(); err != nil {
+		return err
+	}
+	if err := w.shift(); err != nil {
+		return err
+	}
+	if err := w.open(); err != nil {
+		return err
+	}
+	if len(w.header) > 0 {
+		m, err := w.f.Write(w.header)
+		w.size += int64(m)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shift renames path to path.1, path.1 to path.2 and so on, dropping what falls past keep.
+func (w *Writer) shift() error {
+	if w.keep == 0 {
+		if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotate %s: %w", w.path, err)
+		}
+		return nil
+	}
+	if err := os.Remove(w.name(w.keep)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rotate %s: %w", w.path, err)
+	}
+	for i := w.keep - 1; i >= 0; i-- {
+		if err := os.Rename(w.name(i), w.name(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotate %s: %w", w.path, err)
+		}
+	}
+	return nil
+}
+
+// name is the i-th file: path itself for 0, path.i for older ones.
+func (w *Writer) name(i int) string {
+	if i == 0 {
+		return w.path
+	}
+	return fmt.Sprintf("%s.%d", w.path, i)
+}
+
+func (w *Writer) open() error {
+	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	w.f, w.size, w.lines = f, 0, 0
+	return nil
+}
+
+// closeFile syncs and closes the current file: a rotated file is complete on disk.
+func (w *Writer) closeFile() error {
+	if w.f == nil {
+		return nil
+	}
+	f := w.f
+	w.f = nil
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", w.path, err)
+	}
+	return f.Close()
+}
+
+// Sync writes a held partial line and fsyncs the current file.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.flushPartial(); err != nil {
+		return err
+	}
+	if w.f == nil {
+		return os.ErrClosed
+	}
+	return w.f.Sync()
+}
+
+func (w *Writer) flushPartial() error {
+	if len(w.partial) == 0 || w.f == nil {
+		return nil
+	}
+	m, err := w.f.Write(w.partial)
+	w.size += int64(m)
+	w.partial = w.partial[:0]
+	return err
+}
+
+// Close writes a held partial line, syncs and closes the file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.flushPartial()
+	if cerr := w.closeFile(); err == nil {
+		err = cerr
+	}
+	if w.err == nil {
+		w.err = os.ErrClosed
+	}
+	return err
+}
