@@ -34,6 +34,7 @@ const usage = `droptrace: find the packet loss that ip -s link, ethtool -S and s
 Usage:
   droptrace [flags]            trace drops and NET_RX per CPU (as root)
   droptrace doctor [--json]    what this kernel supports and what is degraded
+  droptrace analyze FILE.jsonl report on recordings, compare them, draw a chart (no root; --help)
   droptrace version
 
 Examples:
@@ -87,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "doctor":
 			return runDoctor(args[1:], stdout, stderr)
+		case "analyze":
+			return runAnalyze(args[1:], stdout, stderr)
 		}
 	}
 	var f flags
@@ -105,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "droptrace: unexpected argument %q (subcommands: doctor, version)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "droptrace: unexpected argument %q (subcommands: doctor, analyze, version)\n", fs.Arg(0))
 		return 2
 	}
 	log, err := newLogger(stderr, f.logLevel)

@@ -1,0 +1,585 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package analyze
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/explain"
+	"github.com/droptrace/droptrace/internal/record"
+)
+
+// Version is the version of the JSON document's shape (docs/analyze.md): fields are added,
+// never renamed or retyped, without raising it.
+const Version = 1
+
+// Summary sources: where a report's totals, checks and verdicts come from.
+const (
+	SourceSummary   = "summary"   // the recording's own summary record
+	SourceIntervals = "intervals" // no summary (a killed session): the sum of its intervals
+)
+
+// Document is everything analyze says about its inputs: the JSON output as is, and what the
+// text and the chart are drawn from.
+type Document struct {
+	Version    int         `json:"analyze_version"`
+	Warnings   []Warning   `json:"warnings"`
+	Recordings []*Report   `json:"recordings"`
+	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Report is one recording, analyzed.
+type Report struct {
+	File  string        `json:"file"`
+	Start *record.Start `json:"start"`
+	// Source says where Summary comes from, SourceSummary or SourceIntervals.
+	Source string `json:"summary_source"`
+	// Summary is the session's record: the recorded summary, or the sum of the intervals
+	// (see sumIntervals), without its verdicts (they are in Verdicts and RecordedVerdicts).
+	Summary    *record.Interval `json:"summary"`
+	End        record.Time      `json:"end"`
+	Intervals  int              `json:"intervals"`
+	DropEvents int              `json:"drop_events"`
+	Truncated  bool             `json:"truncated"`
+	BadLines   int              `json:"bad_lines"`
+
+	Totals  Totals      `json:"totals"`
+	Reasons []ReasonSum `json:"reasons"`
+	CPUs    []CPUSum    `json:"cpus"`
+	// Timeline has one point per interval record, in order.
+	Timeline []Point `json:"timeline"`
+
+	// Verdicts are re-derived from Summary with internal/explain: what this droptrace's rules
+	// say. RecordedVerdicts are those the summary record carried (none without a summary);
+	// RecordedDiffer is set when the two disagree, e.g. the recording was made by a droptrace
+	// with other rules.
+	Verdicts         []record.Verdict `json:"verdicts"`
+	RecordedVerdicts []record.Verdict `json:"recorded_verdicts"`
+	RecordedDiffer   bool             `json:"recorded_verdicts_differ"`
+}
+
+// Totals are the session's counts over all CPUs. Pointers are nil when the recording has no
+// such source (counters-only mode, softnet_stat unreadable): absent is not zero.
+type Totals struct {
+	DurationMs     int64   `json:"duration_ms"`
+	Drops          uint64  `json:"drops"`
+	DropsPerSec    float64 `json:"drops_per_sec"`
+	Processed      *uint64 `json:"processed,omitempty"`
+	BacklogDropped *uint64 `json:"backlog_dropped,omitempty"`
+	// DropsPct is traced drops per packet received (processed + backlog dropped), in %.
+	DropsPct       *float64 `json:"drops_pct,omitempty"`
+	Squeezes       *uint64  `json:"squeezes,omitempty"`
+	NetRxRuns      *uint64  `json:"net_rx_runs,omitempty"`
+	BudgetSqueezes *uint64  `json:"budget_squeezes,omitempty"`
+	TimeSqueezes   *uint64  `json:"time_squeezes,omitempty"`
+	LostEvents     uint64   `json:"lost_events"`
+}
+
+// ReasonSum is one drop reason over the session.
+type ReasonSum struct {
+	Reason   string  `json:"reason"`
+	Drops    uint64  `json:"drops"`
+	PerSec   float64 `json:"per_sec"`
+	SharePct float64 `json:"share_pct"`
+}
+
+// CPUSum is one CPU over the session: the summary's CPU entry and rates derived from it.
+type CPUSum struct {
+	record.CPU
+	DropsTotal  uint64  `json:"drops_total"`
+	DropsPerSec float64 `json:"drops_per_sec"`
+	// BusyPct is the CPU's time in NET_RX; CoveragePct the share of its NET_RX runs BPF saw.
+	BusyPct     *float64 `json:"busy_pct,omitempty"`
+	CoveragePct *float64 `json:"coverage_pct,omitempty"`
+}
+
+// Point is one interval of the timeline.
+type Point struct {
+	Seq        int               `json:"seq"`
+	Time       record.Time       `json:"time"`
+	OffsetMs   int64             `json:"offset_ms"`
+	DurationMs int64             `json:"duration_ms"`
+	Drops      map[string]uint64 `json:"drops"`
+	DropsTotal uint64            `json:"drops_total"`
+	CPUs       []PointCPU        `json:"cpus"`
+	// SysctlChanges and Verdicts (re-derived, "severity id" or "severity id cpu N") say what
+	// happened in the interval.
+	SysctlChanges []string `json:"sysctl_changes,omitempty"`
+	Verdicts      []string `json:"verdicts,omitempty"`
+}
+
+// PointCPU is one CPU in one interval; pointers are nil when the source was absent.
+type PointCPU struct {
+	CPU            int     `json:"cpu"`
+	Drops          uint64  `json:"drops_total"`
+	BacklogDropped *uint64 `json:"backlog_dropped,omitempty"`
+	Squeezes       *uint64 `json:"squeezes,omitempty"`
+	BudgetSqueezes *uint64 `json:"budget_squeezes,omitempty"`
+	TimeSqueezes   *uint64 `json:"time_squeezes,omitempty"`
+}
+
+// Analyze builds the report of one recording.
+func Analyze(rec *Recording) *Report {
+	r := &Report{
+		File: rec.File, Start: rec.Start, Intervals: len(rec.Intervals), DropEvents: rec.DropEvents,
+		Truncated: rec.Truncated, BadLines: rec.BadLines,
+	}
+	if rec.Summary != nil {
+		s := *rec.Summary
+		r.Source, r.RecordedVerdicts = SourceSummary, s.Verdicts
+		s.Verdicts = nil
+		r.Summary = &s
+	} else {
+		r.Source, r.Summary = SourceIntervals, sumIntervals(rec.Intervals)
+	}
+	r.End = r.Summary.Time
+	r.Verdicts = explain.Explain(rec.Start, r.Summary)
+	if r.Verdicts == nil {
+		r.Verdicts = []record.Verdict{}
+	}
+	if r.RecordedVerdicts == nil {
+		r.RecordedVerdicts = []record.Verdict{}
+	}
+	r.RecordedDiffer = r.Source == SourceSummary && !sameVerdicts(r.Verdicts, r.RecordedVerdicts)
+	r.totals()
+	r.timeline(rec)
+	return r
+}
+
+func perSec(n uint64, ms int64) float64 {
+	if ms <= 0 {
+		return 0
+	}
+	return round2(float64(n) * 1000 / float64(ms))
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// pct keeps four decimals: a share of a millionth is small, but it is not zero.
+func pct(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return math.Round(1e6*float64(a)/float64(b)) / 1e4
+}
+
+func sumMap(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// addTo adds v to *p, creating it: a total stays nil until some CPU has the source.
+func addTo(p **uint64, v uint64) {
+	if *p == nil {
+		*p = new(uint64)
+	}
+	**p += v
+}
+
+func (r *Report) totals() {
+	s := r.Summary
+	t := Totals{DurationMs: s.DurationMs, Drops: sumMap(s.Drops), LostEvents: s.LostEvents}
+	t.DropsPerSec = perSec(t.Drops, s.DurationMs)
+	for _, c := range s.CPUs {
+		cs := CPUSum{CPU: c, DropsTotal: sumMap(c.Drops)}
+		cs.DropsPerSec = perSec(cs.DropsTotal, s.DurationMs)
+		if sn := c.Softnet; sn != nil {
+			addTo(&t.Processed, sn.Processed)
+			addTo(&t.BacklogDropped, sn.Dropped)
+			addTo(&t.Squeezes, sn.TimeSqueeze)
+		}
+		if n := c.NetRx; n != nil {
+			addTo(&t.NetRxRuns, n.Runs)
+			addTo(&t.BudgetSqueezes, n.BudgetSqueezes)
+			addTo(&t.TimeSqueezes, n.TimeSqueezes)
+			if s.DurationMs > 0 {
+				cs.BusyPct = ptr(round2(float64(n.BusyUs) / float64(s.DurationMs) / 10))
+			}
+			if n.KernelRuns > 0 {
+				cs.CoveragePct = ptr(pct(n.Runs, n.KernelRuns))
+			}
+		}
+		r.CPUs = append(r.CPUs, cs)
+	}
+	if t.Processed != nil && *t.Processed+*t.BacklogDropped > 0 {
+		t.DropsPct = ptr(pct(t.Drops, *t.Processed+*t.BacklogDropped))
+	}
+	r.Totals = t
+	for reason, n := range s.Drops {
+		r.Reasons = append(r.Reasons, ReasonSum{Reason: reason, Drops: n, PerSec: perSec(n, s.DurationMs), SharePct: pct(n, t.Drops)})
+	}
+	sort.Slice(r.Reasons, func(i, j int) bool {
+		a, b := r.Reasons[i], r.Reasons[j]
+		if a.Drops != b.Drops {
+			return a.Drops > b.Drops
+		}
+		return a.Reason < b.Reason
+	})
+	if r.Reasons == nil {
+		r.Reasons = []ReasonSum{}
+	}
+	if r.CPUs == nil {
+		r.CPUs = []CPUSum{}
+	}
+}
+
+func (r *Report) timeline(rec *Recording) {
+	start := time.Time(rec.Start.Time)
+	r.Timeline = []Point{}
+	for _, iv := range rec.Intervals {
+		p := Point{
+			Seq: iv.Seq, Time: iv.Time, OffsetMs: time.Time(iv.Time).Sub(start).Milliseconds(), DurationMs: iv.DurationMs,
+			Drops: iv.Drops, DropsTotal: sumMap(iv.Drops), CPUs: []PointCPU{}, SysctlChanges: iv.SysctlChanges,
+		}
+		if p.Drops == nil {
+			p.Drops = map[string]uint64{}
+		}
+		for _, c := range iv.CPUs {
+			pc := PointCPU{CPU: c.CPU, Drops: sumMap(c.Drops)}
+			if sn := c.Softnet; sn != nil {
+				pc.BacklogDropped, pc.Squeezes = ptr(sn.Dropped), ptr(sn.TimeSqueeze)
+			}
+			if n := c.NetRx; n != nil {
+				pc.BudgetSqueezes, pc.TimeSqueezes = ptr(n.BudgetSqueezes), ptr(n.TimeSqueezes)
+			}
+			p.CPUs = append(p.CPUs, pc)
+		}
+		for _, v := range explain.Explain(rec.Start, iv) {
+			p.Verdicts = append(p.Verdicts, verdictLabel(v))
+		}
+		r.Timeline = append(r.Timeline, p)
+	}
+}
+
+// verdictLabel names a verdict in one short phrase, e.g. "critical backlog_overflow cpu 1".
+func verdictLabel(v record.Verdict) string {
+	s := v.Severity + " " + v.ID
+	if v.CPU != nil {
+		s += fmt.Sprintf(" cpu %d", *v.CPU)
+	}
+	return s
+}
+
+// sameVerdicts compares what a reader acts on: which verdicts, how severe, how sure, and the
+// words. Evidence is compared after a JSON round trip, since recorded numbers come back as
+// float64.
+func sameVerdicts(a, b []record.Verdict) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	norm := func(vs []record.Verdict) any {
+		raw, _ := json.Marshal(vs)
+		var out any
+		json.Unmarshal(raw, &out)
+		return out
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// sumIntervals stands in for the summary record of a session that was killed before writing
+// it, the way the session builds its own: counts are summed, levels (max_run_us,
+// backlog_len, sockstat) take their peak, settings are the last ones. Two things differ from
+// a real summary and are said where they show: locations are summed from each interval's top
+// 20, and checks are combined from the intervals' (see sumChecks) instead of being recomputed
+// on the sums, since a record does not carry everything they need (per-namespace protocol
+// splits, read skew).
+func sumIntervals(ivs []*record.Interval) *record.Interval {
+	s := &record.Interval{
+		Header: record.Header{Type: record.TypeSummary}, Drops: map[string]uint64{},
+		SNMP: map[string]map[string]int64{}, Checks: []record.Check{}, Locations: []record.Location{},
+		Devices: []record.Device{},
+	}
+	cpus := map[int]*record.CPU{}
+	type locKey struct{ loc, reason string }
+	locs := map[locKey]uint64{}
+	type devKey struct{ netns, ifindex uint32 }
+	devs := map[devKey]*record.Device{}
+	irqs := map[int]*record.IRQCount{}
+	type portKey struct {
+		reason, l4 string
+		port       uint16
+		netns      uint32
+	}
+	ports := map[portKey]*record.PortDrops{}
+	for _, iv := range ivs {
+		s.Time = iv.Time
+		s.DurationMs += iv.DurationMs
+		addCounts(s.Drops, iv.Drops)
+		for _, c := range iv.CPUs {
+			a := cpus[c.CPU]
+			if a == nil {
+				a = &record.CPU{CPU: c.CPU, Drops: map[string]uint64{}}
+				cpus[c.CPU] = a
+			}
+			addCPU(a, c)
+		}
+		for g, fs := range iv.SNMP {
+			if s.SNMP[g] == nil {
+				s.SNMP[g] = map[string]int64{}
+			}
+			for f, v := range fs {
+				s.SNMP[g][f] += v
+			}
+		}
+		s.LostEvents += iv.LostEvents
+		addTracer(&s.Tracer, iv.Tracer)
+		for _, l := range iv.Locations {
+			locs[locKey{l.Location, l.Reason}] += l.Count
+		}
+		for _, d := range iv.Devices {
+			k := devKey{d.Netns, d.Ifindex}
+			if devs[k] == nil {
+				devs[k] = &record.Device{Netns: d.Netns, Ifindex: d.Ifindex, Ifname: d.Ifname, Drops: map[string]uint64{}}
+			}
+			addCounts(devs[k].Drops, d.Drops)
+		}
+		if iv.Sysctl != nil {
+			s.Sysctl = ptr(*iv.Sysctl)
+		}
+		s.SysctlChanges = append(s.SysctlChanges, iv.SysctlChanges...)
+		for _, q := range iv.NetIRQs {
+			a := irqs[q.IRQ]
+			if a == nil {
+				a = &record.IRQCount{IRQ: q.IRQ, Ifname: q.Ifname, Queue: q.Queue, ByCPU: map[int]uint64{}}
+				irqs[q.IRQ] = a
+			}
+			a.Count += q.Count
+			for cpu, v := range q.ByCPU {
+				a.ByCPU[cpu] += v
+			}
+		}
+		for g, fs := range iv.Sockstat {
+			if s.Sockstat == nil {
+				s.Sockstat = map[string]map[string]int64{}
+			}
+			if s.Sockstat[g] == nil {
+				s.Sockstat[g] = map[string]int64{}
+			}
+			for f, v := range fs {
+				s.Sockstat[g][f] = max(s.Sockstat[g][f], v)
+			}
+		}
+		s.McastChanges = append(s.McastChanges, iv.McastChanges...)
+		s.MulticastDropEvents += iv.MulticastDropEvents
+		for _, p := range iv.Ports {
+			k := portKey{p.Reason, p.L4, p.Port, p.Netns}
+			if ports[k] == nil {
+				ports[k] = &record.PortDrops{Reason: p.Reason, L4: p.L4, Port: p.Port, Netns: p.Netns}
+			}
+			a := ports[k]
+			a.Events += p.Events
+			if p.PID > 0 {
+				a.PID, a.Comm, a.Cgroup = p.PID, p.Comm, p.Cgroup
+			}
+			a.SocketDrops = max(a.SocketDrops, p.SocketDrops)
+		}
+		for name, v := range iv.RxDropped {
+			if s.RxDropped == nil {
+				s.RxDropped = map[string]uint64{}
+			}
+			s.RxDropped[name] += v
+		}
+	}
+	for _, id := range sortedInts(cpus) {
+		s.CPUs = append(s.CPUs, *cpus[id])
+	}
+	for k, n := range locs {
+		s.Locations = append(s.Locations, record.Location{Location: k.loc, Reason: k.reason, Count: n})
+	}
+	sort.Slice(s.Locations, func(i, j int) bool {
+		a, b := s.Locations[i], s.Locations[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Location < b.Location
+	})
+	if len(s.Locations) > 20 {
+		s.Locations = s.Locations[:20]
+	}
+	for _, d := range devs {
+		s.Devices = append(s.Devices, *d)
+	}
+	sort.Slice(s.Devices, func(i, j int) bool {
+		a, b := s.Devices[i], s.Devices[j]
+		if a.Netns != b.Netns {
+			return a.Netns < b.Netns
+		}
+		return a.Ifindex < b.Ifindex
+	})
+	for _, id := range sortedInts(irqs) {
+		s.NetIRQs = append(s.NetIRQs, *irqs[id])
+	}
+	for _, p := range ports {
+		s.Ports = append(s.Ports, *p)
+	}
+	sort.Slice(s.Ports, func(i, j int) bool {
+		a, b := s.Ports[i], s.Ports[j]
+		if a.Events != b.Events {
+			return a.Events > b.Events
+		}
+		return a.Port < b.Port
+	})
+	if len(s.Ports) > 10 {
+		s.Ports = s.Ports[:10]
+	}
+	s.Checks = sumChecks(ivs)
+	return s
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func addCounts(dst, src map[string]uint64) {
+	for k, v := range src {
+		dst[k] += v
+	}
+}
+
+func addCPU(a *record.CPU, c record.CPU) {
+	addCounts(a.Drops, c.Drops)
+	if n := c.NetRx; n != nil {
+		if a.NetRx == nil {
+			a.NetRx = &record.NetRx{}
+		}
+		x := a.NetRx
+		x.Runs += n.Runs
+		x.KernelRuns += n.KernelRuns
+		x.BusyUs += n.BusyUs
+		x.MaxRunUs = max(x.MaxRunUs, n.MaxRunUs)
+		x.Polls += n.Polls
+		x.Packets += n.Packets
+		x.BudgetSqueezes += n.BudgetSqueezes
+		x.TimeSqueezes += n.TimeSqueezes
+		x.OtherPolls += n.OtherPolls
+		x.OtherPackets += n.OtherPackets
+	}
+	if sn := c.Softnet; sn != nil {
+		if a.Softnet == nil {
+			a.Softnet = &record.Softnet{}
+		}
+		x := a.Softnet
+		x.Processed += sn.Processed
+		x.Dropped += sn.Dropped
+		x.TimeSqueeze += sn.TimeSqueeze
+		x.ReceivedRPS += sn.ReceivedRPS
+		x.FlowLimit += sn.FlowLimit
+		x.BacklogLen = max(x.BacklogLen, sn.BacklogLen)
+	}
+}
+
+func addTracer(a *record.Tracer, t record.Tracer) {
+	a.EventsSent += t.EventsSent
+	a.EventsRateLimited += t.EventsRateLimited
+	a.EventsRingbufFull += t.EventsRingbufFull
+	a.EventsWriteFailed += t.EventsWriteFailed
+	a.EventsWritten += t.EventsWritten
+	a.EventsUnread += t.EventsUnread
+	a.AggMapFull += t.AggMapFull
+	a.DropRecursionMisses += t.DropRecursionMisses
+	a.NetRxRecursionMisses += t.NetRxRecursionMisses
+}
+
+// sumChecks combines each check over the intervals: the counts are summed where the check
+// could be made; it is a mismatch when it was one in any interval (a mismatch is never hidden
+// in a sum where it might cancel out), explained when every mismatching interval named the
+// same measured cause, and unavailable only when it was in every interval.
+func sumChecks(ivs []*record.Interval) []record.Check {
+	type acc struct {
+		chk                       record.Check
+		traced, kernel            int64
+		made, unavailable         int
+		mismatchSeqs              []string
+		explained                 string
+		explainedAll              bool
+		lastUnavailable, lastNote string
+	}
+	var order []string
+	accs := map[string]*acc{}
+	for _, iv := range ivs {
+		for _, c := range iv.Checks {
+			k := c.Check
+			if c.CPU != nil {
+				k = fmt.Sprintf("%s/%d", c.Check, *c.CPU)
+			}
+			a := accs[k]
+			if a == nil {
+				a = &acc{chk: record.Check{Check: c.Check, CPU: c.CPU}, explainedAll: true}
+				accs[k] = a
+				order = append(order, k)
+			}
+			if c.Status == record.StatusUnavailable {
+				a.unavailable++
+				a.lastUnavailable = c.Note
+				continue
+			}
+			a.made++
+			if c.Traced != nil {
+				a.traced += *c.Traced
+			}
+			if c.Kernel != nil {
+				a.kernel += *c.Kernel
+			}
+			if c.Status == record.StatusMismatch {
+				a.mismatchSeqs = append(a.mismatchSeqs, fmt.Sprint(iv.Seq))
+				a.lastNote = c.Note
+				switch {
+				case c.ExplainedBy == "":
+					a.explainedAll = false
+				case a.explained == "":
+					a.explained = c.ExplainedBy
+				case a.explained != c.ExplainedBy:
+					a.explainedAll = false
+				}
+			}
+		}
+	}
+	out := []record.Check{}
+	for _, k := range order {
+		a := accs[k]
+		c := a.chk
+		if a.made == 0 {
+			c.Status, c.Note = record.StatusUnavailable, a.lastUnavailable
+			out = append(out, c)
+			continue
+		}
+		c.Traced, c.Kernel = ptr(a.traced), ptr(a.kernel)
+		var notes []string
+		if len(a.mismatchSeqs) > 0 {
+			c.Status = record.StatusMismatch
+			if a.explainedAll {
+				c.ExplainedBy = a.explained
+			}
+			seqs := a.mismatchSeqs
+			if len(seqs) > 8 {
+				seqs = append(seqs[:8:8], "...")
+			}
+			notes = append(notes, fmt.Sprintf("mismatch in %d of %d intervals (%s); the last said: %s",
+				len(a.mismatchSeqs), a.made, strings.Join(seqs, ", "), a.lastNote))
+		} else {
+			c.Status = record.StatusMatch
+		}
+		if a.unavailable > 0 {
+			notes = append(notes, fmt.Sprintf("unavailable in %d intervals (%s): the counts are of the other %d", a.unavailable, a.lastUnavailable, a.made))
+		}
+		c.Note = strings.Join(notes, "; ")
+		out = append(out, c)
+	}
+	return out
+}
