@@ -147,6 +147,13 @@ func nextPow2(v uint64) uint64 {
 
 func (e *explainer) backlog() {
 	maxBacklog := uint64(max(e.sysctl.NetdevMaxBacklog, 0))
+	// If the limit changed during the span, overflows may have happened under the old value:
+	// reason from the smaller one (the start's), and say that it changed.
+	changed := ""
+	if e.start != nil && len(e.iv.SysctlChanges) > 0 && e.start.Sysctl.NetdevMaxBacklog != e.sysctl.NetdevMaxBacklog {
+		changed = fmt.Sprintf(" (%d at the start, %d at the end: it changed during this span)", e.start.Sysctl.NetdevMaxBacklog, e.sysctl.NetdevMaxBacklog)
+		maxBacklog = uint64(max(min(e.start.Sysctl.NetdevMaxBacklog, e.sysctl.NetdevMaxBacklog), 0))
+	}
 	// Who fed the backlog: kfree_skb fires on the enqueuing CPU (enqueue_to_backlog).
 	var feeders []string
 	for _, c := range e.iv.CPUs {
@@ -172,8 +179,8 @@ func (e *explainer) backlog() {
 			"dropped_per_sec": e.perSec(sn.Dropped), "netdev_max_backlog": maxBacklog,
 			"received_rps": sn.ReceivedRPS, "flow_limit": sn.FlowLimit,
 		}
-		cause := fmt.Sprintf("CPU %d's input backlog (netdev_max_backlog=%d) overflowed: %d of %d packets (%.2f%%) were dropped before the stack saw them",
-			c.CPU, maxBacklog, sn.Dropped, total, 100*ratio)
+		cause := fmt.Sprintf("CPU %d's input backlog (netdev_max_backlog=%d%s) overflowed: %d of %d packets (%.2f%%) were dropped before the stack saw them",
+			c.CPU, maxBacklog, changed, sn.Dropped, total, 100*ratio)
 		if sn.ReceivedRPS > 0 {
 			cause += fmt.Sprintf("; RPS steered work here from other CPUs (%d IPIs received)", sn.ReceivedRPS)
 		}
@@ -196,9 +203,13 @@ func (e *explainer) backlog() {
 		} else {
 			cause += "; no interface of droptrace's namespace counted them in rx_dropped (the device is in another namespace, or its driver keeps no core stats)"
 		}
-		fix := fmt.Sprintf("sysctl -w net.core.netdev_max_backlog=%d (from %d: would have held this interval's overflow); "+
+		span := "this interval's"
+		if e.iv.Type == record.TypeSummary {
+			span = "the session's"
+		}
+		fix := fmt.Sprintf("sysctl -w net.core.netdev_max_backlog=%d (from %d: would have held %s overflow); "+
 			"and spread the load: RPS/RSS across more CPUs (/sys/class/net/<dev>/queues/rx-*/rps_cpus, ethtool -L <dev> combined <n>) so one CPU's backlog is not the funnel",
-			suggest, maxBacklog)
+			suggest, maxBacklog, span)
 		e.out = append(e.out, record.Verdict{
 			ID: BacklogOverflow, Severity: severity(ratio), CPU: cpuPtr(c.CPU), Evidence: ev,
 			Cause: cause, Fix: fix, Confidence: e.confidence("backlog_drops"),
@@ -238,8 +249,8 @@ func (e *explainer) squeezes() {
 					"packets": n.Packets, "packets_per_run": math.Round(float64(n.Packets)/float64(runs)*10) / 10,
 					"netdev_budget": e.sysctl.NetdevBudget, "backlog_dropped": dropped,
 				},
-				Cause: fmt.Sprintf("NET_RX on CPU %d stopped %d times (%.1f%% of runs) with packets left because it had polled netdev_budget=%d packets; the rest waited for the next run or ksoftirqd",
-					c.CPU, n.BudgetSqueezes, pct(n.BudgetSqueezes, runs), budget),
+				Cause: fmt.Sprintf("NET_RX on CPU %d stopped %d times (%.1f%% of runs) with packets left because it had polled netdev_budget=%d packets%s; the rest waited for the next run or ksoftirqd",
+					c.CPU, n.BudgetSqueezes, pct(n.BudgetSqueezes, runs), budget, e.budgetChange()),
 				Fix: fmt.Sprintf("sysctl -w net.core.netdev_budget=%d (from %d) and keep netdev_budget_usecs (%d) large enough for it; if the CPU is saturated, spread RX over more CPUs instead (RSS/RPS/IRQ affinity)",
 					max(budget*2, 300), budget, e.sysctl.NetdevBudgetUsecs),
 			})
@@ -546,4 +557,13 @@ func (e *explainer) multicast() {
 			e.iv.MulticastDropEvents, strings.Join(e.iv.McastChanges, ", ")),
 		Fix: "check the receivers' group joins (`ip maddr show`, the application's IP_ADD_MEMBERSHIP) and IGMP/MLD snooping on the switch; drops to a group nobody joined are expected",
 	})
+}
+
+// budgetChange says when netdev_budget changed during the span, so a summary verdict is not
+// read as if the end value had been in force throughout.
+func (e *explainer) budgetChange() string {
+	if e.start == nil || len(e.iv.SysctlChanges) == 0 || e.start.Sysctl.NetdevBudget == e.sysctl.NetdevBudget {
+		return ""
+	}
+	return fmt.Sprintf(" (%d at the start: it changed during this span)", e.start.Sysctl.NetdevBudget)
 }

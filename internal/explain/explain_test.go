@@ -211,3 +211,17 @@ func TestUDPMemoryPressureAndMulticast(t *testing.T) {
 		t.Errorf("pressure claimed below the threshold: %s", v.Cause)
 	}
 }
+
+// A summary over a session in which netdev_max_backlog was raised: the overflows may have
+// happened under the old limit, so the verdict reasons from it and says it changed.
+func TestBacklogLimitChangedDuringSession(t *testing.T) {
+	iv := interval(record.CPU{CPU: 1, Softnet: &record.Softnet{Processed: 100_000, Dropped: 3_000}})
+	iv.Type = record.TypeSummary
+	iv.Sysctl = &record.Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 8000, NetdevMaxBacklog: 4096}
+	iv.SysctlChanges = []string{"netdev_max_backlog 1000->4096 at 03:14:07.000"}
+	v := find(Explain(start, iv), BacklogOverflow, 1)
+	if v == nil || !strings.Contains(v.Cause, "netdev_max_backlog=1000 (1000 at the start, 4096 at the end") ||
+		!strings.Contains(v.Fix, "netdev_max_backlog=4096 (from 1000: would have held the session's overflow)") {
+		t.Errorf("%+v", v)
+	}
+}

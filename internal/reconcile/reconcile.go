@@ -319,13 +319,22 @@ func coverage(in Input, c CPU) record.Check {
 		chk.Note = fmt.Sprintf("differs by %d, within the %d runs made while the traced counts were read", d, tol)
 	case c.Runs < c.KernelRuns:
 		chk.Status = record.StatusMismatch
-		chk.Note = fmt.Sprintf("BPF saw %d of %d NET_RX runs (%.1f%%): %d runs were not traced, and any squeeze in them is not predicted",
-			c.Runs, c.KernelRuns, pct(c.Runs, c.KernelRuns), c.KernelRuns-c.Runs)
+		chk.Note = fmt.Sprintf("BPF saw %d of %d NET_RX runs (%s): %d runs were not traced, and any squeeze in them is not predicted",
+			c.Runs, c.KernelRuns, coveragePct(c.Runs, c.KernelRuns), c.KernelRuns-c.Runs)
 	default:
 		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("BPF saw %d more NET_RX entries than /proc/softirqs counted", c.Runs-c.KernelRuns)
 	}
 	return chk
+}
+
+// coveragePct never rounds a shortfall up to "100.0%".
+func coveragePct(a, b uint64) string {
+	p := pct(a, b)
+	if a < b && p >= 99.95 {
+		return ">99.9%"
+	}
+	return fmt.Sprintf("%.1f%%", p)
 }
 
 func pct(a, b uint64) float64 {
