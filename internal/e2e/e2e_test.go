@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,8 +33,21 @@ func requireRoot(t *testing.T) {
 
 var binary string
 
-// TestMain builds droptrace once; the tests run the binary, not the packages, so flags, signal
-// handling and output flushing are covered too.
+// Settings for running this test binary where there is no Go toolchain, as the kernel tests in
+// VMs do (scripts/vmtest.sh):
+//
+//	DROPTRACE_E2E_BINARY  a prebuilt droptrace to run instead of building one
+//	DROPTRACE_E2E_FLOOD   datagrams in the hidden-loss flood (default 200000; fewer under emulation)
+//	DROPTRACE_E2E_REPORT  a directory where each session's start and summary records and the first
+//	                      drop record of each reason are kept, as <test>.jsonl
+const (
+	envBinary = "DROPTRACE_E2E_BINARY"
+	envFlood  = "DROPTRACE_E2E_FLOOD"
+	envReport = "DROPTRACE_E2E_REPORT"
+)
+
+// TestMain builds droptrace once (or copies $DROPTRACE_E2E_BINARY); the tests run the binary,
+// not the packages, so flags, signal handling and output flushing are covered too.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "droptrace-e2e-")
 	if err != nil {
@@ -41,14 +55,70 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "droptrace")
-	out, err := exec.Command("go", "build", "-o", binary, "../../cmd/droptrace").CombinedOutput()
+	if prebuilt := os.Getenv(envBinary); prebuilt != "" {
+		err = copyExecutable(prebuilt, binary)
+	} else if out, berr := exec.Command("go", "build", "-o", binary, "../../cmd/droptrace").CombinedOutput(); berr != nil {
+		err = fmt.Errorf("build droptrace: %v\n%s", berr, out)
+	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "build droptrace: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+func copyExecutable(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("%s: %w", envBinary, err)
+	}
+	return os.WriteFile(to, b, 0o755)
+}
+
+// floodCount is the hidden-loss flood's size: 200000 datagrams unless $DROPTRACE_E2E_FLOOD says.
+func floodCount(t *testing.T) int {
+	t.Helper()
+	s := os.Getenv(envFlood)
+	if s == "" {
+		return 200_000
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1000 {
+		t.Fatalf("%s=%q: want a count of at least 1000", envFlood, s)
+	}
+	return n
+}
+
+// keepRecording writes the session's start and summary records and the first drop record of
+// each reason to $DROPTRACE_E2E_REPORT/<test>.jsonl, when that is set.
+func keepRecording(t *testing.T, b []byte) {
+	t.Helper()
+	dir := os.Getenv(envReport)
+	if dir == "" {
+		return
+	}
+	var kept bytes.Buffer
+	reasons := map[string]bool{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var h struct{ Type, Reason string }
+		if json.Unmarshal(line, &h) != nil || h.Type == record.TypeInterval {
+			continue
+		}
+		if h.Type == record.TypeDrop {
+			if reasons[h.Reason] {
+				continue
+			}
+			reasons[h.Reason] = true
+		}
+		kept.Write(line)
+		kept.WriteByte('\n')
+	}
+	name := strings.ReplaceAll(t.Name(), "/", "_") + ".jsonl"
+	if err := os.WriteFile(filepath.Join(dir, name), kept.Bytes(), 0o644); err != nil {
+		t.Errorf("%s: %v", envReport, err)
+	}
 }
 
 // recording is a parsed droptrace output.
@@ -144,6 +214,7 @@ func session(t *testing.T, traffic func(), args ...string) recording {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keepRecording(t, b)
 	return parse(t, b)
 }
 
@@ -218,11 +289,12 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	defer sink.Close()
 
 	const closed = 200
+	flood := floodCount(t)
 	var sent int
 	rec := session(t, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		n, err := lab.Flood(ctx, senderCPU, floodPort, 200_000, 64)
+		n, err := lab.Flood(ctx, senderCPU, floodPort, flood, 64)
 		if err != nil {
 			t.Errorf("flood: %v", err)
 		}
@@ -301,8 +373,21 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	rb := check(t, sum, "udp_rcvbuf", -1)
 	t.Logf("udp_no_port %s traced %d kernel %d; udp_rcvbuf %s traced %d kernel %d; unseen NET_RX runs %d",
 		np.Status, val(np.Traced), val(np.Kernel), rb.Status, val(rb.Traced), val(rb.Kernel), unseen)
-	if val(np.Kernel) < closed || val(rb.Kernel) <= 0 {
-		t.Errorf("kernel counted NoPorts %d (sent %d to a closed port), RcvbufErrors %d", val(np.Kernel), closed, val(rb.Kernel))
+	// Under emulation the host can stall the RPS CPU's vCPU long enough for even the trickle to
+	// fill its 10-packet backlog: those datagrams are CPU_BACKLOG drops (in backlog_drops
+	// above), never seen by UDP. Their events, with the port, say how many.
+	var closedAtBacklog int64
+	for _, d := range rec.drops {
+		if d.Reason == "CPU_BACKLOG" && d.Dport == closedPort {
+			closedAtBacklog++
+		}
+	}
+	reached := closed - closedAtBacklog
+	if closedAtBacklog > 0 {
+		t.Logf("%d of the %d datagrams to the closed port were CPU_BACKLOG drops", closedAtBacklog, closed)
+	}
+	if val(np.Kernel) < reached || val(rb.Kernel) <= 0 {
+		t.Errorf("kernel counted NoPorts %d (sent %d to a closed port, %d reached UDP), RcvbufErrors %d", val(np.Kernel), closed, reached, val(rb.Kernel))
 	}
 	for _, c := range []record.Check{np, rb} {
 		switch {
@@ -328,9 +413,9 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	}
 	// An event can only be missing if it was counted as lost (the ring buffer may still be
 	// full from the flood when the trickle starts).
-	if noSocket > val(np.Traced) || val(np.Traced)-noSocket > int64(sum.LostEvents) || (unseen == 0 && val(np.Traced) != closed) {
-		t.Errorf("%d NO_SOCKET events to port %d; traced %d, sent %d, lost events %d, unseen runs %d",
-			noSocket, closedPort, val(np.Traced), closed, sum.LostEvents, unseen)
+	if noSocket > val(np.Traced) || val(np.Traced)-noSocket > int64(sum.LostEvents) || (unseen == 0 && val(np.Traced) != reached) {
+		t.Errorf("%d NO_SOCKET events to port %d; traced %d, sent %d (%d reached UDP), lost events %d, unseen runs %d",
+			noSocket, closedPort, val(np.Traced), closed, reached, sum.LostEvents, unseen)
 	}
 
 	// Every drop is either a drop record or counted as a lost event: nothing vanishes.
@@ -370,9 +455,25 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 		!strings.Contains(v.Cause, fmt.Sprintf("socket of pid %d", os.Getpid())) {
 		t.Errorf("socket_rcvbuf does not name the overflowing socket's port and owner (pid %d): %s", os.Getpid(), v.Cause)
 	}
+	// Only the budget runs out here, but under emulation jiffies can jump by two at once (the
+	// host delivers a descheduled vCPU's ticks late), so a run now and then really reaches the
+	// 2-jiffy time limit: the kernel counts it and droptrace, replaying the same jiffies, predicts
+	// it (the totals matched above). That may give an info verdict, never one that outweighs
+	// the budget's.
 	for _, v := range sum.Verdicts {
-		if v.ID == "time_squeeze" {
-			t.Errorf("time_squeeze verdict where only the budget ran out: %+v", v)
+		if v.ID != "time_squeeze" {
+			continue
+		}
+		var budget, timed uint64
+		for _, c := range sum.CPUs {
+			if v.CPU != nil && c.CPU == *v.CPU && c.NetRx != nil {
+				budget, timed = c.NetRx.BudgetSqueezes, c.NetRx.TimeSqueezes
+			}
+		}
+		if v.Severity != record.SeverityInfo || timed == 0 || timed*100 > budget {
+			t.Errorf("time_squeeze verdict where the budget ran out (%d budget, %d time squeezes): %+v", budget, timed, v)
+		} else {
+			t.Logf("time_squeeze verdict for %d time squeezes beside %d budget ones: %s", timed, budget, v.Cause)
 		}
 	}
 

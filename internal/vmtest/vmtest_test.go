@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package vmtest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testdata/6.1 is what a real run of Debian's 6.1 cloud kernel under qemu left (the initramfs
+// and the raw serial bundle removed).
+const fixture = "testdata/6.1"
+
+func TestRealRunPasses(t *testing.T) {
+	r := Load(fixture)
+	if !r.Passed() {
+		t.Fatalf("problems: %q", r.Problems)
+	}
+	if r.Name != "6.1" || r.Uname != "6.1.0-56-cloud-amd64" || r.NCPU != 2 || r.Marker != "PASS" {
+		t.Errorf("run %q, uname %q, %d CPUs, marker %q", r.Name, r.Uname, r.NCPU, r.Marker)
+	}
+	if r.Columns != 13 {
+		t.Errorf("6.1's softnet_stat has 13 columns, read %d", r.Columns)
+	}
+	// 6.1's own numbering: CPU_BACKLOG is 46 there (61 on 6.12, 71 on 6.18).
+	if r.Reasons["CPU_BACKLOG"] != 46 || r.Reasons["NO_SOCKET"] != 2 || len(r.Reasons) != 66 {
+		t.Errorf("kfree_skb table: CPU_BACKLOG %d, NO_SOCKET %d, %d reasons", r.Reasons["CPU_BACKLOG"], r.Reasons["NO_SOCKET"], len(r.Reasons))
+	}
+	s := r.Sessions[ScenarioSession]
+	if s == nil || s.Codes["CPU_BACKLOG"] != 46 || s.Start.SoftnetColumns != 13 {
+		t.Fatalf("scenario session %+v", s)
+	}
+	if got := len(r.Tests["e2e"]); got != 5 {
+		t.Errorf("%d e2e tests parsed", got)
+	}
+
+	var out bytes.Buffer
+	Write(&out, []*Run{r})
+	for _, want := range []string{
+		"== 6.1: PASS  kernel 6.1.0-56-cloud-amd64 (Debian linux-image-6.1.0-56-cloud-amd64 6.1.192-2), qemu/tcg, 2 CPUs",
+		"13 columns in /proc/net/softnet_stat",
+		"CPU_BACKLOG=46 (602 drops)",
+		"gives 3 decoded codes the same, 0 others",
+		"backlog_drops match 602/602",
+		"TestPrivCountersOnly (counters-only): 8 unavailable",
+		"\nvmtest: 1 passed, 0 failed\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// copyFixture copies the real run into a directory a test may damage.
+func copyFixture(t *testing.T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "6.1")
+	err := filepath.WalkDir(fixture, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(fixture, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%s lacks %q", path, old)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte(old), []byte(new)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each way a run can go wrong fails it, with the reason.
+func TestFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   string
+	}{
+		{"panic: qemu exits 0, no marker", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "console.log"), "VMTEST-RESULT: PASS", "Kernel panic - not syncing: Attempted to kill init!")
+		}, "printed no \"VMTEST-RESULT:\" marker"},
+		{"guest says FAIL", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "console.log"), "VMTEST-RESULT: PASS", "VMTEST-RESULT: FAIL insmod veth.ko")
+		}, "the guest says FAIL insmod veth.ko"},
+		{"timeout", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "meta"), "timed_out=0", "timed_out=1")
+		}, "killed after the time limit"},
+		{"no report", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(filepath.Join(dir, "report")); err != nil {
+				t.Fatal(err)
+			}
+		}, "no report from the run"},
+		{"test binary failed", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "e2e.rc"), "0", "1")
+		}, "e2e.test exited 1"},
+		{"scenario skipped", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "netlab.log"), "--- PASS: TestPrivScenarioReproduces", "--- SKIP: TestPrivScenarioReproduces")
+		}, "TestPrivScenarioReproduces skipped"},
+		{"one CPU", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "nproc"), "2", "1")
+		}, "1 CPUs: the RPS scenario needs two"},
+		{"softnet layout misread", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"softnet_columns":13`, `"softnet_columns":15`)
+		}, "droptrace read 15 softnet_stat columns, the file has 13"},
+		{"reason code misdecoded", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"reason_code":46`, `"reason_code":61`)
+		}, "droptrace decoded code 61 as CPU_BACKLOG, the kernel's kfree_skb format says CPU_BACKLOG is 46"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyFixture(t)
+			tc.damage(t, dir)
+			r := Load(dir)
+			if r.Passed() || !strings.Contains(strings.Join(r.Problems, "\n"), tc.want) {
+				t.Fatalf("problems %q, want one with %q", r.Problems, tc.want)
+			}
+			var out bytes.Buffer
+			Write(&out, []*Run{r})
+			if !strings.HasSuffix(out.String(), "vmtest: 0 passed, 1 failed\n") || !strings.Contains(out.String(), "problem  ") {
+				t.Errorf("report:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestKernelReasons(t *testing.T) {
+	format := "name: kfree_skb\nprint fmt: \"reason: %s\", __print_symbolic(REC->reason, { 2, \"NOT_SPECIFIED\" }, { 3, \"NO_SOCKET\" }, {71,\"CPU_BACKLOG\"})\n"
+	got := kernelReasons(format)
+	if len(got) != 3 || got["NOT_SPECIFIED"] != 2 || got["NO_SOCKET"] != 3 || got["CPU_BACKLOG"] != 71 {
+		t.Errorf("%v", got)
+	}
+	if got := kernelReasons("no format"); got != nil {
+		t.Errorf("%v from no format", got)
+	}
+}

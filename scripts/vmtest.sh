@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Kernel tests in VMs (`make vmtest`): for each kernel in scripts/vmtest-kernels, boot Debian's
+# kernel under qemu with an initramfs holding the static test binaries, droptrace, busybox, the
+# host's iproute2 and the kernel's veth module, run the privileged tests inside (the real
+# hidden-loss scenario: veth, RPS, drops), and report per kernel; the running kernel is tested
+# directly. Exits non-zero if any kernel fails. Run as root.
+#
+# Environment:
+#   VMTEST_KERNELS   names from scripts/vmtest-kernels to run (default: all), e.g. "6.1 host"
+#   VMTEST_CACHE     kernel package cache (default /var/cache/droptrace-vmtest)
+#   VMTEST_OUT       results (default out/vmtest)
+#   VMTEST_FLOOD     datagrams in the guest's hidden-loss flood (default 20000; 200000 on the host)
+#   VMTEST_TIMEOUT   seconds one VM may run before it is killed (default 900)
+#   VMTEST_MEM       guest memory (default 2G)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+KERNELS_FILE=scripts/vmtest-kernels
+CACHE=${VMTEST_CACHE:-/var/cache/droptrace-vmtest}
+OUT=$(realpath -m "${VMTEST_OUT:-out/vmtest}")
+FLOOD=${VMTEST_FLOOD:-20000}
+TIMEOUT=${VMTEST_TIMEOUT:-900}
+MEM=${VMTEST_MEM:-2G}
+GO=${GO:-go}
+# The modules the scenario needs, with their dependencies from modules.dep.
+MODULES="veth"
+
+log() { printf 'vmtest: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (sudo make vmtest): the host run needs BPF, netns and sysctls, the initramfs a /dev/console node"
+
+# --- what this needs from Debian ------------------------------------------------------------
+apt_updated=
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	log "apt-get update"
+	apt-get update -qq -o DPkg::Lock::Timeout=600 || return 1
+	apt_updated=1
+}
+install_tools() {
+	local missing=() p
+	for p in qemu-system-x86 busybox-static cpio kmod iproute2 xz-utils zstd; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	apt_update
+	log "apt-get install ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		-o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+}
+
+# resolve PACKAGE: prints "linux-image-... VERSION" of the kernel image PACKAGE is or points to.
+resolve() {
+	local pkg=$1 show dep
+	show=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null) || return 1
+	[ -n "$show" ] || return 1
+	dep=$(sed -n 's/^Depends: //p' <<<"$show" | tr ',' '\n' |
+		sed -n 's/^ *\(linux-image-[^ ]*\) *(= *\([^)]*\)).*/\1 \2/p' | head -1)
+	if [ -n "$dep" ]; then
+		echo "$dep"
+	else
+		echo "$pkg $(sed -n 's/^Version: //p' <<<"$show" | head -1)"
+	fi
+}
+
+# fetch_kernel NAME PACKAGE: sets KDIR (extracted package: boot/, lib/modules/), KPKG, KVER, KREL.
+fetch_kernel() {
+	local name=$1 pkg=$2 r tmp
+	mkdir -p "$CACHE/resolved"
+	r=$(resolve "$pkg") || { apt_update && r=$(resolve "$pkg"); } ||
+		r=$(cat "$CACHE/resolved/$pkg" 2>/dev/null) || die "$name: apt knows no package $pkg"
+	read -r KPKG KVER <<<"$r"
+	KDIR="$CACHE/${KPKG}_${KVER}"
+	if [ ! -e "$KDIR/.complete" ]; then
+		tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+		log "$name: apt-get download $KPKG=$KVER"
+		if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG=$KVER"); then
+			# An old index names a build the archive no longer has: update and resolve again.
+			rm -rf "$tmp"
+			apt_update || die "$name: apt-get update failed"
+			r=$(resolve "$pkg") || die "$name: apt knows no package $pkg"
+			read -r KPKG KVER <<<"$r"
+			KDIR="$CACHE/${KPKG}_${KVER}"
+			tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+			(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG=$KVER") ||
+				die "$name: apt-get download $KPKG=$KVER failed"
+		fi
+		if [ ! -e "$KDIR/.complete" ]; then
+			rm -rf "$KDIR" && mkdir -p "$KDIR"
+			dpkg-deb -x "$tmp"/*.deb "$KDIR"
+			KREL=$(ls "$KDIR/lib/modules")
+			# Debian's package leaves modules.dep to the postinst: make it here.
+			depmod -b "$KDIR" "$KREL"
+			touch "$KDIR/.complete"
+		fi
+		rm -rf "$tmp"
+	fi
+	echo "$KPKG $KVER" >"$CACHE/resolved/$pkg"
+	KREL=$(ls "$KDIR/lib/modules")
+	case "$KREL" in
+	"$name".*|"$name"-*) ;;
+	*) die "$name: $pkg is now kernel $KREL; fix $KERNELS_FILE" ;;
+	esac
+}
+
+# --- the initramfs -------------------------------------------------------------------------------
+# copy_with_libs FILE DESTROOT: FILE and the shared libraries ldd lists, at the same paths.
+copy_with_libs() {
+	local f=$1 root=$2 lib
+	install -D -m 0755 "$f" "$root/bin/$(basename "$f")"
+	for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+		install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+	done
+}
+
+# module_order MODDIR MODULE...: the modules' files, dependencies first, from modules.dep.
+module_order() {
+	local dir=$1 m
+	shift
+	declare -A seen=()
+	visit() {
+		local path=$1 dep line
+		[ -n "${seen[$path]:-}" ] && return 0
+		seen[$path]=1
+		line=$(grep -m1 "^$path:" "$dir/modules.dep") || die "$path is not in modules.dep"
+		for dep in ${line#*:}; do visit "$dep"; done
+		echo "$path"
+	}
+	for m in "$@"; do
+		local path
+		path=$(grep -m1 -E "(^|/)$m\\.ko(\\.(xz|zst|gz))?:" "$dir/modules.dep" | cut -d: -f1)
+		[ -n "$path" ] || die "module $m is not in $dir/modules.dep"
+		visit "$path"
+	done
+}
+
+build_initramfs() { # DEST.cpio
+	local dest=$1 stage moddir path base applet
+	stage=$(mktemp -d "$OUT/stage.XXXXXX")
+	mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,modules,work}
+	install -m 0755 /bin/busybox "$stage/bin/busybox"
+	# iproute2's ip, not busybox's: the tests use `ip netns`.
+	copy_with_libs "$(command -v ip)" "$stage"
+	for applet in $(/bin/busybox --list); do
+		[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
+	done
+	install -m 0755 "$OUT/bin/droptrace" "$OUT/bin/e2e.test" "$OUT/bin/netlab.test" "$stage/bin/"
+	install -m 0755 scripts/vmtest-init.sh "$stage/init"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"
+	mknod -m 600 "$stage/dev/console" c 5 1
+	cat >"$stage/vmtest.env" <<-EOF
+		VMTEST_FLOOD=$FLOOD
+		VMTEST_TEST_TIMEOUT=$((TIMEOUT / 3))s
+	EOF
+	# busybox insmod takes plain .ko files: decompress here.
+	moddir="$KDIR/lib/modules/$KREL"
+	: >"$stage/modules/order"
+	for path in $(module_order "$moddir" $MODULES); do
+		base=$(basename "$path")
+		case "$base" in
+		*.ko.xz) xz -dc "$moddir/$path" >"$stage/modules/${base%.xz}" ;;
+		*.ko.zst) zstd -qdc "$moddir/$path" >"$stage/modules/${base%.zst}" ;;
+		*.ko.gz) gzip -dc "$moddir/$path" >"$stage/modules/${base%.gz}" ;;
+		*) cp "$moddir/$path" "$stage/modules/$base" ;;
+		esac
+		basename "${base%.ko*}.ko" >>"$stage/modules/order"
+	done
+	# mktemp made the stage 0700: it becomes /, which the tests' unprivileged user must traverse.
+	chmod 0755 "$stage"
+	(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$dest"
+	rm -rf "$stage"
+}
+
+# --- runs ----------------------------------------------------------------------------------------
+# meta DIR KEY=VALUE...: appended to DIR/meta, which the report reads.
+meta() {
+	local d=$1
+	shift
+	printf '%s\n' "$@" >>"$d/meta"
+}
+
+run_host() { # NAME
+	local name=$1 d="$OUT/$1" t start rc
+	mkdir -p "$d/report/sessions"
+	meta "$d" "name=$name" "where=host" "release=$(uname -r)"
+	[ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+	uname -r >"$d/report/uname"
+	nproc >"$d/report/nproc"
+	cp /proc/net/softnet_stat "$d/report/softnet_stat"
+	cp /sys/kernel/tracing/events/skb/kfree_skb/format "$d/report/kfree_skb_format" 2>/dev/null || true
+	start=$(date +%s)
+	for t in netlab e2e; do
+		log "$name: $t.test on the running kernel $(uname -r)"
+		set +e
+		(cd "internal/$t" && DROPTRACE_E2E_BINARY="$OUT/bin/droptrace" DROPTRACE_E2E_REPORT="$d/report/sessions" \
+			"$OUT/bin/$t.test" -test.v -test.count=1 -test.timeout=15m) >"$d/report/$t.log" 2>&1
+		rc=$?
+		set -e
+		echo "$rc" >"$d/report/$t.rc"
+		grep -E '^(--- |ok|PASS|FAIL)' "$d/report/$t.log" | sed "s/^/[$name] /" >&2 || true
+	done
+	meta "$d" "seconds=$(($(date +%s) - start))" "rc=0" "timed_out=0"
+}
+
+run_vm() { # NAME PACKAGE
+	local name=$1 pkg=$2 d="$OUT/$1" start fetched accel rc timed_out=0
+	mkdir -p "$d"
+	start=$(date +%s)
+	fetch_kernel "$name" "$pkg"
+	fetched=$(date +%s)
+	build_initramfs "$d/initramfs.cpio"
+	accel=tcg,thread=multi
+	if [ -w /dev/kvm ] && grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then accel=kvm; fi
+	meta "$d" "name=$name" "where=qemu" "package=$KPKG" "version=$KVER" "release=$KREL" "accel=${accel%%,*}" \
+		"fetch_seconds=$((fetched - start))"
+	log "$name: booting $KREL ($KPKG $KVER) under qemu (${accel%%,*}), 2 vCPUs, $MEM"
+	set +e
+	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
+		-nodefaults -display none -no-reboot \
+		-accel "$accel" -cpu max -smp 2 -m "$MEM" \
+		-kernel "$KDIR/boot/vmlinuz-$KREL" -initrd "$d/initramfs.cpio" \
+		-append "console=ttyS0 panic=-1 loglevel=4 mitigations=off" \
+		-serial stdio -serial "file:$d/ttyS1" </dev/null |
+		tr -d '\r' | tee "$d/console.log" | sed -u "s/^/[$name] /"
+	rc=${PIPESTATUS[0]}
+	set -e
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then timed_out=1; fi
+	meta "$d" "seconds=$(($(date +%s) - start))" "rc=$rc" "timed_out=$timed_out"
+	# The bundle: base64 of a tar.gz between two markers on the second serial port.
+	mkdir -p "$d/report"
+	if [ -s "$d/ttyS1" ] && grep -q VMTEST-BUNDLE-END "$d/ttyS1"; then
+		sed -n '/^VMTEST-BUNDLE-BEGIN/,/^VMTEST-BUNDLE-END/p' "$d/ttyS1" | tr -d '\r' | sed '1d;$d' |
+			base64 -d | tar -xzf - -C "$d/report" || log "$name: the guest's report bundle is damaged"
+	fi
+}
+
+# --- main ----------------------------------------------------------------------------------------
+began=$(date +%s)
+install_tools
+rm -rf "$OUT"
+mkdir -p "$OUT/bin" "$CACHE"
+log "tools ready after $(($(date +%s) - began))s; building static binaries"
+export CGO_ENABLED=0
+"$GO" build -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+	-o "$OUT/bin/droptrace" ./cmd/droptrace
+"$GO" test -c -o "$OUT/bin/e2e.test" ./internal/e2e
+"$GO" test -c -o "$OUT/bin/netlab.test" ./internal/netlab
+"$GO" build -o "$OUT/bin/vmtest-report" ./internal/vmtest/report
+
+want=${VMTEST_KERNELS:-}
+dirs=()
+while read -r name pkg _; do
+	case "$name" in "" | \#*) continue ;; esac
+	if [ -n "$want" ] && ! grep -qwF -- "$name" <<<"$want"; then continue; fi
+	if [ "$pkg" = - ]; then run_host "$name"; else run_vm "$name" "$pkg"; fi
+	dirs+=("$OUT/$name")
+done <"$KERNELS_FILE"
+[ ${#dirs[@]} -gt 0 ] || die "no kernel in $KERNELS_FILE matches VMTEST_KERNELS=$want"
+
+log "all runs done after $(($(date +%s) - began))s"
+"$OUT/bin/vmtest-report" "${dirs[@]}"
