@@ -109,81 +109,175 @@ struct pkt {
 	__u8 saddr[16], daddr[16];
 };
 
-/* Finds the IP header. The network header offset is trusted only when the version nibble there
- * matches skb->protocol: on receive, skb->data points at it once eth_type_trans has run, while
- * network_header may still be stale until __netif_receive_skb_core resets it (net/core/dev.c). */
-static __always_inline unsigned char *ip_header(struct sk_buff *skb, __u8 want_version)
-{
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	unsigned char *p;
-	__u8 b = 0;
+/* What the handler needs of the skb, read once. */
+struct skb_meta {
+	struct net_device *dev;
+	unsigned char *head, *data;
+	__u32 netns, ifindex, len;
+	__u16 nh, protocol;
+};
 
-	if (nh != (__u16)~0U) {
-		p = head + nh;
-		if (!bpf_probe_read_kernel(&b, 1, p) && (b >> 4) == want_version)
+/* tp_btf hands the handler a BTF-typed skb: plain loads through it are checked by the verifier
+ * and cost a load each, where every BPF_CORE_READ step is a bpf_probe_read_kernel call. This
+ * runs for every dropped packet, so the tp_btf variant reads directly; the classic tracepoint
+ * only has the skb's address and must go through the helper. */
+static __always_inline void read_meta(struct sk_buff *skb, bool btf, struct skb_meta *m)
+{
+	struct net_device *dev;
+	struct sock *sk;
+
+	if (btf) {
+		dev = skb->dev;
+		m->head = skb->head;
+		m->data = skb->data;
+		m->nh = skb->network_header;
+		m->protocol = skb->protocol;
+		m->len = skb->len;
+		if (dev) {
+			m->ifindex = dev->ifindex;
+			m->netns = dev->nd_net.net->ns.inum;
+		} else {
+			m->ifindex = skb->skb_iif;
+			sk = skb->sk;
+			if (sk)
+				m->netns = sk->__sk_common.skc_net.net->ns.inum;
+		}
+	} else {
+		dev = BPF_CORE_READ(skb, dev);
+		m->head = BPF_CORE_READ(skb, head);
+		m->data = BPF_CORE_READ(skb, data);
+		m->nh = BPF_CORE_READ(skb, network_header);
+		m->protocol = BPF_CORE_READ(skb, protocol);
+		m->len = BPF_CORE_READ(skb, len);
+		if (dev) {
+			m->ifindex = BPF_CORE_READ(dev, ifindex);
+			m->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		} else {
+			m->ifindex = BPF_CORE_READ(skb, skb_iif);
+			sk = BPF_CORE_READ(skb, sk);
+			if (sk)
+				m->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		}
+	}
+	m->dev = dev;
+}
+
+/* The IP header, with the four bytes after it: the ports when there are no IPv4 options (the
+ * usual case), so that one read serves both. */
+struct ip4_ports {
+	struct iphdr ip;
+	__u16 ports[2];
+};
+
+struct ip6_ports {
+	struct ipv6hdr ip6;
+	__u16 ports[2];
+};
+
+/* Reads size bytes of the IP header into dst and returns where it starts. The network header
+ * offset is trusted only when the version nibble there matches skb->protocol: on receive,
+ * skb->data points at it once eth_type_trans has run, while network_header may still be stale
+ * until __netif_receive_skb_core resets it (net/core/dev.c). */
+static __always_inline unsigned char *read_ip(struct skb_meta *m, void *dst, __u32 size, __u8 want_version)
+{
+	unsigned char *p;
+
+	if (m->nh != (__u16)~0U) {
+		p = m->head + m->nh;
+		if (!bpf_probe_read_kernel(dst, size, p) && (*(__u8 *)dst >> 4) == want_version)
 			return p;
 	}
-	p = BPF_CORE_READ(skb, data);
-	if (!bpf_probe_read_kernel(&b, 1, p) && (b >> 4) == want_version)
+	p = m->data;
+	if (!bpf_probe_read_kernel(dst, size, p) && (*(__u8 *)dst >> 4) == want_version)
 		return p;
 	return NULL;
 }
 
-static __always_inline void read_ports(unsigned char *l4h, struct pkt *pk)
+static __always_inline bool has_ports(__u8 l4)
 {
-	__u16 ports[2];
+	return l4 == DT_IPPROTO_TCP || l4 == DT_IPPROTO_UDP || l4 == DT_IPPROTO_UDPLITE;
+}
 
-	if (pk->l4 != DT_IPPROTO_TCP && pk->l4 != DT_IPPROTO_UDP && pk->l4 != DT_IPPROTO_UDPLITE)
-		return;
-	if (bpf_probe_read_kernel(ports, sizeof(ports), l4h))
-		return;
+static __always_inline void set_ports(struct pkt *pk, __u16 *ports)
+{
 	pk->sport = bpf_ntohs(ports[0]);
 	pk->dport = bpf_ntohs(ports[1]);
 }
 
-static __always_inline void parse_packet(struct sk_buff *skb, struct pkt *pk, bool detail)
+/* Aggregation needs the L3 and L4 protocols only; events (detail) also want addresses and
+ * ports. */
+static __always_inline void parse_packet(struct skb_meta *m, struct pkt *pk, bool detail)
 {
-	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	__u16 proto = bpf_ntohs(m->protocol);
 	unsigned char *h;
 
 	pk->l3 = proto;
 	if (proto == DT_ETH_P_IP) {
-		struct iphdr ip;
+		struct ip4_ports hp;
 
-		h = ip_header(skb, 4);
-		if (!h || bpf_probe_read_kernel(&ip, sizeof(ip), h))
+		if (!detail) {
+			if (read_ip(m, &hp.ip, sizeof(hp.ip), 4))
+				pk->l4 = hp.ip.protocol;
 			return;
-		pk->l4 = ip.protocol;
-		if (!detail)
+		}
+		h = read_ip(m, &hp, sizeof(hp), 4);
+		if (!h)
 			return;
-		__builtin_memcpy(pk->saddr, &ip.saddr, 4);
-		__builtin_memcpy(pk->daddr, &ip.daddr, 4);
+		pk->l4 = hp.ip.protocol;
+		__builtin_memcpy(pk->saddr, &hp.ip.saddr, 4);
+		__builtin_memcpy(pk->daddr, &hp.ip.daddr, 4);
 		/* Only the first fragment carries the transport header. */
-		if (bpf_ntohs(ip.frag_off) & DT_IP_OFFSET)
+		if ((bpf_ntohs(hp.ip.frag_off) & DT_IP_OFFSET) || !has_ports(pk->l4))
 			return;
-		read_ports(h + ip.ihl * 4, pk);
-	} else if (proto == DT_ETH_P_IPV6) {
-		struct ipv6hdr ip6;
+		if (hp.ip.ihl == 5) {
+			set_ports(pk, hp.ports);
+		} else {
+			__u16 ports[2];
 
-		h = ip_header(skb, 6);
-		if (!h || bpf_probe_read_kernel(&ip6, sizeof(ip6), h))
+			if (!bpf_probe_read_kernel(ports, sizeof(ports), h + hp.ip.ihl * 4))
+				set_ports(pk, ports);
+		}
+	} else if (proto == DT_ETH_P_IPV6) {
+		struct ip6_ports hp;
+
+		if (!detail) {
+			if (read_ip(m, &hp.ip6, sizeof(hp.ip6), 6))
+				pk->l4 = hp.ip6.nexthdr;
+			return;
+		}
+		if (!read_ip(m, &hp, sizeof(hp), 6))
 			return;
 		/* Extension headers are not walked: their type is reported as the L4 protocol. */
-		pk->l4 = ip6.nexthdr;
-		if (!detail)
-			return;
-		__builtin_memcpy(pk->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(pk->daddr, &ip6.daddr, 16);
-		read_ports(h + sizeof(ip6), pk);
+		pk->l4 = hp.ip6.nexthdr;
+		__builtin_memcpy(pk->saddr, &hp.ip6.saddr, 16);
+		__builtin_memcpy(pk->daddr, &hp.ip6.daddr, 16);
+		if (has_ports(pk->l4))
+			set_ports(pk, hp.ports);
 	}
 }
 
-static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason)
+/* Waking the reader is an irq_work, i.e. an interrupt on this CPU, and by default the kernel
+ * sends one for every record the reader finds waiting when it has caught up: under a flood
+ * that is one interrupt per drop. The reader instead polls on a deadline, and is woken only
+ * when the ring is half full, so that a burst cannot fill it between polls. The window is
+ * several records wide because producers on other CPUs move the fill level concurrently: one of
+ * them must observe it inside the window. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 half = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
+
+	if (avail >= half && avail < half + 64 * (sizeof(struct drop_event) + 8))
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
 	struct drop_key key = {};
 	struct drop_config *cfg;
 	struct net_device *dev;
+	struct skb_meta m = {};
 	struct pkt pk = {};
 	struct drop_event *e;
 	__u32 zero = 0;
@@ -194,18 +288,10 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	cfg = bpf_map_lookup_elem(&drop_cfg, &zero);
 	want_event = cfg && cfg->events;
 
-	dev = BPF_CORE_READ(skb, dev);
-	if (dev) {
-		key.ifindex = BPF_CORE_READ(dev, ifindex);
-		key.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	} else {
-		struct sock *sk = BPF_CORE_READ(skb, sk);
-
-		key.ifindex = BPF_CORE_READ(skb, skb_iif);
-		if (sk)
-			key.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	}
-	parse_packet(skb, &pk, want_event);
+	read_meta(skb, btf, &m);
+	parse_packet(&m, &pk, want_event);
+	key.ifindex = m.ifindex;
+	key.netns = m.netns;
 	key.location = location;
 	key.reason = reason;
 	key.l3 = pk.l3;
@@ -237,9 +323,9 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	e->ts_ns = bpf_ktime_get_ns();
 	e->location = location;
 	e->reason = reason;
-	e->netns = key.netns;
-	e->ifindex = key.ifindex;
-	e->len = BPF_CORE_READ(skb, len);
+	e->netns = m.netns;
+	e->ifindex = m.ifindex;
+	e->len = m.len;
 	e->cpu = bpf_get_smp_processor_id();
 	e->l3 = pk.l3;
 	e->l4 = pk.l4;
@@ -248,12 +334,19 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	e->dport = pk.dport;
 	__builtin_memcpy(e->saddr, pk.saddr, 16);
 	__builtin_memcpy(e->daddr, pk.daddr, 16);
-	if (dev)
-		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
-	else
+	/* A plain local: CO-RE relocates the access chain inside BPF_CORE_READ_STR_INTO, and
+	 * skb_meta is not a kernel type. */
+	dev = m.dev;
+	if (!dev)
 		e->ifname[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	else if (btf)
+		__builtin_memcpy(e->ifname, dev->name, DT_IFNAMSIZ);
+	else
+		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
+	/* Counted before the submit: once submitted, the reader may count it written, and
+	 * written must never exceed sent. */
 	stat_inc(DROP_STAT_EVENTS_SENT);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 /* include/trace/events/skb.h: kfree_skb(skb, location, reason[, rx_sk since 6.10]); the reason
@@ -266,7 +359,7 @@ int BPF_PROG(tp_btf_kfree_skb, struct sk_buff *skb, void *location)
 
 	if (bpf_core_type_exists(enum skb_drop_reason))
 		reason = (__u32)ctx[2];
-	handle_drop(skb, (__u64)location, reason);
+	handle_drop(skb, (__u64)location, reason, true);
 	return 0;
 }
 
@@ -278,6 +371,6 @@ int tp_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 	/* Direct, CO-RE-relocated reads of the record: rx_sk (6.10) moved protocol and reason. */
 	if (bpf_core_field_exists(ctx->reason))
 		reason = ctx->reason;
-	handle_drop((struct sk_buff *)ctx->skbaddr, (__u64)ctx->location, reason);
+	handle_drop((struct sk_buff *)ctx->skbaddr, (__u64)ctx->location, reason, false);
 	return 0;
 }

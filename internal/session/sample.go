@@ -59,6 +59,10 @@ type sources struct {
 	lastDrops   map[tracer.DropKey][]uint64
 	// netIRQs are the IRQs of network interfaces found at start: only these are followed.
 	netIRQs map[int]bool
+	// quiesce, when set, is called once between the two reads of the kernel counters, before
+	// the BPF maps are read: the session's last read detaches the programs there, so that its
+	// counts stop moving and the kernel counters' movement around it is still the slack.
+	quiesce func()
 }
 
 // procCounters is one read of the /proc side.
@@ -94,6 +98,10 @@ func (s *sources) read() (*sample, error) {
 		s.nsCache, s.nsListedAt = list, time.Now()
 	}
 	before := s.readProc()
+	if s.quiesce != nil {
+		s.quiesce()
+		s.quiesce = nil
+	}
 	if s.tr != nil {
 		counts, err := s.tr.ReadDrops()
 		if err != nil {

@@ -31,7 +31,8 @@ import (
 )
 
 // Sink receives records: *record.Start, *record.Drop, *record.Interval (type interval or
-// summary). Write is called from more than one goroutine for drop events.
+// summary). Write is called from more than one goroutine for drop events. A sink must not keep
+// a *record.Drop after Write returns: the events loop reuses it for the next drop.
 type Sink interface {
 	Write(v any) error
 }
@@ -396,6 +397,11 @@ loop:
 	stopEvents()
 	wg.Wait()
 	if runErr == nil {
+		// The programs stop inside the last read: a drop then either counts everywhere (by
+		// reason, and as an event sent or lost) or nowhere, even mid-storm.
+		if s.tr != nil {
+			s.src.quiesce = s.tr.Detach
+		}
 		step() // the partial last interval
 	}
 	// Counts shifted between intervals by a read cancel out over the session, except at its
@@ -449,7 +455,7 @@ func (s *Session) close() {
 func (s *Session) events(ctx context.Context) {
 	var rec ringbuf.Record
 	var e tracer.Event
-	mono := monoToWall()
+	w := newEventWriter(s)
 	var drainUntil time.Time
 	for {
 		deadline := time.Now().Add(200 * time.Millisecond)
@@ -478,36 +484,70 @@ func (s *Session) events(ctx context.Context) {
 			s.log.Error("drop event stream", "err", err)
 			return
 		}
-		if e.Ifname != "" {
-			s.ifnames.LoadOrStore(ifKey{e.Netns, e.Ifindex}, e.Ifname)
+		w.write(&e)
+	}
+}
+
+// eventWriter turns drop events into drop records. It runs once per streamed drop, so what
+// repeats from one event to the next under a flood (interface names, addresses, the record
+// itself) is kept rather than stored, formatted or allocated again.
+type eventWriter struct {
+	s        *Session
+	mono     func(uint64) time.Time
+	d        record.Drop
+	ifnames  map[ifKey]string
+	src, dst netip.Addr
+	srcS     string
+	dstS     string
+}
+
+func newEventWriter(s *Session) *eventWriter {
+	return &eventWriter{s: s, mono: monoToWall(), ifnames: map[ifKey]string{}}
+}
+
+func (w *eventWriter) write(e *tracer.Event) {
+	s := w.s
+	if e.Ifname != "" {
+		k := ifKey{e.Netns, e.Ifindex}
+		if w.ifnames[k] != e.Ifname {
+			s.ifnames.LoadOrStore(k, e.Ifname)
+			if len(w.ifnames) < 4096 { // interfaces come and go; the shared map keeps them all
+				w.ifnames[k] = e.Ifname
+			}
 		}
-		d := &record.Drop{
-			Header:     record.Header{Type: record.TypeDrop, Time: record.Time(mono(e.MonoNs))},
-			CPU:        e.CPU,
-			Reason:     s.reasonName(e.Reason),
-			ReasonCode: e.Reason,
-			Location:   s.locationName(e.Location),
-			Ifindex:    e.Ifindex,
-			Ifname:     e.Ifname,
-			Netns:      e.Netns,
-			Len:        e.Len,
-			L3:         l3Name(e.L3),
-			L4:         l4Name(e.L3, uint16(e.L4)),
-			Sport:      e.Sport,
-			Dport:      e.Dport,
+	}
+	w.d = record.Drop{
+		Header:     record.Header{Type: record.TypeDrop, Time: record.Time(w.mono(e.MonoNs))},
+		CPU:        e.CPU,
+		Reason:     s.reasonName(e.Reason),
+		ReasonCode: e.Reason,
+		Location:   s.locationName(e.Location),
+		Ifindex:    e.Ifindex,
+		Ifname:     e.Ifname,
+		Netns:      e.Netns,
+		Len:        e.Len,
+		L3:         l3Name(e.L3),
+		L4:         l4Name(e.L3, uint16(e.L4)),
+		Sport:      e.Sport,
+		Dport:      e.Dport,
+	}
+	if e.Src.IsValid() {
+		if e.Src != w.src || w.srcS == "" {
+			w.src, w.srcS = e.Src, e.Src.String()
 		}
-		if e.Src.IsValid() {
-			d.Src, d.Dst = e.Src.String(), e.Dst.String()
+		if e.Dst != w.dst || w.dstS == "" {
+			w.dst, w.dstS = e.Dst, e.Dst.String()
 		}
-		s.countPort(d)
-		if s.cfg.Records == nil {
-			continue
-		}
-		if err := s.cfg.Records.Write(d); err != nil {
-			s.writeFailed.Add(1)
-		} else {
-			s.written.Add(1)
-		}
+		w.d.Src, w.d.Dst = w.srcS, w.dstS
+	}
+	s.countPort(&w.d, e.Dst.IsMulticast())
+	if s.cfg.Records == nil {
+		return
+	}
+	if err := s.cfg.Records.Write(&w.d); err != nil {
+		s.writeFailed.Add(1)
+	} else {
+		s.written.Add(1)
 	}
 }
 
@@ -582,13 +622,7 @@ var portReasons = map[string]bool{"SOCKET_RCVBUFF": true, "NO_SOCKET": true, "TC
 
 // countPort tallies socket-level drop events by port: which socket overflows is the first
 // question a socket_rcvbuf verdict must answer.
-func (s *Session) countPort(d *record.Drop) {
-	multicast := false
-	if d.Dst != "" {
-		if a, err := netip.ParseAddr(d.Dst); err == nil && a.IsMulticast() {
-			multicast = true
-		}
-	}
+func (s *Session) countPort(d *record.Drop, multicast bool) {
 	if !multicast && (!portReasons[d.Reason] || d.Dport == 0) {
 		return
 	}

@@ -347,16 +347,24 @@ func (t *Tracer) SetNetRx(budget, timeJiffies uint32) error {
 	return nil
 }
 
+// Detach stops every program while keeping the maps and the event ring readable, so that a
+// last read sees counts that no longer move: every drop counted by reason is then also counted
+// as sent, rate-limited or ring-full, even in the middle of a storm. It is safe to call more
+// than once; Close detaches too.
+func (t *Tracer) Detach() {
+	for _, l := range t.links {
+		l.Close()
+	}
+	t.links = nil
+}
+
 // Close detaches everything and releases the maps. It is safe to call more than once.
 func (t *Tracer) Close() error {
 	if t.reader != nil {
 		t.reader.Close()
 		t.reader = nil
 	}
-	for _, l := range t.links {
-		l.Close()
-	}
-	t.links = nil
+	t.Detach()
 	for i := len(t.closers) - 1; i >= 0; i-- {
 		t.closers[i]()
 	}
