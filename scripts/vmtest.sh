@@ -262,4 +262,10 @@ done <"$KERNELS_FILE"
 [ ${#dirs[@]} -gt 0 ] || die "no kernel in $KERNELS_FILE matches VMTEST_KERNELS=$want"
 
 log "all runs done after $(($(date +%s) - began))s"
+# Keep in the cache only the builds the packages last resolved to.
+for kd in "$CACHE"/linux-image-*_*; do
+	[ -d "$kd" ] || continue
+	b=$(basename "$kd")
+	grep -qxF "${b%%_*} ${b#*_}" "$CACHE"/resolved/* 2>/dev/null || { log "cache: removing $b"; rm -rf "$kd"; }
+done
 "$OUT/bin/vmtest-report" "${dirs[@]}"
