@@ -50,3 +50,12 @@ vmtest: ## run the end-to-end tests on Debian's 6.1 and 6.12 kernels under qemu,
 
 clean:
 	rm -rf bin
+
+.PHONY: bench storm
+BENCHARGS ?=
+bench: build tracefs ## droptrace's cost: untraced vs traced loopback UDP floods, as ratios (as root; BENCHARGS="--rounds 9")
+	$(SUDO) scripts/bench.sh $(BENCHARGS)
+
+STORM     ?= 60s
+storm: tracefs ## the drop-storm test at full length (STORM=60s; make test runs it for 6s)
+	$(SUDO) env DROPTRACE_STORM=$(STORM) $(GO) test -count=1 -timeout 10m -run '^TestPrivDropStorm$$' -v ./internal/e2e
