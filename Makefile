@@ -57,5 +57,5 @@ bench: build tracefs ## droptrace's cost: untraced vs traced loopback UDP floods
 	$(SUDO) scripts/bench.sh $(BENCHARGS)
 
 STORM     ?= 60s
-storm: tracefs ## the drop-storm test at full length (STORM=60s; make test runs it for 6s)
+storm: tracefs ## the drop-storm test at full length (STORM=60s; make test runs it for 4s)
 	$(SUDO) env DROPTRACE_STORM=$(STORM) $(GO) test -count=1 -timeout 10m -run '^TestPrivDropStorm$$' -v ./internal/e2e

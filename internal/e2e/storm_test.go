@@ -49,13 +49,16 @@ func (t *tail) intervals() int {
 }
 
 // A drop storm: UDP floods to a closed port on 127.0.0.1 from every CPU at full rate while
-// droptrace streams events with its default per-CPU rate limit through a small ring buffer,
-// then a SIGTERM in the middle of it. droptrace must keep writing intervals, stay within its
-// memory bound, leave a complete recording, and account for every drop: written, or counted
-// in lost_events with the reason. DROPTRACE_STORM sets the storm's length (make storm: 60s).
+// droptrace streams events through a one-page ring buffer, then a SIGTERM in the middle of it.
+// droptrace must keep writing intervals, stay within its memory bound, leave a complete
+// recording, and account for every drop: written, or counted in lost_events with the reason.
+// The event rate limit is low so that losses are certain even on a slow (emulated) machine and
+// the recording stays small; the ring of 36 records fills whenever the reader falls behind.
+// DROPTRACE_STORM sets how long the storm runs before the SIGTERM (make storm: 60s); it goes on
+// until droptrace has exited.
 func TestPrivDropStorm(t *testing.T) {
 	requireRoot(t)
-	storm := 6 * time.Second
+	storm := 4 * time.Second
 	if v := os.Getenv("DROPTRACE_STORM"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 2*time.Second {
@@ -70,26 +73,28 @@ func TestPrivDropStorm(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storm+2*time.Minute)
 	defer cancel()
-	p, err := bench.StartDroptrace(ctx, binary, t.TempDir(), "--interval", interval.String(), "--events", "--ring-buffer-size", "65536")
+	p, err := bench.StartDroptrace(ctx, binary, t.TempDir(), "--interval", interval.String(),
+		"--events", "--max-event-rate", "1000", "--ring-buffer-size", "4096")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Wait(time.Second) // kills it if a failed assertion left it running
 
-	floodCtx, stopFlood := context.WithTimeout(ctx, storm)
+	// Bounded: a minute past the SIGTERM at most, though it is stopped once droptrace exits.
+	floodCtx, stopFlood := context.WithTimeout(ctx, storm+time.Minute)
 	defer stopFlood()
 	var wg sync.WaitGroup
 	sent := make([]uint64, runtime.NumCPU())
 	floodErr := make([]error, runtime.NumCPU())
 	for cpu := range runtime.NumCPU() {
 		wg.Go(func() {
-			r, err := bench.Flood(floodCtx, bench.FloodConfig{CPU: cpu, Port: port, Duration: storm})
+			r, err := bench.Flood(floodCtx, bench.FloodConfig{CPU: cpu, Port: port, Duration: storm + time.Minute})
 			sent[cpu], floodErr[cpu] = r.Sent, err
 		})
 	}
 	stormStart := time.Now()
 
-	// Watch as a user tailing the file would, until SIGTERM at 60% of the storm.
+	// Watch as a user tailing the file would, until the SIGTERM.
 	f, err := os.Open(p.Output)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +108,7 @@ func TestPrivDropStorm(t *testing.T) {
 		seen         int
 	)
 	seen = tl.intervals()
-	termAt := stormStart.Add(storm * 6 / 10)
+	termAt := stormStart.Add(storm)
 	for now := time.Now(); now.Before(termAt); now = time.Now() {
 		time.Sleep(100 * time.Millisecond)
 		m, err := bench.ReadMemory(p.Pid())
@@ -147,7 +152,8 @@ func TestPrivDropStorm(t *testing.T) {
 	if seen < 2 {
 		t.Errorf("%d interval records reached the file during %s of storm at --interval %s", seen, termSent.Sub(stormStart), interval)
 	}
-	if limit := max(10*interval, 2*time.Second); maxGap > limit {
+	// Generous, for emulated CI machines: a wedged loop shows as seconds without an interval.
+	if limit := max(25*interval, 5*time.Second); maxGap > limit {
 		t.Errorf("no new interval record in the file for %s during the storm (limit %s at --interval %s)", maxGap, limit, interval)
 	}
 
@@ -204,8 +210,8 @@ func TestPrivDropStorm(t *testing.T) {
 	if tr.EventsWritten+sum.LostEvents != drops {
 		t.Errorf("%d written + %d lost != %d drops", tr.EventsWritten, sum.LostEvents, drops)
 	}
-	// The storm outruns the default 10000 events per second per CPU: losses are certain, and
-	// reported while they happen, not only at the end.
+	// The storm outruns 1000 events per second per CPU: losses are certain, and reported while
+	// they happen, not only at the end.
 	if tr.EventsRateLimited == 0 {
 		t.Errorf("no events rate-limited in a storm of %d datagrams", total)
 	}
