@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/droptrace/droptrace/internal/explain"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -181,10 +182,10 @@ func Compare(reports []*Report) *Comparison {
 				order = append(order, k)
 			}
 			// Two verdicts of one id on one CPU (none today) would show the worse.
-			if vr.Severity[i] == nil || severityRank(v.Severity) > severityRank(*vr.Severity[i]) {
+			if vr.Severity[i] == nil || explain.SeverityRank(v.Severity) > explain.SeverityRank(*vr.Severity[i]) {
 				vr.Severity[i] = ptr(v.Severity)
 			}
-			worst[k] = max(worst[k], severityRank(v.Severity))
+			worst[k] = max(worst[k], explain.SeverityRank(v.Severity))
 		}
 	}
 	sort.SliceStable(order, func(i, j int) bool {
@@ -202,14 +203,4 @@ func Compare(reports []*Report) *Comparison {
 		c.Verdicts = append(c.Verdicts, *rows[k])
 	}
 	return c
-}
-
-func severityRank(sev string) int {
-	switch sev {
-	case record.SeverityCritical:
-		return 2
-	case record.SeverityWarning:
-		return 1
-	}
-	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/explain"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -852,9 +853,9 @@ func (t *textOut) comparison(d *Document) {
 				ch = "gone"
 			case a == nil && b != nil:
 				ch = "new"
-			case a != nil && severityRank(*b) < severityRank(*a):
+			case a != nil && explain.SeverityRank(*b) < explain.SeverityRank(*a):
 				ch = "better"
-			case a != nil && severityRank(*b) > severityRank(*a):
+			case a != nil && explain.SeverityRank(*b) > explain.SeverityRank(*a):
 				ch = "worse"
 			}
 			tb.row(append(cells, ch)...)

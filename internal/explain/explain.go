@@ -74,7 +74,7 @@ func Explain(start *record.Start, iv *record.Interval) []record.Verdict {
 		"usually a client or scanner problem, not this host's; if a service should be listening, check it is up and bound to the right address and port")
 	e.multicast()
 	e.unexplained()
-	sort.SliceStable(e.out, func(i, j int) bool { return rank(e.out[i].Severity) > rank(e.out[j].Severity) })
+	sort.SliceStable(e.out, func(i, j int) bool { return SeverityRank(e.out[i].Severity) > SeverityRank(e.out[j].Severity) })
 	return e.out
 }
 
@@ -88,7 +88,8 @@ type explainer struct {
 	out    []record.Verdict
 }
 
-func rank(sev string) int {
+// SeverityRank orders severities: critical above warning above info.
+func SeverityRank(sev string) int {
 	switch sev {
 	case record.SeverityCritical:
 		return 2
