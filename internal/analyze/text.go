@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/droptrace/droptrace/internal/explain"
+	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -577,10 +578,9 @@ func (t *textOut) timeline(r *Report) {
 		} else {
 			cells = append(cells, "-", "-")
 		}
-		top := ranked(b.drops, 2)
 		var rs []string
-		for _, kv := range top {
-			rs = append(rs, fmt.Sprintf("%s %s", kv.k, compact(perSec(kv.v, b.durMs))))
+		for _, e := range rank.ByCount(b.drops, 2) {
+			rs = append(rs, fmt.Sprintf("%s %s", e.Key, compact(perSec(e.Count, b.durMs))))
 		}
 		short := shortVerdicts(b.verdictsBad)
 		if len(short) > 3 {
@@ -622,30 +622,6 @@ func shortVerdicts(vs []string) []string {
 			rest += "!"
 		}
 		out = append(out, rest)
-	}
-	return out
-}
-
-type kv struct {
-	k string
-	v uint64
-}
-
-func ranked(m map[string]uint64, n int) []kv {
-	var out []kv
-	for k, v := range m {
-		if v > 0 {
-			out = append(out, kv{k, v})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].v != out[j].v {
-			return out[i].v > out[j].v
-		}
-		return out[i].k < out[j].k
-	})
-	if len(out) > n {
-		out = out[:n]
 	}
 	return out
 }

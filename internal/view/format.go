@@ -5,11 +5,12 @@ package view
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/droptrace/droptrace/internal/rank"
 )
 
 // painter colors text only when asked; callers pad before painting so that escape codes never
@@ -144,27 +145,8 @@ func duration(d time.Duration) string {
 	return d.Round(time.Millisecond).String()
 }
 
-type kv struct {
-	k string
-	v uint64
-}
-
-// ranked is m's non-zero entries, largest first, ties by name so that redraws do not shuffle.
-func ranked(m map[string]uint64) []kv {
-	out := make([]kv, 0, len(m))
-	for k, v := range m {
-		if v > 0 {
-			out = append(out, kv{k, v})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].v != out[j].v {
-			return out[i].v > out[j].v
-		}
-		return out[i].k < out[j].k
-	})
-	return out
-}
+// ranked keeps every entry: how many fit is decided later, by the width of the cell or line.
+func ranked(m map[string]uint64) []rank.Entry { return rank.ByCount(m, -1) }
 
 func sum(m map[string]uint64) uint64 {
 	var s uint64

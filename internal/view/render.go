@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -417,15 +418,15 @@ func (r *renderer) totalCells(t *totals) []cell {
 
 // reasonsCell names up to n reasons that fit in w columns, and how many more there are. Counts
 // are never cut: a name is shortened first, since the count is what changes.
-func reasonsCell(rs []kv, n, w int) string {
+func reasonsCell(rs []rank.Entry, n, w int) string {
 	var b strings.Builder
 	shown := 0
-	for _, kv := range rs {
+	for _, e := range rs {
 		if shown == n {
 			break
 		}
-		cnt := count(kv.v, 6)
-		item := kv.k + " " + cnt
+		cnt := count(e.Count, 6)
+		item := e.Key + " " + cnt
 		if shown > 0 {
 			item = " " + item
 		}
@@ -433,8 +434,8 @@ func reasonsCell(rs []kv, n, w int) string {
 			if shown > 0 {
 				break
 			}
-			cnt = count(kv.v, 4)
-			item = clipName(kv.k, w-len(cnt)-1) + " " + cnt
+			cnt = count(e.Count, 4)
+			item = clipName(e.Key, w-len(cnt)-1) + " " + cnt
 		}
 		b.WriteString(item)
 		shown++
@@ -469,12 +470,12 @@ func (r *renderer) reasons() {
 		return
 	}
 	var items []string
-	for i, kv := range rs {
+	for i, e := range rs {
 		if i == max(r.nTop, 5) {
 			items = append(items, fmt.Sprintf("+%d more", len(rs)-i))
 			break
 		}
-		items = append(items, fmt.Sprintf("%s %d (%s/s)", kv.k, kv.v, perSecond(kv.v, r.dur, 7)))
+		items = append(items, fmt.Sprintf("%s %d (%s/s)", e.Key, e.Count, perSecond(e.Count, r.dur, 7)))
 	}
 	r.add(pack(label("reasons"), items, "  ", r.width)...)
 
