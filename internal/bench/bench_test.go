@@ -5,6 +5,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,29 +85,41 @@ func TestAccounted(t *testing.T) {
 
 func TestReadRecordingRejectsCutLines(t *testing.T) {
 	dir := t.TempDir()
-	good := `{"type":"start","time":"2026-01-01T00:00:00.000000000Z","schema_version":1}
-{"type":"drop","time":"2026-01-01T00:00:00.500000000Z","reason":"NO_SOCKET"}
-{"type":"summary","time":"2026-01-01T00:00:01.000000000Z","drops":{"NO_SOCKET":1},"lost_events":0,"tracer":{"events_written":1}}
-`
+	interval := func(seq int) string {
+		return fmt.Sprintf(`{"type":"interval","time":"2026-01-01T00:00:0%d.000000000Z","seq":%d}`+"\n", seq, seq)
+	}
+	start := `{"type":"start","time":"2026-01-01T00:00:00.000000000Z","schema_version":1}` + "\n"
+	drop := `{"type":"drop","time":"2026-01-01T00:00:00.500000000Z","reason":"NO_SOCKET"}` + "\n"
+	summary := `{"type":"summary","time":"2026-01-01T00:00:03.000000000Z","drops":{"NO_SOCKET":1},"lost_events":0,"tracer":{"events_written":1}}` + "\n"
+	good := start + drop + interval(1) + summary
 	p := filepath.Join(dir, "good.jsonl")
 	os.WriteFile(p, []byte(good), 0o644)
 	rec, err := ReadRecording(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Drops != 1 || rec.DropsByReason["NO_SOCKET"] != 1 || TotalDrops(rec.Summary) != 1 {
+	if rec.Drops != 1 || rec.Lines != 4 || len(rec.Intervals) != 1 || TotalDrops(rec.Summary) != 1 {
 		t.Errorf("%+v", rec)
 	}
-	for name, body := range map[string]string{
-		"cut":        good[:len(good)-20],
-		"no summary": strings.Join(strings.Split(good, "\n")[:2], "\n"),
-		"unknown":    good + `{"type":"bogus","time":"2026-01-01T00:00:01Z"}` + "\n",
+	// want is what the error must say: the file, and the line when one is at fault.
+	for name, tc := range map[string]struct{ body, want string }{
+		"cut":          {good[:len(good)-20], "bad.jsonl:4: last line cut off"},
+		"no summary":   {start + drop + interval(1), "bad.jsonl: no summary record"},
+		"not JSON":     {start + `{"type":"drop",` + "\n" + interval(1) + summary, "bad.jsonl:2: not JSON"},
+		"unknown":      {good + `{"type":"bogus","time":"2026-01-01T00:00:01Z"}` + "\n", "bad.jsonl:5: unknown record type"},
+		"interval gap": {start + interval(1) + interval(3) + summary, "bad.jsonl:3: interval 2 is missing"},
+		"no start":     {drop + interval(1) + summary, "bad.jsonl: no start record"},
+		"nothing":      {start + drop, "bad.jsonl: no interval or summary record"},
 	} {
 		p := filepath.Join(dir, "bad.jsonl")
-		os.WriteFile(p, []byte(body), 0o644)
-		if _, err := ReadRecording(p); err == nil {
-			t.Errorf("%s: read without error", name)
+		os.WriteFile(p, []byte(tc.body), 0o644)
+		_, err := ReadRecording(p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, tc.want)
 		}
+	}
+	if _, err := ReadRecording(filepath.Join(dir, "missing.jsonl")); err == nil || !strings.Contains(err.Error(), "missing.jsonl") {
+		t.Errorf("missing file: error %v", err)
 	}
 }
 

@@ -3,80 +3,46 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
+	"github.com/droptrace/droptrace/internal/analyze"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
-// Recording is a droptrace JSON lines file, checked line by line.
+// Recording is a recording as analyze reads it.
 type Recording struct {
-	Start     *record.Start
-	Intervals []record.Interval
-	Summary   *record.Interval
-	// Drops is the number of drop records; DropsByReason counts them by reason.
-	Drops         uint64
-	DropsByReason map[string]uint64
-	Lines         int
+	*analyze.Recording
+	// Drops is the number of drop records, typed like the tracer's counters it is checked
+	// against.
+	Drops uint64
 }
 
-// ReadRecording parses every line of a droptrace recording. Any line that is not a complete
-// record of a known type is an error: an interrupted writer must not leave half a line.
+// ReadRecording reads a recording with analyze's reader but none of its leniency. analyze
+// makes the best of a file left by a killed session; a bench stops droptrace cleanly, so
+// anything analyze would warn about (a cut or unknown line, a gap in the intervals, no
+// summary) is a fault in the writer, and the counts checked against the file would be wrong.
 func ReadRecording(path string) (*Recording, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the recording: %w", err)
 	}
 	defer f.Close()
-	r := &Recording{DropsByReason: map[string]uint64{}}
-	var perr error
-	err = scanLines(f, func(line []byte) bool {
-		r.Lines++
-		var h record.Header
-		if err := json.Unmarshal(line, &h); err != nil {
-			perr = fmt.Errorf("%s line %d is not JSON: %v", path, r.Lines, err)
-			return false
-		}
-		switch h.Type {
-		case record.TypeStart:
-			r.Start = &record.Start{}
-			err = json.Unmarshal(line, r.Start)
-		case record.TypeInterval:
-			var iv record.Interval
-			err = json.Unmarshal(line, &iv)
-			r.Intervals = append(r.Intervals, iv)
-		case record.TypeSummary:
-			r.Summary = &record.Interval{}
-			err = json.Unmarshal(line, r.Summary)
-		case record.TypeDrop:
-			// Only the reason is kept: a storm writes millions of these.
-			var d struct {
-				Reason string `json:"reason"`
-			}
-			err = json.Unmarshal(line, &d)
-			r.Drops++
-			r.DropsByReason[d.Reason]++
-		default:
-			err = fmt.Errorf("unknown record type %q", h.Type)
-		}
-		if err != nil {
-			perr = fmt.Errorf("%s line %d: %v", path, r.Lines, err)
-			return false
-		}
-		return true
-	})
-	if perr != nil {
-		return r, perr
-	}
+	rec, warnings, err := analyze.Read(path, f)
 	if err != nil {
-		return r, fmt.Errorf("%s: %w", path, err)
+		return nil, err // analyze names the file, and the line when there is one
 	}
-	if r.Start == nil {
-		return r, fmt.Errorf("%s: no start record", path)
-	}
-	if r.Summary == nil {
+	r := &Recording{Recording: rec, Drops: uint64(rec.DropEvents)}
+	// A line-level warning comes first: a summary cut off mid-line says more than its absence.
+	if rec.Summary == nil && (len(warnings) == 0 || warnings[0].Line == 0) {
 		return r, fmt.Errorf("%s: no summary record: the session did not end cleanly", path)
+	}
+	if len(warnings) > 0 {
+		more := ""
+		if len(warnings) > 1 {
+			more = fmt.Sprintf(" (and %d more problems)", len(warnings)-1)
+		}
+		return r, fmt.Errorf("%s%s", warnings[0], more)
 	}
 	return r, nil
 }
