@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -264,16 +263,4 @@ func LookBpftrace() (string, error) {
 		return "", errors.New("bpftrace is not installed (apt-get install -y bpftrace)")
 	}
 	return p, nil
-}
-
-// scanLines calls fn for each line of r until it returns false.
-func scanLines(r io.Reader, fn func([]byte) bool) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		if !fn(sc.Bytes()) {
-			return nil
-		}
-	}
-	return sc.Err()
 }
