@@ -31,6 +31,18 @@ struct {
 	__type(value, __u64);
 } drop_counts SEC(".maps");
 
+/* Looking a key up in drop_counts (hashing it, walking a bucket, a helper call) is most of what
+ * counting a drop costs, and a drop storm repeats one key. Each CPU first tries the slot its key
+ * hashes to: a slot belongs to the first key that lands in it, for good, so a count never moves
+ * and userspace adds slot and map counts of the same key. Keys that find their slot taken go to
+ * drop_counts as before. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DT_DROP_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct drop_slot);
+} drop_cache SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_STAT_MAX);
@@ -61,6 +73,7 @@ struct {
 /* Exported to Go through bpf2go -type. */
 const struct drop_event *unused_drop_event __attribute__((unused));
 const struct drop_key *unused_drop_key __attribute__((unused));
+const struct drop_slot *unused_drop_slot __attribute__((unused));
 const struct drop_config *unused_drop_config __attribute__((unused));
 const enum drop_stat *unused_drop_stat __attribute__((unused));
 
@@ -72,10 +85,37 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
+static __always_inline bool count_in_slot(struct drop_key *key)
+{
+	__u64 *k = (__u64 *)key, *sk;
+	struct drop_slot *slot;
+	__u32 idx;
+
+	_Static_assert(sizeof(struct drop_key) == 24, "drop_key is compared as three words");
+	idx = (__u32)(k[0] ^ (k[0] >> 29) ^ k[1] ^ (k[1] >> 32) ^ k[2] ^ (k[2] >> 16)) * 2654435761U;
+	idx = (idx >> 25) & (DT_DROP_CACHE_SLOTS - 1);
+	slot = bpf_map_lookup_elem(&drop_cache, &idx);
+	if (!slot)
+		return false;
+	sk = (__u64 *)&slot->key;
+	if (slot->count == 0) {
+		slot->key = *key;
+		/* The key before the count, in program order (x86 keeps stores in order; other
+		 * architectures may show userspace a key being written with count 0 at worst). */
+		asm volatile("" ::: "memory");
+		slot->count = 1;
+		return true;
+	}
+	if (sk[0] != k[0] || sk[1] != k[1] || sk[2] != k[2])
+		return false;
+	slot->count++;
+	return true;
+}
+
 /* Per-CPU token bucket: at most `rate` events per second per CPU, bursts of up to one second's
  * worth. Integer math in units of 1e-9 events; the elapsed time is capped at one second, which
  * both bounds the burst and keeps the product from overflowing. */
-static __always_inline bool take_token(__u32 rate)
+static __always_inline bool take_token(__u32 rate, __u64 *now_out)
 {
 	const __u64 one = 1000000000ULL;
 	struct rate_state *st;
@@ -88,6 +128,7 @@ static __always_inline bool take_token(__u32 rate)
 	if (!st)
 		return false;
 	now = bpf_ktime_get_ns();
+	*now_out = now;
 	elapsed = now - st->last_ns;
 	if (elapsed > one)
 		elapsed = one;
@@ -193,6 +234,44 @@ static __always_inline unsigned char *read_ip(struct skb_meta *m, void *dst, __u
 	return NULL;
 }
 
+/* bpf_rdonly_cast (6.2+) turns an address into a typed pointer the verifier lets the program
+ * load through directly, each load guarded by the exception table like a BTF field load: the
+ * L4 protocol then costs a load where bpf_probe_read_kernel costs a helper call, about half of
+ * the drop program's run time on a VM. Weak: on older kernels the loader poisons the call and
+ * the probe_read path below stays. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The L4 protocol from the IP header at p, or -1 when p does not hold the expected version
+ * (a faulting load reads as 0, which no version matches). */
+static __always_inline int l4_at(unsigned char *p, __u8 want_version)
+{
+	if (want_version == 4) {
+		struct iphdr *ip = bpf_rdonly_cast(p, bpf_core_type_id_kernel(struct iphdr));
+
+		if (BPF_CORE_READ_BITFIELD(ip, version) == 4)
+			return ip->protocol;
+	} else {
+		struct ipv6hdr *ip6 = bpf_rdonly_cast(p, bpf_core_type_id_kernel(struct ipv6hdr));
+
+		if (BPF_CORE_READ_BITFIELD(ip6, version) == 6)
+			return ip6->nexthdr;
+	}
+	return -1;
+}
+
+/* The same choice of header as read_ip, with direct loads. */
+static __always_inline void l4_direct(struct skb_meta *m, struct pkt *pk, __u8 want_version)
+{
+	int l4 = -1;
+
+	if (m->nh != (__u16)~0U)
+		l4 = l4_at(m->head + m->nh, want_version);
+	if (l4 < 0)
+		l4 = l4_at(m->data, want_version);
+	if (l4 >= 0)
+		pk->l4 = l4;
+}
+
 static __always_inline bool has_ports(__u8 l4)
 {
 	return l4 == DT_IPPROTO_TCP || l4 == DT_IPPROTO_UDP || l4 == DT_IPPROTO_UDPLITE;
@@ -204,22 +283,38 @@ static __always_inline void set_ports(struct pkt *pk, __u16 *ports)
 	pk->dport = bpf_ntohs(ports[1]);
 }
 
-/* Aggregation needs the L3 and L4 protocols only; events (detail) also want addresses and
- * ports. */
-static __always_inline void parse_packet(struct skb_meta *m, struct pkt *pk, bool detail)
+/* The L3 and L4 protocols, all that the aggregation key needs. */
+static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
 {
 	__u16 proto = bpf_ntohs(m->protocol);
-	unsigned char *h;
 
 	pk->l3 = proto;
 	if (proto == DT_ETH_P_IP) {
+		struct iphdr ip;
+
+		if (bpf_rdonly_cast)
+			l4_direct(m, pk, 4);
+		else if (read_ip(m, &ip, sizeof(ip), 4))
+			pk->l4 = ip.protocol;
+	} else if (proto == DT_ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_rdonly_cast)
+			l4_direct(m, pk, 6);
+		else if (read_ip(m, &ip6, sizeof(ip6), 6))
+			pk->l4 = ip6.nexthdr;
+	}
+}
+
+/* Addresses and ports, for an event that is going to be sent: one read of the IP header with
+ * the four bytes after it. */
+static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
+{
+	unsigned char *h;
+
+	if (pk->l3 == DT_ETH_P_IP) {
 		struct ip4_ports hp;
 
-		if (!detail) {
-			if (read_ip(m, &hp.ip, sizeof(hp.ip), 4))
-				pk->l4 = hp.ip.protocol;
-			return;
-		}
 		h = read_ip(m, &hp, sizeof(hp), 4);
 		if (!h)
 			return;
@@ -237,14 +332,9 @@ static __always_inline void parse_packet(struct skb_meta *m, struct pkt *pk, boo
 			if (!bpf_probe_read_kernel(ports, sizeof(ports), h + hp.ip.ihl * 4))
 				set_ports(pk, ports);
 		}
-	} else if (proto == DT_ETH_P_IPV6) {
+	} else if (pk->l3 == DT_ETH_P_IPV6) {
 		struct ip6_ports hp;
 
-		if (!detail) {
-			if (read_ip(m, &hp.ip6, sizeof(hp.ip6), 6))
-				pk->l4 = hp.ip6.nexthdr;
-			return;
-		}
 		if (!read_ip(m, &hp, sizeof(hp), 6))
 			return;
 		/* Extension headers are not walked: their type is reported as the L4 protocol. */
@@ -281,7 +371,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	struct pkt pk = {};
 	struct drop_event *e;
 	__u32 zero = 0;
-	__u64 one = 1, *cnt;
+	__u64 one = 1, *cnt, now = 0;
 	bool want_event;
 
 	stat_inc(DROP_STAT_SEEN);
@@ -289,7 +379,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	want_event = cfg && cfg->events;
 
 	read_meta(skb, btf, &m);
-	parse_packet(&m, &pk, want_event);
+	parse_protocols(&m, &pk);
 	key.ifindex = m.ifindex;
 	key.netns = m.netns;
 	key.location = location;
@@ -297,8 +387,9 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	key.l3 = pk.l3;
 	key.l4 = pk.l4;
 
-	cnt = bpf_map_lookup_elem(&drop_counts, &key);
-	if (cnt) {
+	if (count_in_slot(&key)) {
+		/* counted */
+	} else if ((cnt = bpf_map_lookup_elem(&drop_counts, &key))) {
 		*cnt += 1;
 	} else if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST)) {
 		/* Full map, or a racing insert of the same key on this CPU: try once more. */
@@ -311,7 +402,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 
 	if (!want_event)
 		return;
-	if (!take_token(cfg->max_event_rate)) {
+	if (!take_token(cfg->max_event_rate, &now)) {
 		stat_inc(DROP_STAT_EVENTS_RATELIMITED);
 		return;
 	}
@@ -320,7 +411,9 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		stat_inc(DROP_STAT_EVENTS_RINGBUF_FULL);
 		return;
 	}
-	e->ts_ns = bpf_ktime_get_ns();
+	/* The rate limit's clock read serves as the timestamp: a drop program's run is short. */
+	e->ts_ns = now ? now : bpf_ktime_get_ns();
+	parse_detail(&m, &pk);
 	e->location = location;
 	e->reason = reason;
 	e->netns = m.netns;

@@ -18,6 +18,16 @@ struct drop_key {
 	__u8 pad;
 };
 
+/* A per-CPU slot of drop_cache: the first key hashed to it on that CPU, counted there for the
+ * rest of the session. The count comes first and is written after the key: userspace copies a
+ * slot front to back, so a nonzero count it reads implies the key after it is complete. */
+struct drop_slot {
+	__u64 count;
+	struct drop_key key;
+};
+
+#define DT_DROP_CACHE_SLOTS 128
+
 /* One dropped packet, streamed through the ring buffer when events are on. */
 struct drop_event {
 	__u64 ts_ns; /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
@@ -63,14 +73,33 @@ struct rate_state {
 struct netrx_stats {
 	__u64 runs;            /* NET_RX softirq entries seen */
 	__u64 exits;           /* NET_RX softirq exits seen that closed a seen entry */
-	__u64 busy_ns;         /* time between entry and exit */
+	__u64 busy_ns;         /* time between entry and exit of the runs timed one by one */
 	__u64 polls;           /* napi_poll inside NET_RX */
 	__u64 packets;         /* sum of napi_poll work inside NET_RX */
 	__u64 budget_squeezes; /* predicted: cumulative work reached netdev_budget */
 	__u64 time_squeezes;   /* predicted: jiffies reached start + netdev_budget_usecs */
 	__u64 other_polls;     /* napi_poll outside NET_RX: busy polling, threaded NAPI */
 	__u64 other_packets;
-	__u64 max_run_ns;      /* longest single NET_RX run */
+	__u64 max_run_ns;      /* longest timed NET_RX run */
+	/* Reading the clock twice per run is most of what the accounting costs, and a CPU that
+	 * runs NET_RX many times per jiffy is one under load, where that cost hurts. The first
+	 * DT_TIMED_RUNS_PER_JIFFY runs of each jiffy on a CPU are timed one by one (busy_ns); beyond
+	 * that one run in DT_SAMPLE_EVERY is timed and stands for the others, so userspace
+	 * estimates busy time as busy_ns + sample_busy_ns * sampled_from / sample_runs. */
+	__u64 timed_runs;      /* runs in busy_ns */
+	__u64 sample_runs;     /* runs in sample_busy_ns */
+	__u64 sample_busy_ns;
+	__u64 sampled_from;    /* exits of runs past the first DT_TIMED_RUNS_PER_JIFFY of their jiffy */
+};
+
+#define DT_TIMED_RUNS_PER_JIFFY 16
+#define DT_SAMPLE_EVERY 16
+
+/* How the run in progress is timed. */
+enum netrx_timing {
+	NETRX_UNTIMED = 0,
+	NETRX_TIMED,
+	NETRX_SAMPLED,
 };
 
 /* Per-CPU state of the NET_RX run in progress. */
@@ -78,6 +107,9 @@ struct netrx_state {
 	__u64 start_ns;
 	__u64 time_limit;  /* jiffies */
 	__s64 budget_left;
+	__u64 jiffy;       /* jiffies at the last entry */
+	__u32 jiffy_runs;  /* entries during that jiffy */
+	__u32 timing;      /* enum netrx_timing */
 	__u32 active;
 	__u32 squeezed;
 };

@@ -51,6 +51,7 @@ static __always_inline void netrx_enter(void)
 	struct netrx_state *st;
 	struct netrx_stats *s;
 	__u32 zero = 0;
+	__u64 now;
 
 	st = bpf_map_lookup_elem(&netrx_run, &zero);
 	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
@@ -60,9 +61,22 @@ static __always_inline void netrx_enter(void)
 	s->runs++;
 	st->active = 1;
 	st->squeezed = 0;
-	st->start_ns = bpf_ktime_get_ns();
 	st->budget_left = cfg->budget;
-	st->time_limit = bpf_jiffies64() + cfg->time_jiffies;
+	now = bpf_jiffies64();
+	st->time_limit = now + cfg->time_jiffies;
+	if (now != st->jiffy) {
+		st->jiffy = now;
+		st->jiffy_runs = 0;
+	}
+	st->jiffy_runs++;
+	if (st->jiffy_runs <= DT_TIMED_RUNS_PER_JIFFY)
+		st->timing = NETRX_TIMED;
+	else if (st->jiffy_runs % DT_SAMPLE_EVERY == 0)
+		st->timing = NETRX_SAMPLED;
+	else
+		st->timing = NETRX_UNTIMED;
+	if (st->timing != NETRX_UNTIMED)
+		st->start_ns = bpf_ktime_get_ns();
 }
 
 static __always_inline void netrx_exit(void)
@@ -77,9 +91,19 @@ static __always_inline void netrx_exit(void)
 	if (!st || !s || !st->active)
 		return;
 	st->active = 0;
-	d = bpf_ktime_get_ns() - st->start_ns;
 	s->exits++;
-	s->busy_ns += d;
+	if (st->timing != NETRX_TIMED)
+		s->sampled_from++;
+	if (st->timing == NETRX_UNTIMED)
+		return;
+	d = bpf_ktime_get_ns() - st->start_ns;
+	if (st->timing == NETRX_TIMED) {
+		s->timed_runs++;
+		s->busy_ns += d;
+	} else {
+		s->sample_runs++;
+		s->sample_busy_ns += d;
+	}
 	if (d > s->max_run_ns)
 		s->max_run_ns = d;
 }

@@ -121,7 +121,7 @@ func (l load) interval(seq int, end time.Time) *record.Interval {
 		runs := l.runs[c]
 		cpu.NetRx = &record.NetRx{
 			Runs: runs - l.missedRuns[c], KernelRuns: runs, BusyUs: l.received[c]/20 + runs*3,
-			MaxRunUs: 180 + l.budgetSq[c]/4, Polls: runs + runs/3, Packets: l.received[c], BudgetSqueezes: l.budgetSq[c],
+			MaxRunUs: 180 + l.budgetSq[c]/4, TimedRuns: runs - l.missedRuns[c], Polls: runs + runs/3, Packets: l.received[c], BudgetSqueezes: l.budgetSq[c],
 		}
 		sq := l.budgetSq[c]
 		if l.missedRuns[c] > 0 && sq > 0 {

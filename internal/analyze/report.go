@@ -463,6 +463,7 @@ func addCPU(a *record.CPU, c record.CPU) {
 		x.KernelRuns += n.KernelRuns
 		x.BusyUs += n.BusyUs
 		x.MaxRunUs = max(x.MaxRunUs, n.MaxRunUs)
+		x.TimedRuns += n.TimedRuns
 		x.Polls += n.Polls
 		x.Packets += n.Packets
 		x.BudgetSqueezes += n.BudgetSqueezes

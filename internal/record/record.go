@@ -166,6 +166,7 @@ type NetRx struct {
 	KernelRuns     uint64 `json:"kernel_runs"`
 	BusyUs         uint64 `json:"busy_us"`
 	MaxRunUs       uint64 `json:"max_run_us"`
+	TimedRuns      uint64 `json:"timed_runs"`
 	Polls          uint64 `json:"polls"`
 	Packets        uint64 `json:"packets"`
 	BudgetSqueezes uint64 `json:"budget_squeezes"`

@@ -130,12 +130,18 @@ func diff(prev, cur *sample, reasonOf func(uint32) string) *delta {
 		if i < len(prev.netrx) {
 			o = prev.netrx[i]
 		}
+		raw := tracer.NetRx{BusyNs: n.BusyNs - o.BusyNs, TimedRuns: n.TimedRuns - o.TimedRuns,
+			SampleBusyNs: n.SampleBusyNs - o.SampleBusyNs, SampleRuns: n.SampleRuns - o.SampleRuns,
+			SampledFrom: n.SampledFrom - o.SampledFrom}
+		// Busy time is estimated per interval and the estimates summed, so that the summary's
+		// busy time is the sum of the intervals'; TimedRuns becomes every run that was timed.
 		d.netrx[i] = tracer.NetRx{
-			Runs: n.Runs - o.Runs, Exits: n.Exits - o.Exits, BusyNs: n.BusyNs - o.BusyNs,
+			Runs: n.Runs - o.Runs, Exits: n.Exits - o.Exits, BusyNs: raw.EstBusyNs(),
 			Polls: n.Polls - o.Polls, Packets: n.Packets - o.Packets,
 			BudgetSqueezes: n.BudgetSqueezes - o.BudgetSqueezes, TimeSqueezes: n.TimeSqueezes - o.TimeSqueezes,
 			OtherPolls: n.OtherPolls - o.OtherPolls, OtherPackets: n.OtherPackets - o.OtherPackets,
-			MaxRunNs: n.MaxRunNs, // a high-water mark, not a counter
+			MaxRunNs:  n.MaxRunNs, // a high-water mark, not a counter
+			TimedRuns: raw.TimedRuns + raw.SampleRuns,
 		}
 		d.dstats.netrxRecursion = n.RecursionMisses - o.RecursionMisses
 	}
@@ -277,6 +283,7 @@ func (d *delta) add(o *delta) {
 		a.Runs += n.Runs
 		a.Exits += n.Exits
 		a.BusyNs += n.BusyNs
+		a.TimedRuns += n.TimedRuns
 		a.Polls += n.Polls
 		a.Packets += n.Packets
 		a.BudgetSqueezes += n.BudgetSqueezes

@@ -50,6 +50,12 @@ type dropsDropKey struct {
 	Pad      uint8
 }
 
+type dropsDropSlot struct {
+	_     structs.HostLayout
+	Count uint64
+	Key   dropsDropKey
+}
+
 type dropsDropStat uint32
 
 const (
@@ -71,6 +77,7 @@ type dropsRateState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	dropsMapDropCache        = "drop_cache"
 	dropsMapDropCfg          = "drop_cfg"
 	dropsMapDropCounts       = "drop_counts"
 	dropsMapDropStats        = "drop_stats"
@@ -81,6 +88,7 @@ const (
 	dropsVarUnusedDropConfig = "unused_drop_config"
 	dropsVarUnusedDropEvent  = "unused_drop_event"
 	dropsVarUnusedDropKey    = "unused_drop_key"
+	dropsVarUnusedDropSlot   = "unused_drop_slot"
 	dropsVarUnusedDropStat   = "unused_drop_stat"
 )
 
@@ -134,6 +142,7 @@ type dropsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsMapSpecs struct {
+	DropCache  *ebpf.MapSpec `ebpf:"drop_cache"`
 	DropCfg    *ebpf.MapSpec `ebpf:"drop_cfg"`
 	DropCounts *ebpf.MapSpec `ebpf:"drop_counts"`
 	DropStats  *ebpf.MapSpec `ebpf:"drop_stats"`
@@ -148,6 +157,7 @@ type dropsVariableSpecs struct {
 	UnusedDropConfig *ebpf.VariableSpec `ebpf:"unused_drop_config"`
 	UnusedDropEvent  *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropKey    *ebpf.VariableSpec `ebpf:"unused_drop_key"`
+	UnusedDropSlot   *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
 	UnusedDropStat   *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
 }
 
@@ -171,6 +181,7 @@ func (o *dropsObjects) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsMaps struct {
+	DropCache  *ebpf.Map `ebpf:"drop_cache"`
 	DropCfg    *ebpf.Map `ebpf:"drop_cfg"`
 	DropCounts *ebpf.Map `ebpf:"drop_counts"`
 	DropStats  *ebpf.Map `ebpf:"drop_stats"`
@@ -180,6 +191,7 @@ type dropsMaps struct {
 
 func (m *dropsMaps) Close() error {
 	return _DropsClose(
+		m.DropCache,
 		m.DropCfg,
 		m.DropCounts,
 		m.DropStats,
@@ -195,6 +207,7 @@ type dropsVariables struct {
 	UnusedDropConfig *ebpf.Variable `ebpf:"unused_drop_config"`
 	UnusedDropEvent  *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropKey    *ebpf.Variable `ebpf:"unused_drop_key"`
+	UnusedDropSlot   *ebpf.Variable `ebpf:"unused_drop_slot"`
 	UnusedDropStat   *ebpf.Variable `ebpf:"unused_drop_stat"`
 }
 

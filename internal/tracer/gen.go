@@ -4,5 +4,5 @@ package tracer
 
 // The generated loaders and objects are committed so that `go build` needs no clang;
 // `make generate` refreshes them and a test checks they match the C sources.
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type drop_key -type drop_event -type drop_config -type drop_stat drops ../../bpf/drops.c -- -I../../bpf/headers -I../../bpf
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type drop_key -type drop_event -type drop_config -type drop_stat -type drop_slot drops ../../bpf/drops.c -- -I../../bpf/headers -I../../bpf
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror" -target bpfel -type netrx_stats -type netrx_config netrx ../../bpf/netrx.c -- -I../../bpf/headers -I../../bpf

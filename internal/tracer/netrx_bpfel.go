@@ -24,6 +24,9 @@ type netrxNetrxState struct {
 	StartNs    uint64
 	TimeLimit  uint64
 	BudgetLeft int64
+	Jiffy      uint64
+	JiffyRuns  uint32
+	Timing     uint32
 	Active     uint32
 	Squeezed   uint32
 }
@@ -40,6 +43,10 @@ type netrxNetrxStats struct {
 	OtherPolls     uint64
 	OtherPackets   uint64
 	MaxRunNs       uint64
+	TimedRuns      uint64
+	SampleRuns     uint64
+	SampleBusyNs   uint64
+	SampledFrom    uint64
 }
 
 // Names of all BPF objects in the ELF.

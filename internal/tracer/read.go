@@ -35,10 +35,26 @@ type DropStats struct {
 
 // NetRx is cumulative NET_RX softirq accounting of one CPU.
 type NetRx struct {
-	Runs, Exits, BusyNs, Polls, Packets uint64
-	BudgetSqueezes, TimeSqueezes        uint64
-	OtherPolls, OtherPackets, MaxRunNs  uint64
-	RecursionMisses                     uint64 // summed over the three programs, all CPUs
+	Runs, Exits, Polls, Packets        uint64
+	BudgetSqueezes, TimeSqueezes       uint64
+	OtherPolls, OtherPackets, MaxRunNs uint64
+	// Busy time: BusyNs over the TimedRuns timed one by one, and SampleBusyNs over SampleRuns
+	// runs timed in place of SampledFrom runs (see struct netrx_stats in bpf/droptrace.h).
+	BusyNs, TimedRuns                     uint64
+	SampleBusyNs, SampleRuns, SampledFrom uint64
+	RecursionMisses                       uint64 // summed over the three programs, all CPUs
+}
+
+// EstBusyNs is the NET_RX busy time of the runs counted in n (a delta), exact when no run was
+// sampled: the sampled runs' mean duration stands for the runs that were not timed.
+func (n NetRx) EstBusyNs() uint64 {
+	if n.SampleRuns == 0 {
+		if n.SampledFrom > 0 && n.TimedRuns > 0 {
+			return n.BusyNs + n.BusyNs/n.TimedRuns*n.SampledFrom
+		}
+		return n.BusyNs
+	}
+	return n.BusyNs + uint64(float64(n.SampleBusyNs)*float64(n.SampledFrom)/float64(n.SampleRuns)+0.5)
 }
 
 // ReadDrops returns every aggregation key with its per-CPU cumulative counts.
@@ -53,14 +69,45 @@ func (t *Tracer) ReadDrops() ([]DropCount, error) {
 	)
 	it := t.dropsM.DropCounts.Iterate()
 	for it.Next(&k, &v) {
-		out = append(out, DropCount{
-			Key: DropKey{Reason: k.Reason, Netns: k.Netns, Ifindex: k.Ifindex, L3: k.L3, L4: k.L4,
-				Location: k.Location},
-			PerCPU: append([]uint64(nil), v...),
-		})
+		out = append(out, DropCount{Key: dropKey(k), PerCPU: append([]uint64(nil), v...)})
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read drop_counts map: %w", err)
+	}
+	return t.addSlots(out)
+}
+
+func dropKey(k dropsDropKey) DropKey {
+	return DropKey{Reason: k.Reason, Netns: k.Netns, Ifindex: k.Ifindex, L3: k.L3, L4: k.L4,
+		Location: k.Location}
+}
+
+// addSlots adds the counts in drop_cache's per-CPU slots to drop_counts' counts. On one CPU a
+// key is counted in one place only: in its slot if it was the first key there (slots are never
+// given up), in drop_counts if another key had the slot first.
+func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
+	at := make(map[DropKey]int, len(out))
+	for i, c := range out {
+		at[c.Key] = i
+	}
+	var slots []dropsDropSlot
+	for i := uint32(0); i < t.dropsM.DropCache.MaxEntries(); i++ {
+		if err := t.dropsM.DropCache.Lookup(i, &slots); err != nil {
+			return nil, fmt.Errorf("read drop_cache[%d]: %w", i, err)
+		}
+		for cpu, s := range slots {
+			if s.Count == 0 {
+				continue // free, or being claimed: its key may be incomplete
+			}
+			key := dropKey(s.Key)
+			j, ok := at[key]
+			if !ok {
+				j = len(out)
+				at[key] = j
+				out = append(out, DropCount{Key: key, PerCPU: make([]uint64, len(slots))})
+			}
+			out[j].PerCPU[cpu] += s.Count
+		}
 	}
 	return out, nil
 }
@@ -101,7 +148,8 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 		out[i] = NetRx{Runs: s.Runs, Exits: s.Exits, BusyNs: s.BusyNs, Polls: s.Polls,
 			Packets: s.Packets, BudgetSqueezes: s.BudgetSqueezes, TimeSqueezes: s.TimeSqueezes,
 			OtherPolls: s.OtherPolls, OtherPackets: s.OtherPackets, MaxRunNs: s.MaxRunNs,
-			RecursionMisses: misses}
+			TimedRuns: s.TimedRuns, SampleBusyNs: s.SampleBusyNs, SampleRuns: s.SampleRuns,
+			SampledFrom: s.SampledFrom, RecursionMisses: misses}
 	}
 	return out, nil
 }

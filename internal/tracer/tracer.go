@@ -291,8 +291,8 @@ func assignMaps(maps map[string]*ebpf.Map, to any) error {
 	switch m := to.(type) {
 	case *dropsMaps:
 		m.DropCfg, m.DropCounts, m.DropStats = maps["drop_cfg"], maps["drop_counts"], maps["drop_stats"]
-		m.EventRate, m.Events = maps["event_rate"], maps["events"]
-		if m.DropCfg == nil || m.DropCounts == nil || m.DropStats == nil || m.Events == nil {
+		m.DropCache, m.EventRate, m.Events = maps["drop_cache"], maps["event_rate"], maps["events"]
+		if m.DropCfg == nil || m.DropCounts == nil || m.DropStats == nil || m.Events == nil || m.DropCache == nil {
 			return errors.New("drops object is missing maps: regenerate with make generate")
 		}
 	case *netrxMaps:

@@ -150,6 +150,16 @@ func TestPrivNetRxCountsRuns(t *testing.T) {
 	if runs == 0 || polls == 0 || pkts < 200 {
 		t.Errorf("NET_RX runs %d, polls %d, packets %d after 200 loopback datagrams", runs, polls, pkts)
 	}
+	// Every closed run is either timed one by one or counted among those sampling stands for.
+	for cpu, c := range nr {
+		if c.TimedRuns+c.SampledFrom != c.Exits || c.SampleRuns > c.SampledFrom {
+			t.Errorf("CPU %d: timed %d + sampled-from %d != exits %d (samples %d)", cpu, c.TimedRuns,
+				c.SampledFrom, c.Exits, c.SampleRuns)
+		}
+		if c.Exits > 0 && c.EstBusyNs() == 0 {
+			t.Errorf("CPU %d: %d NET_RX runs and no busy time: %+v", cpu, c.Exits, c)
+		}
+	}
 }
 
 // This machine runs HZ=250 (CONFIG_HZ in /proc/config.gz); the BPF measurement must agree.

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package tracer
+
+import "testing"
+
+// A drop whose key finds its drop_cache slot owned by another key must still be counted, in
+// drop_counts; and ReadDrops must add a key's slot and map counts. Every slot on every CPU is
+// given to a made-up key first, so the loopback drops can only be counted in the map.
+func TestPrivDropsCountedWhenSlotsAreTaken(t *testing.T) {
+	requireRoot(t)
+	for _, force := range []bool{false, true} {
+		name := map[bool]string{false: "tp_btf", true: "tracepoint"}[force]
+		t.Run(name, func(t *testing.T) {
+			tr, err := Open(Options{NoNetRx: true, ForceTracepoint: force})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			cache := tr.dropsM.DropCache
+			fake := func(i uint32) dropsDropKey {
+				return dropsDropKey{Location: 0xdead0000 + uint64(i), Reason: 1, Netns: 1, Ifindex: 999}
+			}
+			for i := uint32(0); i < cache.MaxEntries(); i++ {
+				slots := make([]dropsDropSlot, tr.ncpu)
+				for c := range slots {
+					slots[c] = dropsDropSlot{Count: 1, Key: fake(i)}
+				}
+				if err := cache.Put(i, slots); err != nil {
+					t.Fatalf("fill drop_cache[%d]: %v", i, err)
+				}
+			}
+			// One made-up key also in drop_counts: its counts there add to its slots'.
+			inMap := make([]uint64, tr.ncpu)
+			inMap[0] = 41
+			if err := tr.dropsM.DropCounts.Put(fake(7), inMap); err != nil {
+				t.Fatal(err)
+			}
+
+			const n = 50
+			sendUDP(t, closedUDPPort(t), n)
+
+			counts, err := tr.ReadDrops()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var udp uint64
+			seen := map[uint64]uint64{}
+			for _, c := range counts {
+				var sum uint64
+				for _, v := range c.PerCPU {
+					sum += v
+				}
+				switch {
+				case c.Key.Netns == 1 && c.Key.Ifindex == 999:
+					seen[c.Key.Location] = sum
+				case c.Key.L4 == 17 && c.Key.Netns == selfNetns(t) && c.Key.L3 == EthIPv4:
+					udp += sum
+				}
+			}
+			if udp < n {
+				t.Errorf("with every slot taken, %d UDP drops counted of %d sent to a closed port", udp, n)
+			}
+			if len(seen) != int(cache.MaxEntries()) {
+				t.Errorf("ReadDrops returned %d of the %d made-up slot keys", len(seen), cache.MaxEntries())
+			}
+			for i := uint32(0); i < cache.MaxEntries(); i++ {
+				want := uint64(tr.ncpu)
+				if i == 7 {
+					want += 41
+				}
+				if got := seen[fake(i).Location]; got != want {
+					t.Errorf("made-up key %d: counted %d, want %d (a count of 1 in its slot on each of %d CPUs%s)",
+						i, got, want, tr.ncpu, map[bool]string{true: " plus 41 in drop_counts"}[i == 7])
+				}
+			}
+		})
+	}
+}
+
+// A slot with count 0 is free (or being claimed): ReadDrops must not report its key.
+func TestPrivFreeSlotsNotReported(t *testing.T) {
+	requireRoot(t)
+	tr, err := Open(Options{NoNetRx: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	last := tr.dropsM.DropCache.MaxEntries() - 1
+	slots := make([]dropsDropSlot, tr.ncpu)
+	for c := range slots {
+		slots[c] = dropsDropSlot{Count: 0, Key: dropsDropKey{Location: 0xfee, Netns: 3}}
+	}
+	if err := tr.dropsM.DropCache.Put(last, slots); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := tr.ReadDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range counts {
+		if c.Key.Location == 0xfee && c.Key.Netns == 3 {
+			t.Errorf("a slot with count 0 was reported: %+v", c)
+		}
+	}
+}
