@@ -90,6 +90,11 @@ struct netrx_stats {
 	__u64 sample_runs;     /* runs in sample_busy_ns */
 	__u64 sample_busy_ns;
 	__u64 sampled_from;    /* exits of runs past the first DT_TIMED_RUNS_PER_JIFFY of their jiffy */
+	/* Runs whose squeeze BPF cannot decide: no squeeze predicted at the last poll, budget
+	 * left, yet the time limit passed by softirq_exit. The tick fell between the napi_poll
+	 * tracepoint and the end of the run; net_rx_action counted a time squeeze if it fell
+	 * before its own test, a few instructions after the tracepoint. */
+	__u64 time_uncertain;
 };
 
 #define DT_TIMED_RUNS_PER_JIFFY 16
@@ -112,6 +117,8 @@ struct netrx_state {
 	__u32 timing;      /* enum netrx_timing */
 	__u32 active;
 	__u32 squeezed;
+	__u32 polled;      /* a napi_poll ran in this run: net_rx_action tested for a squeeze */
+	__u32 pad;
 };
 
 /* What net_rx_action reads at its start; userspace refreshes it every interval so that a

@@ -468,6 +468,7 @@ func addCPU(a *record.CPU, c record.CPU) {
 		x.Packets += n.Packets
 		x.BudgetSqueezes += n.BudgetSqueezes
 		x.TimeSqueezes += n.TimeSqueezes
+		x.TimeUncertain += n.TimeUncertain
 		x.OtherPolls += n.OtherPolls
 		x.OtherPackets += n.OtherPackets
 	}

@@ -332,7 +332,9 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	}
 
 	// Squeezes: each CPU's prediction equals time_squeeze, except that a NET_RX run BPF did not
-	// see (net_rx_coverage) can hide at most one squeeze: net_rx_action counts one per run.
+	// see (net_rx_coverage) can hide at most one squeeze: net_rx_action counts one per run; so can
+	// a run that ended as the time limit passed (time_uncertain: the tick fell between the
+	// tracepoint and net_rx_action's own test), which BPF counts.
 	var rpsSqueezes int64
 	for _, c := range sum.CPUs {
 		sq := check(t, sum, "time_squeeze", c.CPU)
@@ -342,11 +344,11 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 			missed = 0
 		}
 		diff := val(sq.Kernel) - val(sq.Traced)
-		t.Logf("CPU %d: squeezes predicted %d (budget %d, time %d), kernel %d; NET_RX runs seen %d of %d",
-			c.CPU, val(sq.Traced), c.NetRx.BudgetSqueezes, c.NetRx.TimeSqueezes, val(sq.Kernel), val(cov.Traced), val(cov.Kernel))
-		if diff < 0 || diff > missed {
-			t.Errorf("CPU %d: predicted %d squeezes, kernel counted %d; only %d NET_RX runs were unseen: %s",
-				c.CPU, val(sq.Traced), val(sq.Kernel), missed, sq.Note)
+		t.Logf("CPU %d: squeezes predicted %d (budget %d, time %d), kernel %d; NET_RX runs seen %d of %d, %d ended on the tick",
+			c.CPU, val(sq.Traced), c.NetRx.BudgetSqueezes, c.NetRx.TimeSqueezes, val(sq.Kernel), val(cov.Traced), val(cov.Kernel), c.NetRx.TimeUncertain)
+		if diff < 0 || diff > missed+int64(c.NetRx.TimeUncertain) {
+			t.Errorf("CPU %d: predicted %d squeezes, kernel counted %d; only %d NET_RX runs were unseen and %d ended on the tick: %s",
+				c.CPU, val(sq.Traced), val(sq.Kernel), missed, c.NetRx.TimeUncertain, sq.Note)
 		}
 		if c.CPU == rpsCPU {
 			rpsSqueezes = val(sq.Kernel)
@@ -533,16 +535,17 @@ func TestPrivTimeSqueezesTellTheirCause(t *testing.T) {
 	sq := check(t, rec.summary, "time_squeeze", rpsCPU)
 	cov := check(t, rec.summary, "net_rx_coverage", rpsCPU)
 	unseen := val(cov.Kernel) - val(cov.Traced)
-	t.Logf("CPU %d: predicted %d time + %d budget squeezes, kernel time_squeeze %d, max NET_RX run %d us, unseen runs %d",
-		rpsCPU, c.NetRx.TimeSqueezes, c.NetRx.BudgetSqueezes, c.Softnet.TimeSqueeze, c.NetRx.MaxRunUs, unseen)
+	t.Logf("CPU %d: predicted %d time + %d budget squeezes, kernel time_squeeze %d, max NET_RX run %d us, unseen runs %d, runs ending on the tick %d",
+		rpsCPU, c.NetRx.TimeSqueezes, c.NetRx.BudgetSqueezes, c.Softnet.TimeSqueeze, c.NetRx.MaxRunUs, unseen, c.NetRx.TimeUncertain)
 	if c.NetRx.TimeSqueezes == 0 || c.Softnet.TimeSqueeze == 0 {
 		t.Fatalf("no time squeezes: predicted %d, kernel %d", c.NetRx.TimeSqueezes, c.Softnet.TimeSqueeze)
 	}
 	if c.NetRx.BudgetSqueezes != 0 {
 		t.Errorf("%d budget squeezes predicted with a budget of 300 and bursts of 8", c.NetRx.BudgetSqueezes)
 	}
-	if d := val(sq.Kernel) - val(sq.Traced); d < 0 || d > max(unseen, 0) {
-		t.Errorf("time_squeeze: predicted %d, kernel %d, unseen runs %d: %s", val(sq.Traced), val(sq.Kernel), unseen, sq.Note)
+	if d := val(sq.Kernel) - val(sq.Traced); d < 0 || d > max(unseen, 0)+int64(c.NetRx.TimeUncertain) {
+		t.Errorf("time_squeeze: predicted %d, kernel %d, unseen runs %d, runs ending on the tick %d: %s",
+			val(sq.Traced), val(sq.Kernel), unseen, c.NetRx.TimeUncertain, sq.Note)
 	}
 	var timeVerdict bool
 	for _, v := range rec.summary.Verdicts {

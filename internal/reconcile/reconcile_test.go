@@ -115,22 +115,29 @@ func TestSqueeze(t *testing.T) {
 		budget, time_  uint64
 		kernel         uint64
 		runs, kernRuns uint64
+		uncertain      uint64
 		status         string
 		noteHas        string
+		explainedBy    string
 	}{
-		{"exact, split by cause", 7, 3, 10, 100, 100, record.StatusMatch, "predicted 7 budget + 3 time"},
-		{"residual explained by unseen runs", 7, 0, 9, 95, 100, record.StatusMismatch, "explained by the 5 NET_RX runs BPF did not see"},
-		{"residual larger than unseen runs", 1, 0, 9, 99, 100, record.StatusMismatch, "only 1 unseen runs"},
-		{"over-prediction", 5, 5, 4, 100, 100, record.StatusMismatch, "6 more predicted than counted"},
+		{"exact, split by cause", 7, 3, 10, 100, 100, 0, record.StatusMatch, "predicted 7 budget + 3 time", ""},
+		{"exact despite runs ending on the tick", 7, 3, 10, 100, 100, 2, record.StatusMatch, "predicted 7 budget + 3 time", ""},
+		{"residual explained by unseen runs", 7, 0, 9, 95, 100, 0, record.StatusMismatch, "explained by the 5 NET_RX runs BPF did not see", ExplainedByCoverage},
+		{"residual within runs ending on the tick", 0, 25, 26, 100, 100, 1, record.StatusMismatch, "1 squeezes not predicted, within the 1 runs that ended as the time limit passed", ExplainedByTick},
+		{"residual within ticks and unseen runs", 0, 25, 28, 98, 100, 1, record.StatusMismatch, "and the 2 NET_RX runs BPF did not see", ExplainedByTick},
+		{"residual larger than unseen runs and ticks", 1, 0, 9, 99, 100, 2, record.StatusMismatch, "only 1 unseen runs and 2 runs ending on the tick", ""},
+		{"over-prediction", 5, 5, 4, 100, 100, 0, record.StatusMismatch, "6 more predicted than counted", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()
 			in.CPUs = []CPU{{CPU: 1, Softnet: &Softnet{TimeSqueeze: tc.kernel}, Runs: tc.runs,
-				KernelRuns: tc.kernRuns, HasKernelRuns: true, BudgetSqueezes: tc.budget, TimeSqueezes: tc.time_}}
+				KernelRuns: tc.kernRuns, HasKernelRuns: true, BudgetSqueezes: tc.budget, TimeSqueezes: tc.time_,
+				TimeUncertain: tc.uncertain}}
 			c := find(t, Checks(in), CheckSqueeze, 1)
-			if c.Status != tc.status || !strings.Contains(c.Note, tc.noteHas) {
-				t.Errorf("got %s %q, want %s containing %q", c.Status, c.Note, tc.status, tc.noteHas)
+			if c.Status != tc.status || !strings.Contains(c.Note, tc.noteHas) || c.ExplainedBy != tc.explainedBy {
+				t.Errorf("got %s %q explained by %q, want %s containing %q explained by %q", c.Status, c.Note,
+					c.ExplainedBy, tc.status, tc.noteHas, tc.explainedBy)
 			}
 			if *c.Traced != int64(tc.budget+tc.time_) || *c.Kernel != int64(tc.kernel) {
 				t.Errorf("traced %d kernel %d", *c.Traced, *c.Kernel)

@@ -171,6 +171,7 @@ type NetRx struct {
 	Packets        uint64 `json:"packets"`
 	BudgetSqueezes uint64 `json:"budget_squeezes"`
 	TimeSqueezes   uint64 `json:"time_squeezes"`
+	TimeUncertain  uint64 `json:"time_uncertain"`
 	OtherPolls     uint64 `json:"other_polls"`
 	OtherPackets   uint64 `json:"other_packets"`
 }

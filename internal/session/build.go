@@ -141,11 +141,12 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 		if n, ok := d.netrx[c]; ok && s.avail.netrx.OK {
 			rc.NetRx = &record.NetRx{
 				Runs: n.Runs, KernelRuns: d.netrxK[c], BusyUs: n.BusyNs / 1000, MaxRunUs: n.MaxRunNs / 1000,
-				TimedRuns: n.TimedRuns,
-				Polls:     n.Polls, Packets: n.Packets, BudgetSqueezes: n.BudgetSqueezes, TimeSqueezes: n.TimeSqueezes,
+				TimedRuns: n.TimedRuns, TimeUncertain: n.TimeUncertain,
+				Polls: n.Polls, Packets: n.Packets, BudgetSqueezes: n.BudgetSqueezes, TimeSqueezes: n.TimeSqueezes,
 				OtherPolls: n.OtherPolls, OtherPackets: n.OtherPackets,
 			}
 			ic.Runs, ic.BudgetSqueezes, ic.TimeSqueezes = n.Runs, n.BudgetSqueezes, n.TimeSqueezes
+			ic.TimeUncertain = n.TimeUncertain
 		}
 		if k, ok := d.netrxK[c]; ok {
 			ic.KernelRuns, ic.HasKernelRuns = k, true

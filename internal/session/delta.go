@@ -140,8 +140,9 @@ func diff(prev, cur *sample, reasonOf func(uint32) string) *delta {
 			Polls: n.Polls - o.Polls, Packets: n.Packets - o.Packets,
 			BudgetSqueezes: n.BudgetSqueezes - o.BudgetSqueezes, TimeSqueezes: n.TimeSqueezes - o.TimeSqueezes,
 			OtherPolls: n.OtherPolls - o.OtherPolls, OtherPackets: n.OtherPackets - o.OtherPackets,
-			MaxRunNs:  n.MaxRunNs, // a high-water mark, not a counter
-			TimedRuns: raw.TimedRuns + raw.SampleRuns,
+			MaxRunNs:      n.MaxRunNs, // a high-water mark, not a counter
+			TimedRuns:     raw.TimedRuns + raw.SampleRuns,
+			TimeUncertain: n.TimeUncertain - o.TimeUncertain,
 		}
 		d.dstats.netrxRecursion = n.RecursionMisses - o.RecursionMisses
 	}
@@ -284,6 +285,7 @@ func (d *delta) add(o *delta) {
 		a.Exits += n.Exits
 		a.BusyNs += n.BusyNs
 		a.TimedRuns += n.TimedRuns
+		a.TimeUncertain += n.TimeUncertain
 		a.Polls += n.Polls
 		a.Packets += n.Packets
 		a.BudgetSqueezes += n.BudgetSqueezes

@@ -29,6 +29,8 @@ type netrxNetrxState struct {
 	Timing     uint32
 	Active     uint32
 	Squeezed   uint32
+	Polled     uint32
+	Pad        uint32
 }
 
 type netrxNetrxStats struct {
@@ -47,6 +49,7 @@ type netrxNetrxStats struct {
 	SampleRuns     uint64
 	SampleBusyNs   uint64
 	SampledFrom    uint64
+	TimeUncertain  uint64
 }
 
 // Names of all BPF objects in the ELF.

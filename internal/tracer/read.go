@@ -42,7 +42,10 @@ type NetRx struct {
 	// runs timed in place of SampledFrom runs (see struct netrx_stats in bpf/droptrace.h).
 	BusyNs, TimedRuns                     uint64
 	SampleBusyNs, SampleRuns, SampledFrom uint64
-	RecursionMisses                       uint64 // summed over the three programs, all CPUs
+	// TimeUncertain counts runs whose time squeeze BPF could not decide (a tick at the end of
+	// the run; see struct netrx_stats).
+	TimeUncertain   uint64
+	RecursionMisses uint64 // summed over the three programs, all CPUs
 }
 
 // EstBusyNs is the NET_RX busy time of the runs counted in n (a delta), exact when no run was
@@ -149,7 +152,7 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 			Packets: s.Packets, BudgetSqueezes: s.BudgetSqueezes, TimeSqueezes: s.TimeSqueezes,
 			OtherPolls: s.OtherPolls, OtherPackets: s.OtherPackets, MaxRunNs: s.MaxRunNs,
 			TimedRuns: s.TimedRuns, SampleBusyNs: s.SampleBusyNs, SampleRuns: s.SampleRuns,
-			SampledFrom: s.SampledFrom, RecursionMisses: misses}
+			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain, RecursionMisses: misses}
 	}
 	return out, nil
 }
