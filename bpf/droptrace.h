@@ -61,12 +61,14 @@ enum drop_stat {
 struct drop_config {
 	__u32 events;          /* 1: stream events */
 	__u32 max_event_rate;  /* events per second per CPU; 0: unlimited */
+	__u32 hz;              /* CONFIG_HZ, for the rate limit's jiffies clock; 0: use ns */
+	__u32 pad;
 };
 
 /* Per-CPU token bucket for the event stream. */
 struct rate_state {
 	__u64 tokens; /* in units of 1e-9 events */
-	__u64 last_ns;
+	__u64 last;   /* jiffies, or ns when drop_config.hz is 0 */
 };
 
 /* Per-CPU NET_RX softirq accounting (net_rx_action in net/core/dev.c). */

@@ -165,7 +165,7 @@ func open(cfg Config) (*Session, *record.Start, error) {
 
 	if !cfg.CountersOnly {
 		s.tr, err = tracer.Open(tracer.Options{
-			Events: cfg.Events, MaxEventRate: cfg.MaxEventRate,
+			Events: cfg.Events, MaxEventRate: cfg.MaxEventRate, HZ: hz,
 			RingBufferBytes: cfg.RingBufferBytes, ForceTracepoint: cfg.ForceTracepoint,
 		})
 		if err != nil {

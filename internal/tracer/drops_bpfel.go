@@ -17,6 +17,8 @@ type dropsDropConfig struct {
 	_            structs.HostLayout
 	Events       uint32
 	MaxEventRate uint32
+	Hz           uint32
+	Pad          uint32
 }
 
 type dropsDropEvent struct {
@@ -70,7 +72,7 @@ const (
 type dropsRateState struct {
 	_      structs.HostLayout
 	Tokens uint64
-	LastNs uint64
+	Last   uint64
 }
 
 // Names of all BPF objects in the ELF.

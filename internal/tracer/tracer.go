@@ -26,6 +26,9 @@ type Options struct {
 	Events bool
 	// MaxEventRate caps events per second per CPU in BPF; 0 is unlimited.
 	MaxEventRate uint32
+	// HZ, when known, lets the rate limit count time in jiffies, which is cheaper to read than
+	// nanoseconds; 0 keeps nanoseconds.
+	HZ int
 	// RingBufferBytes sizes the event ring buffer (a power of two, at least one page).
 	RingBufferBytes uint32
 	// ForceTracepoint skips tp_btf and attaches the classic tracepoints (tests the fallback).
@@ -143,6 +146,9 @@ func (t *Tracer) openDrops() error {
 		return err
 	}
 	cfg := dropsDropConfig{MaxEventRate: t.opts.MaxEventRate}
+	if t.opts.HZ > 0 && 1_000_000_000%t.opts.HZ == 0 {
+		cfg.Hz = uint32(t.opts.HZ)
+	}
 	if t.opts.Events {
 		cfg.Events = 1
 	}

@@ -174,3 +174,46 @@ func TestPrivMeasureHZ(t *testing.T) {
 		t.Errorf("measured HZ %d, kernel config says %d", hz, want)
 	}
 }
+
+// The per-CPU token bucket lets a burst of MaxEventRate events through, then MaxEventRate per
+// second, counting every refused event; with HZ known it counts time in jiffies.
+func TestPrivEventRateLimit(t *testing.T) {
+	requireRoot(t)
+	for _, hz := range []int{0, 250, 1000} {
+		t.Run(map[int]string{0: "ns", 250: "jiffies", 1000: "jiffies-hz1000"}[hz], func(t *testing.T) {
+			const rate, n = 10, 300
+			tr, err := Open(Options{Events: true, MaxEventRate: rate, HZ: hz, NoNetRx: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			start := time.Now()
+			sendUDP(t, closedUDPPort(t), n)
+			elapsed := time.Since(start)
+			st, err := tr.ReadDropStats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen, sent, limited uint64
+			for c := range st.Seen {
+				seen += st.Seen[c]
+				sent += st.EventsSent[c]
+				limited += st.RateLimited[c]
+			}
+			// The burst on each CPU that dropped, plus what the elapsed time refilled (a tick's
+			// worth more, since the jiffies clock refills in whole ticks).
+			refill := uint64(float64(rate)*(elapsed.Seconds()+0.01)) + 1
+			cpus := uint64(tr.PossibleCPUs())
+			if sent < rate || sent > cpus*(rate+refill) {
+				t.Errorf("%d events sent of %d drops in %v at %d/s per CPU: want a burst of %d, at most %d", sent, seen, elapsed,
+					rate, rate, cpus*(rate+refill))
+			}
+			if sent+limited != seen {
+				t.Errorf("sent %d + rate-limited %d != seen %d: refused events must be counted", sent, limited, seen)
+			}
+			if seen < n {
+				t.Errorf("seen %d drops, sent %d to a closed port", seen, n)
+			}
+		})
+	}
+}
