@@ -316,11 +316,78 @@ static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
 	}
 }
 
+/* The IP header BPF trusts, as read_ip chooses it, for direct loads; NULL if neither
+ * candidate holds want_version. */
+static __always_inline unsigned char *ip_direct(struct skb_meta *m, __u8 want_version)
+{
+	if (m->nh != (__u16)~0U && l4_at(m->head + m->nh, want_version) >= 0)
+		return m->head + m->nh;
+	if (l4_at(m->data, want_version) >= 0)
+		return m->data;
+	return NULL;
+}
+
+/* Addresses and ports with direct loads (bpf_rdonly_cast). TCP's and UDP's headers both start
+ * with the two ports. */
+static __always_inline void detail_direct(struct skb_meta *m, struct pkt *pk)
+{
+	unsigned char *h;
+
+	if (pk->l3 == DT_ETH_P_IP) {
+		struct iphdr *ip;
+		struct udphdr *uh;
+		__u32 a;
+
+		h = ip_direct(m, 4);
+		if (!h)
+			return;
+		ip = bpf_rdonly_cast(h, bpf_core_type_id_kernel(struct iphdr));
+		a = ip->saddr;
+		__builtin_memcpy(pk->saddr, &a, 4);
+		a = ip->daddr;
+		__builtin_memcpy(pk->daddr, &a, 4);
+		if ((bpf_ntohs(ip->frag_off) & DT_IP_OFFSET) || !has_ports(pk->l4))
+			return;
+		uh = bpf_rdonly_cast(h + BPF_CORE_READ_BITFIELD(ip, ihl) * 4, bpf_core_type_id_kernel(struct udphdr));
+		pk->sport = bpf_ntohs(uh->source);
+		pk->dport = bpf_ntohs(uh->dest);
+	} else if (pk->l3 == DT_ETH_P_IPV6) {
+		struct ipv6hdr *ip6;
+		struct udphdr *uh;
+		__u32 *src, *dst;
+
+		h = ip_direct(m, 6);
+		if (!h)
+			return;
+		ip6 = bpf_rdonly_cast(h, bpf_core_type_id_kernel(struct ipv6hdr));
+		src = (__u32 *)pk->saddr;
+		dst = (__u32 *)pk->daddr;
+		src[0] = ip6->saddr.in6_u.u6_addr32[0];
+		src[1] = ip6->saddr.in6_u.u6_addr32[1];
+		src[2] = ip6->saddr.in6_u.u6_addr32[2];
+		src[3] = ip6->saddr.in6_u.u6_addr32[3];
+		dst[0] = ip6->daddr.in6_u.u6_addr32[0];
+		dst[1] = ip6->daddr.in6_u.u6_addr32[1];
+		dst[2] = ip6->daddr.in6_u.u6_addr32[2];
+		dst[3] = ip6->daddr.in6_u.u6_addr32[3];
+		if (!has_ports(pk->l4))
+			return;
+		uh = bpf_rdonly_cast(h + sizeof(struct ipv6hdr), bpf_core_type_id_kernel(struct udphdr));
+		pk->sport = bpf_ntohs(uh->source);
+		pk->dport = bpf_ntohs(uh->dest);
+	}
+}
+
 /* Addresses and ports, for an event that is going to be sent: one read of the IP header with
  * the four bytes after it. */
 static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
 {
 	unsigned char *h;
+
+	if (bpf_rdonly_cast) {
+		detail_direct(m, pk);
+		return;
+	}
 
 	if (pk->l3 == DT_ETH_P_IP) {
 		struct ip4_ports hp;

@@ -217,3 +217,51 @@ func TestPrivEventRateLimit(t *testing.T) {
 		})
 	}
 }
+
+// IPv6 drops carry addresses and ports in events too (the header is read differently from
+// IPv4's, with no options to skip).
+func TestPrivIPv6DropEvents(t *testing.T) {
+	requireRoot(t)
+	for _, force := range []bool{false, true} {
+		name := map[bool]string{false: "tp_btf", true: "tracepoint"}[force]
+		t.Run(name, func(t *testing.T) {
+			tr, err := Open(Options{Events: true, NoNetRx: true, ForceTracepoint: force})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			l, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+			if err != nil {
+				t.Skipf("SKIPPED: no IPv6 loopback here: %v", err)
+			}
+			port := l.LocalAddr().(*net.UDPAddr).Port
+			l.Close()
+			c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sport := c.LocalAddr().(*net.UDPAddr).Port
+			const n = 5
+			for i := 0; i < n; i++ {
+				if _, err := c.WriteToUDP([]byte("droptrace"), &net.UDPAddr{IP: net.IPv6loopback, Port: port}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got int
+			var rec ringbuf.Record
+			var e Event
+			for got < n {
+				if err := tr.ReadEvent(&rec, &e, time.Now().Add(5*time.Second)); err != nil {
+					t.Fatalf("after %d of %d IPv6 events: %v", got, n, err)
+				}
+				if e.L3 == EthIPv6 && int(e.Dport) == port {
+					got++
+					if e.L4 != 17 || e.Src.String() != "::1" || e.Dst.String() != "::1" || int(e.Sport) != sport {
+						t.Errorf("IPv6 event %+v: want udp ::1 port %d -> ::1 port %d", e, sport, port)
+					}
+				}
+			}
+		})
+	}
+}
