@@ -210,10 +210,17 @@ func TestPrivDropStorm(t *testing.T) {
 	if tr.EventsWritten+sum.LostEvents != drops {
 		t.Errorf("%d written + %d lost != %d drops", tr.EventsWritten, sum.LostEvents, drops)
 	}
-	// The storm outruns 1000 events per second per CPU: losses are certain, and reported while
-	// they happen, not only at the end.
-	if tr.EventsRateLimited == 0 {
-		t.Errorf("no events rate-limited in a storm of %d datagrams", total)
+	// The storm outruns a one-page ring buffer read every 200 ms: losses are certain, and
+	// reported while they happen, not only at the end. Which limit they hit depends on the
+	// storm's speed: past what 1000 events per second per CPU (with a one-second burst) let
+	// through, the rate limit must have refused some; a slow (emulated) machine may stay under it
+	// and fill the ring instead.
+	if sum.LostEvents == 0 {
+		t.Errorf("no events lost in a storm of %d datagrams through a one-page ring", total)
+	}
+	allowed := uint64(len(sent)) * (uint64(1000*(termSent.Sub(stormStart).Seconds()+1)) + 10) // + a tick of refill
+	if drops > allowed && tr.EventsRateLimited == 0 {
+		t.Errorf("no events rate-limited: %d drops, more than the %d that 1000/s per CPU let through", drops, allowed)
 	}
 	var lostInIntervals uint64
 	perReason := map[string]uint64{}
