@@ -92,10 +92,10 @@ struct netrx_stats {
 	__u64 sample_runs;     /* runs in sample_busy_ns */
 	__u64 sample_busy_ns;
 	__u64 sampled_from;    /* exits of runs past the first DT_TIMED_RUNS_PER_JIFFY of their jiffy */
-	/* Runs whose squeeze BPF cannot decide: no squeeze predicted at the last poll, budget
-	 * left, yet the time limit passed by softirq_exit. The tick fell between the napi_poll
-	 * tracepoint and the end of the run; net_rx_action counted a time squeeze if it fell
-	 * before its own test, a few instructions after the tracepoint. */
+	/* Runs that ended past the time limit with no squeeze predicted and budget left. Every
+	 * time squeeze net_rx_action counts in a run BPF saw begin and end without predicting it
+	 * is in one of these: the tick fell between the napi_poll tracepoint and the kernel's own
+	 * test a few instructions later, or the run polled without the tracepoint firing. */
 	__u64 time_uncertain;
 };
 
@@ -119,8 +119,6 @@ struct netrx_state {
 	__u32 timing;      /* enum netrx_timing */
 	__u32 active;
 	__u32 squeezed;
-	__u32 polled;      /* a napi_poll ran in this run: net_rx_action tested for a squeeze */
-	__u32 pad;
 };
 
 /* What net_rx_action reads at its start; userspace refreshes it every interval so that a

@@ -61,7 +61,6 @@ static __always_inline void netrx_enter(void)
 	s->runs++;
 	st->active = 1;
 	st->squeezed = 0;
-	st->polled = 0;
 	st->budget_left = cfg->budget;
 	now = bpf_jiffies64();
 	st->time_limit = now + cfg->time_jiffies;
@@ -93,7 +92,7 @@ static __always_inline void netrx_exit(void)
 		return;
 	st->active = 0;
 	s->exits++;
-	if (st->polled && !st->squeezed && st->budget_left > 0 && (__s64)(bpf_jiffies64() - st->time_limit) >= 0)
+	if (!st->squeezed && st->budget_left > 0 && (__s64)(bpf_jiffies64() - st->time_limit) >= 0)
 		s->time_uncertain++;
 	if (st->timing != NETRX_TIMED)
 		s->sampled_from++;
@@ -132,7 +131,6 @@ static __always_inline void netrx_poll(int work)
 	}
 	s->polls++;
 	s->packets += work;
-	st->polled = 1;
 	/* net_rx_action stops at the first squeeze; a budget of 0 means "not configured yet". */
 	if (st->squeezed || cfg->budget == 0)
 		return;

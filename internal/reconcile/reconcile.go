@@ -395,7 +395,7 @@ func squeeze(in Input, c CPU) record.Check {
 		// instructions later: a tick in between is a squeeze BPF cannot predict. Each such
 		// run is counted, so this residual is measured, not guessed.
 		chk.Status = record.StatusMismatch
-		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, within the %d runs that ended as the time limit passed (the clock tick fell between the tracepoint and net_rx_action's own test)%s",
+		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, within the %d runs that ended past the time limit with none predicted (a tick between the tracepoint and net_rx_action's own test, or a poll BPF did not see)%s",
 			split, d, c.TimeUncertain, unseenNote(missed))
 		chk.ExplainedBy = ExplainedByTick
 	case pred < kern:

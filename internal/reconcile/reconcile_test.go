@@ -123,7 +123,7 @@ func TestSqueeze(t *testing.T) {
 		{"exact, split by cause", 7, 3, 10, 100, 100, 0, record.StatusMatch, "predicted 7 budget + 3 time", ""},
 		{"exact despite runs ending on the tick", 7, 3, 10, 100, 100, 2, record.StatusMatch, "predicted 7 budget + 3 time", ""},
 		{"residual explained by unseen runs", 7, 0, 9, 95, 100, 0, record.StatusMismatch, "explained by the 5 NET_RX runs BPF did not see", ExplainedByCoverage},
-		{"residual within runs ending on the tick", 0, 25, 26, 100, 100, 1, record.StatusMismatch, "1 squeezes not predicted, within the 1 runs that ended as the time limit passed", ExplainedByTick},
+		{"residual within runs ending on the tick", 0, 25, 26, 100, 100, 1, record.StatusMismatch, "1 squeezes not predicted, within the 1 runs that ended past the time limit", ExplainedByTick},
 		{"residual within ticks and unseen runs", 0, 25, 28, 98, 100, 1, record.StatusMismatch, "and the 2 NET_RX runs BPF did not see", ExplainedByTick},
 		{"residual larger than unseen runs and ticks", 1, 0, 9, 99, 100, 2, record.StatusMismatch, "only 1 unseen runs and 2 runs ending on the tick", ""},
 		{"over-prediction", 5, 5, 4, 100, 100, 0, record.StatusMismatch, "6 more predicted than counted", ""},

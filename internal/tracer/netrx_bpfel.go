@@ -29,8 +29,6 @@ type netrxNetrxState struct {
 	Timing     uint32
 	Active     uint32
 	Squeezed   uint32
-	Polled     uint32
-	Pad        uint32
 }
 
 type netrxNetrxStats struct {
