@@ -164,6 +164,7 @@ struct pkt {
 struct skb_meta {
 	struct net_device *dev;
 	unsigned char *head, *data;
+	unsigned char *ip; /* the IP header parse_protocols trusted; NULL if none */
 	__u32 netns, ifindex, len;
 	__u16 nh, protocol;
 };
@@ -274,12 +275,18 @@ static __always_inline void l4_direct(struct skb_meta *m, struct pkt *pk, __u8 w
 {
 	int l4 = -1;
 
-	if (m->nh != (__u16)~0U)
-		l4 = l4_at(m->head + m->nh, want_version);
-	if (l4 < 0)
-		l4 = l4_at(m->data, want_version);
+	if (m->nh != (__u16)~0U) {
+		m->ip = m->head + m->nh;
+		l4 = l4_at(m->ip, want_version);
+	}
+	if (l4 < 0) {
+		m->ip = m->data;
+		l4 = l4_at(m->ip, want_version);
+	}
 	if (l4 >= 0)
 		pk->l4 = l4;
+	else
+		m->ip = NULL;
 }
 
 static __always_inline bool has_ports(__u8 l4)
@@ -293,7 +300,8 @@ static __always_inline void set_ports(struct pkt *pk, __u16 *ports)
 	pk->dport = bpf_ntohs(ports[1]);
 }
 
-/* The L3 and L4 protocols, all that the aggregation key needs. */
+/* The L3 and L4 protocols, all that the aggregation key needs; remembers the IP header in
+ * m->ip for parse_detail. */
 static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
 {
 	__u16 proto = bpf_ntohs(m->protocol);
@@ -304,43 +312,29 @@ static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
 
 		if (bpf_rdonly_cast)
 			l4_direct(m, pk, 4);
-		else if (read_ip(m, &ip, sizeof(ip), 4))
+		else if ((m->ip = read_ip(m, &ip, sizeof(ip), 4)))
 			pk->l4 = ip.protocol;
 	} else if (proto == DT_ETH_P_IPV6) {
 		struct ipv6hdr ip6;
 
 		if (bpf_rdonly_cast)
 			l4_direct(m, pk, 6);
-		else if (read_ip(m, &ip6, sizeof(ip6), 6))
+		else if ((m->ip = read_ip(m, &ip6, sizeof(ip6), 6)))
 			pk->l4 = ip6.nexthdr;
 	}
-}
-
-/* The IP header BPF trusts, as read_ip chooses it, for direct loads; NULL if neither
- * candidate holds want_version. */
-static __always_inline unsigned char *ip_direct(struct skb_meta *m, __u8 want_version)
-{
-	if (m->nh != (__u16)~0U && l4_at(m->head + m->nh, want_version) >= 0)
-		return m->head + m->nh;
-	if (l4_at(m->data, want_version) >= 0)
-		return m->data;
-	return NULL;
 }
 
 /* Addresses and ports with direct loads (bpf_rdonly_cast). TCP's and UDP's headers both start
  * with the two ports. */
 static __always_inline void detail_direct(struct skb_meta *m, struct pkt *pk)
 {
-	unsigned char *h;
+	unsigned char *h = m->ip;
 
 	if (pk->l3 == DT_ETH_P_IP) {
 		struct iphdr *ip;
 		struct udphdr *uh;
 		__u32 a;
 
-		h = ip_direct(m, 4);
-		if (!h)
-			return;
 		ip = bpf_rdonly_cast(h, bpf_core_type_id_kernel(struct iphdr));
 		a = ip->saddr;
 		__builtin_memcpy(pk->saddr, &a, 4);
@@ -356,9 +350,6 @@ static __always_inline void detail_direct(struct skb_meta *m, struct pkt *pk)
 		struct udphdr *uh;
 		__u32 *src, *dst;
 
-		h = ip_direct(m, 6);
-		if (!h)
-			return;
 		ip6 = bpf_rdonly_cast(h, bpf_core_type_id_kernel(struct ipv6hdr));
 		src = (__u32 *)pk->saddr;
 		dst = (__u32 *)pk->daddr;
@@ -378,12 +369,14 @@ static __always_inline void detail_direct(struct skb_meta *m, struct pkt *pk)
 	}
 }
 
-/* Addresses and ports, for an event that is going to be sent: one read of the IP header with
- * the four bytes after it. */
+/* Addresses and ports, for an event that is going to be sent, from the IP header
+ * parse_protocols chose: one read of it with the four bytes after it. */
 static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
 {
-	unsigned char *h;
+	unsigned char *h = m->ip;
 
+	if (!h)
+		return;
 	if (bpf_rdonly_cast) {
 		detail_direct(m, pk);
 		return;
@@ -392,10 +385,8 @@ static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
 	if (pk->l3 == DT_ETH_P_IP) {
 		struct ip4_ports hp;
 
-		h = read_ip(m, &hp, sizeof(hp), 4);
-		if (!h)
+		if (bpf_probe_read_kernel(&hp, sizeof(hp), h))
 			return;
-		pk->l4 = hp.ip.protocol;
 		__builtin_memcpy(pk->saddr, &hp.ip.saddr, 4);
 		__builtin_memcpy(pk->daddr, &hp.ip.daddr, 4);
 		/* Only the first fragment carries the transport header. */
@@ -412,10 +403,9 @@ static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
 	} else if (pk->l3 == DT_ETH_P_IPV6) {
 		struct ip6_ports hp;
 
-		if (!read_ip(m, &hp, sizeof(hp), 6))
+		if (bpf_probe_read_kernel(&hp, sizeof(hp), h))
 			return;
 		/* Extension headers are not walked: their type is reported as the L4 protocol. */
-		pk->l4 = hp.ip6.nexthdr;
 		__builtin_memcpy(pk->saddr, &hp.ip6.saddr, 16);
 		__builtin_memcpy(pk->daddr, &hp.ip6.daddr, 16);
 		if (has_ports(pk->l4))
