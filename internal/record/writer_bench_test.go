@@ -66,6 +66,17 @@ func encodeStd(t testing.TB, v any) string {
 	return b.String()
 }
 
+// writeOne is what the Writer writes for d.
+func writeOne(t testing.TB, d *Drop) string {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	if err := w.Write(d); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return b.String()
+}
+
 // fillDrop sets every field of a Drop, found by reflection, so that a field added to Drop
 // without a line in AppendJSON fails TestWriteDropMatchesEncodingJSON.
 func fillDrop(t testing.TB, str string, num uint64) *Drop {
@@ -100,13 +111,7 @@ func TestWriteDropMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 	for _, d := range cases {
-		var b bytes.Buffer
-		w := NewWriter(&b)
-		if err := w.Write(d); err != nil {
-			t.Fatal(err)
-		}
-		w.Flush()
-		if got, want := b.String(), encodeStd(t, d); got != want {
+		if got, want := writeOne(t, d), encodeStd(t, d); got != want {
 			t.Errorf("drop %+v\nwriter:        %s\nencoding/json: %s", d, got, want)
 		}
 	}
@@ -118,13 +123,7 @@ func FuzzWriteDrop(f *testing.F) {
 	f.Fuzz(func(t *testing.T, reason, loc, ifname string, code uint32, port uint16, ns int64) {
 		d := &Drop{Header: Header{Type: TypeDrop, Time: Time(time.Unix(0, ns))}, Reason: reason, ReasonCode: code,
 			Location: loc, Ifname: ifname, L3: ifname, Src: reason, Dport: port, Sport: port / 2}
-		var b bytes.Buffer
-		w := NewWriter(&b)
-		if err := w.Write(d); err != nil {
-			t.Fatal(err)
-		}
-		w.Flush()
-		if got, want := b.String(), encodeStd(t, d); got != want {
+		if got, want := writeOne(t, d), encodeStd(t, d); got != want {
 			t.Errorf("writer:        %s\nencoding/json: %s", got, want)
 		}
 	})
