@@ -380,7 +380,7 @@ func TestAlertRules(t *testing.T) {
 			checkExpr(t, r.Alert, r.Expr)
 		}
 	}
-	// What the issue asks alerts for.
+	// The alerts docs/deployment.md promises.
 	for _, want := range []string{"DroptraceBacklogDrops", "DroptraceSqueezesRising", "DroptraceUnexplainedMismatch", "DroptraceLostEvents"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no %s alert", want)

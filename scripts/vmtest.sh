@@ -213,9 +213,9 @@ run_vm() { # NAME PACKAGE
 	fetch_kernel "$name" "$pkg"
 	fetched=$(date +%s)
 	build_initramfs "$d/initramfs.cpio"
-	# One host thread for both vCPUs: under thread=multi a 6.12 guest once died of a stray int3
-	# in __napi_poll (the napi_poll tracepoint's text_poke site) while the drop storm attached
-	# programs with every vCPU flooding, which is multi-threaded TCG's cross-modifying code.
+	# One host thread for both vCPUs: multi-threaded TCG mishandles cross-modifying code, and a
+	# 6.12 guest can die of a stray int3 in __napi_poll (the napi_poll tracepoint's text_poke
+	# site) when the drop storm attaches programs while every vCPU floods.
 	accel=tcg,thread=single
 	if [ -w /dev/kvm ] && grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then accel=kvm; fi
 	meta "$d" "name=$name" "where=qemu" "package=$KPKG" "version=$KVER" "release=$KREL" "accel=${accel%%,*}" \

@@ -70,8 +70,8 @@ var (
 		"", "NOT_SPECIFIED", "NO_SOCKET", "PKT_TOO_SMALL", "TCP_CSUM", "SOCKET_FILTER", "UDP_CSUM",
 		"NETFILTER_DROP", "OTHERHOST", "IP_CSUM", "IP_INHDR", "IP_RPFILTER", "UNICAST_IN_L2_MULTICAST",
 		"XFRM_POLICY", "IP_NOPROTO", "SOCKET_RCVBUFF", "PROTO_MEM", "CPU_BACKLOG", "MAX")...)...)
-	// 6.18: SKB_CONSUMED = 1 (since 6.2), the subsystem mask (since 6.4), and values as this
-	// kernel's tracepoint prints them.
+	// 6.18: SKB_CONSUMED = 1 (since 6.2), the subsystem mask (since 6.4), and values as 6.18's
+	// tracepoint prints them.
 	k618 = enum("skb_drop_reason", true,
 		val{"SKB_NOT_DROPPED_YET", 0}, val{"SKB_CONSUMED", 1},
 		val{"SKB_DROP_REASON_NOT_SPECIFIED", 2}, val{"SKB_DROP_REASON_NO_SOCKET", 3},

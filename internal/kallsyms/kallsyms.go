@@ -104,7 +104,7 @@ func Parse(r io.Reader) (*Symbols, error) {
 					return nil, fmt.Errorf("kallsyms line %d: more than 4 GiB of names", line)
 				}
 				// Doubling: append's gentler growth for large slices copies about five times
-				// the final size, a fifth of Parse's time on a real kernel.
+				// the final size.
 				if len(s.syms) == cap(s.syms) {
 					s.syms = slices.Grow(s.syms, max(1024, len(s.syms)))
 				}

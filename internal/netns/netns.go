@@ -79,8 +79,8 @@ type proc struct {
 	seen      uint64 // generation of the last List that saw the pid
 }
 
-// cache is the process table List keeps: reading every /proc/<pid>/ns/net each second costs
-// ~10 µs a process on a busy host (readlink with permission checks), which is most of List.
+// cache is the process table List keeps: reading every /proc/<pid>/ns/net each second (a
+// readlink with permission checks per process) would be most of what List costs.
 var cache struct {
 	sync.Mutex
 	gen   uint64

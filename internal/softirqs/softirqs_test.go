@@ -33,7 +33,7 @@ func TestParse(t *testing.T) {
 		cpus  []int
 		want  map[string]map[int]uint64 // a subset of the rows
 	}{
-		{"6.18-2cpu.txt", // this machine's own file
+		{"6.18-2cpu.txt", // read on a 2-CPU 6.18 VM
 			[]string{"BLOCK", "HI", "HRTIMER", "IRQ_POLL", "NET_RX", "NET_TX", "RCU", "SCHED", "TASKLET", "TIMER"},
 			[]int{0, 1}, map[string]map[int]uint64{"HI": {0: 0, 1: 0}}},
 		{"4cpu-sparse.txt",

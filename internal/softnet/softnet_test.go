@@ -68,7 +68,7 @@ func TestParseLayouts(t *testing.T) {
 				t.Errorf("%+v", c)
 			}
 		}},
-		// This machine's own file.
+		// Read on a 2-CPU 6.18 VM.
 		{"6.18-2cpu.txt", 15, []int{0, 1}, true, nil},
 		{"future-16col.txt", 16, []int{0, 1}, true, func(t *testing.T, tab Table) {
 			if tab.CPUs[1].Dropped != 2 || tab.CPUs[1].TimeSqueeze != 3 {
