@@ -38,3 +38,12 @@ func ByCount(m map[string]uint64, n int) []Entry {
 	}
 	return out
 }
+
+// Total is the sum of m's counts.
+func Total(m map[string]uint64) uint64 {
+	var s uint64
+	for _, v := range m {
+		s += v
+	}
+	return s
+}

@@ -41,3 +41,18 @@ func TestByCount(t *testing.T) {
 		})
 	}
 }
+
+func TestTotal(t *testing.T) {
+	for _, tc := range []struct {
+		m    map[string]uint64
+		want uint64
+	}{
+		{nil, 0},
+		{map[string]uint64{"a": 0}, 0},
+		{map[string]uint64{"a": 3, "b": 4}, 7},
+	} {
+		if got := Total(tc.m); got != tc.want {
+			t.Errorf("Total(%v) = %d, want %d", tc.m, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/textfmt"
 )
 
 // Render is the full screen for one interval or for the session summary, without the screen
@@ -83,15 +84,21 @@ func probeOK(probes map[string]string, name string) bool {
 
 func (r *renderer) add(lines ...string) { r.lines = append(r.lines, lines...) }
 
-// labelWidth aligns the sections under the table.
-const labelWidth = 10
-
-func label(s string) string { return fmt.Sprintf("%-*s", labelWidth, s) }
+// addClipped adds lines, clipping those wider than the screen: the terminal would wrap them
+// and shift every line below.
+func (r *renderer) addClipped(lines []string) {
+	for _, l := range lines {
+		if textfmt.Width(l) > r.width {
+			l = textfmt.Clip(l, r.width)
+		}
+		r.lines = append(r.lines, l)
+	}
+}
 
 func (r *renderer) header() {
 	var parts []string
 	if r.summary {
-		parts = append(parts, fmt.Sprintf("Session summary (%s)", duration(r.dur)))
+		parts = append(parts, fmt.Sprintf("Session summary (%s)", textfmt.DurationExact(r.dur)))
 	} else {
 		parts = append(parts, "droptrace")
 	}
@@ -109,7 +116,7 @@ func (r *renderer) header() {
 	}
 	switch {
 	case !r.summary:
-		iv := fmt.Sprintf("interval %d (%s)", r.iv.Seq, duration(r.dur))
+		iv := fmt.Sprintf("interval %d (%s)", r.iv.Seq, textfmt.DurationExact(r.dur))
 		if when != "" {
 			iv += " at " + when
 		}
@@ -117,7 +124,7 @@ func (r *renderer) header() {
 	case when != "":
 		parts = append(parts, "ended "+when)
 	}
-	r.add(pack("", parts, "  ", r.width)...)
+	r.addClipped(textfmt.Pack("", parts, "  ", r.width))
 	r.sysctls()
 	if s == nil {
 		r.add("")
@@ -125,12 +132,12 @@ func (r *renderer) header() {
 	}
 	if s.Mode == record.ModeCountersOnly {
 		// The table looks complete at a glance; say plainly what it cannot show.
-		r.add(words("!! ", "COUNTERS-ONLY: no BPF program is attached. MISSING: drop reasons and "+
+		r.addClipped(textfmt.Words("!! ", "COUNTERS-ONLY: no BPF program is attached. MISSING: drop reasons and "+
 			"locations, traced drops per CPU, NET_RX busy time, polls and squeeze causes, and "+
 			"most checks. Shown: softnet_stat backlog drops and time squeezes only. "+
-			"`droptrace doctor` says why.", r.width)...)
+			"`droptrace doctor` says why.", r.width))
 	} else if off := r.missingProbes(); len(off) > 0 {
-		r.add(pack("!! NOT ATTACHED: ", off, ", ", r.width)...)
+		r.addClipped(textfmt.Pack("!! NOT ATTACHED: ", off, ", ", r.width))
 	}
 	r.add("")
 }
@@ -165,7 +172,7 @@ func (r *renderer) sysctls() {
 			}
 			items = append(items, hz)
 		}
-		r.add(pack("", items, "  ", r.width)...)
+		r.addClipped(textfmt.Pack("", items, "  ", r.width))
 	}
 	changes := r.iv.SysctlChanges
 	if n := len(changes) - maxSysctlChanges; n > 0 {
@@ -173,7 +180,7 @@ func (r *renderer) sysctls() {
 		changes = changes[n:]
 	}
 	for _, c := range changes {
-		r.add(words("sysctl changed: ", c, r.width)...)
+		r.addClipped(textfmt.Words("sysctl changed: ", c, r.width))
 	}
 }
 
@@ -188,285 +195,14 @@ func (r *renderer) missingProbes() []string {
 	return out
 }
 
-// column is one column of the per-CPU table.
-type column struct {
-	head  string
-	width int
-	left  bool
-	gap   int // blanks before the column
-}
-
-const (
-	colCPU = iota
-	colDrops
-	colRate
-	colReasons
-	colDropped
-	colSqueeze
-	colBusy
-	colPolled
-	colSplit
-	colSeen
-	nCols
-)
-
-// group labels a run of columns with a rule, so the reader knows which numbers BPF traced and
-// which the kernel counted.
-type group struct {
-	name       string
-	first, end int
-}
-
-var groups = []group{
-	{"traced drops", colDrops, colReasons + 1},
-	{"softnet", colDropped, colSqueeze + 1},
-	{"NET_RX softirq", colBusy, colSeen + 1},
-}
-
-// maxReasonsWidth keeps rows readable on very wide terminals.
-const maxReasonsWidth = 64
-
-func (r *renderer) columns() []column {
-	cpuW := 3
-	for _, c := range r.iv.CPUs {
-		cpuW = max(cpuW, len(strconv.Itoa(c.CPU)))
-	}
-	cols := []column{
-		colCPU:     {head: "CPU", width: cpuW},
-		colDrops:   {head: "drops", width: 6, gap: 1},
-		colRate:    {head: "/s", width: 5, gap: 1},
-		colReasons: {head: "top reasons", left: true, gap: 2},
-		colDropped: {head: "dropped", width: 7, gap: 2},
-		colSqueeze: {head: "squeeze", width: 7, gap: 1},
-		colBusy:    {head: "busy", width: 5, gap: 2},
-		colPolled:  {head: "polled", width: 6, gap: 1},
-		colSplit:   {head: "bud/time", width: 9, gap: 1},
-		colSeen:    {head: "seen", width: 5, gap: 1},
-	}
-	fixed := 0
-	for _, c := range cols {
-		fixed += c.gap + c.width
-	}
-	cols[colReasons].width = min(max(r.width-fixed, len(cols[colReasons].head)), maxReasonsWidth)
-	return cols
-}
-
-type cell struct {
-	text string
-	heat heat
-}
-
-func (r *renderer) row(cols []column, cells []cell) string {
-	var b strings.Builder
-	for i, c := range cols {
-		b.WriteString(strings.Repeat(" ", c.gap))
-		text := clip(cells[i].text, c.width)
-		if c.left {
-			text = fmt.Sprintf("%-*s", c.width, text)
-		} else {
-			text = fmt.Sprintf("%*s", c.width, text)
-		}
-		b.WriteString(r.p.paint(cells[i].heat, text))
-	}
-	return b.String()
-}
-
-func hot(n uint64, h heat) heat {
-	if n == 0 {
-		return cold
-	}
-	return h
-}
-
-// totals accumulates the "all" row.
-type totals struct {
-	drops                    uint64
-	dropped, squeeze         uint64
-	softnet, netRx           bool
-	packets, budget, timeSqz uint64
-	kernelRuns, covered      uint64
-}
-
-func (r *renderer) table() {
-	cols := r.columns()
-	var b strings.Builder
-	pos := 0
-	starts := make([]int, nCols)
-	for i, c := range cols {
-		pos += c.gap
-		starts[i] = pos
-		pos += c.width
-	}
-	for _, g := range groups {
-		from := starts[g.first]
-		to := starts[g.end-1] + cols[g.end-1].width
-		for b.Len() < from {
-			b.WriteByte(' ')
-		}
-		b.WriteString(ruled(g.name, to-from))
-	}
-	heads := make([]cell, nCols)
-	for i, c := range cols {
-		heads[i] = cell{text: c.head}
-	}
-	r.add(b.String(), r.row(cols, heads))
-
-	var t totals
-	for _, c := range r.iv.CPUs {
-		r.add(r.row(cols, r.cpuCells(c, cols[colReasons].width, &t)))
-	}
-	r.add(r.row(cols, r.totalCells(&t)))
-	if t.netRx {
-		r.add(words("", "bud/time: predicted squeezes, netdev_budget hit / netdev_budget_usecs hit; "+
-			"seen: NET_RX runs traced, if under 100%", r.width)...)
-	}
-	r.add("")
-}
-
-// ruled centers name in a dashed rule of width w.
-func ruled(name string, w int) string {
-	name = " " + name + " "
-	if len(name) > w {
-		return clip(strings.TrimSpace(name), w)
-	}
-	left := (w - len(name)) / 2
-	return strings.Repeat("-", left) + name + strings.Repeat("-", w-left-len(name))
-}
-
-func (r *renderer) cpuCells(c record.CPU, reasonsW int, t *totals) []cell {
-	cells := make([]cell, nCols)
-	cells[colCPU] = cell{text: strconv.Itoa(c.CPU)}
-	if r.traced {
-		d := sum(c.Drops)
-		t.drops += d
-		cells[colDrops] = cell{count(d, 6), hot(d, red)}
-		cells[colRate] = cell{text: perSecond(d, r.dur, 5)}
-		cells[colReasons] = cell{text: reasonsCell(ranked(c.Drops), r.nTop, reasonsW)}
-	} else {
-		cells[colDrops], cells[colRate], cells[colReasons] = cell{text: "-"}, cell{text: "-"}, cell{text: "-"}
-	}
-	if sn := c.Softnet; sn != nil {
-		t.softnet = true
-		t.dropped += sn.Dropped
-		t.squeeze += sn.TimeSqueeze
-		cells[colDropped] = cell{count(sn.Dropped, 7), hot(sn.Dropped, red)}
-		cells[colSqueeze] = cell{count(sn.TimeSqueeze, 7), hot(sn.TimeSqueeze, yellow)}
-	} else {
-		cells[colDropped], cells[colSqueeze] = cell{text: "-"}, cell{text: "-"}
-	}
-	n := c.NetRx
-	if n == nil {
-		for _, i := range []int{colBusy, colPolled, colSplit, colSeen} {
-			cells[i] = cell{text: "-"}
-		}
-		return cells
-	}
-	t.netRx = true
-	t.packets += n.Packets
-	t.budget += n.BudgetSqueezes
-	t.timeSqz += n.TimeSqueezes
-	t.kernelRuns += n.KernelRuns
-	t.covered += min(n.Runs, n.KernelRuns)
-	if r.dur > 0 {
-		cells[colBusy] = cell{text: percent(float64(n.BusyUs), float64(r.dur.Microseconds()))}
-	} else {
-		cells[colBusy] = cell{text: "-"}
-	}
-	cells[colPolled] = cell{text: count(n.Packets, 6)}
-	cells[colSplit] = squeezeSplit(n.BudgetSqueezes, n.TimeSqueezes)
-	cells[colSeen] = cell{text: coverage(n.Runs, n.KernelRuns)}
-	return cells
-}
-
-func squeezeSplit(budget, tm uint64) cell {
-	return cell{count(budget, 4) + "/" + count(tm, 4), hot(budget+tm, yellow)}
-}
-
-// coverage is shown only when BPF saw fewer NET_RX runs than the kernel counted: those runs'
-// squeezes cannot be predicted. More runs than counted is a check's business, not a column's.
-func coverage(runs, kernel uint64) string {
-	if kernel == 0 || runs >= kernel {
-		return ""
-	}
-	return percent(float64(runs), float64(kernel))
-}
-
-func (r *renderer) totalCells(t *totals) []cell {
-	cells := make([]cell, nCols)
-	cells[colCPU] = cell{text: "all"}
-	if r.traced {
-		cells[colDrops] = cell{count(t.drops, 6), hot(t.drops, red)}
-		cells[colRate] = cell{text: perSecond(t.drops, r.dur, 5)}
-	} else {
-		cells[colDrops], cells[colRate] = cell{text: "-"}, cell{text: "-"}
-	}
-	if t.softnet {
-		cells[colDropped] = cell{count(t.dropped, 7), hot(t.dropped, red)}
-		cells[colSqueeze] = cell{count(t.squeeze, 7), hot(t.squeeze, yellow)}
-	} else {
-		cells[colDropped], cells[colSqueeze] = cell{text: "-"}, cell{text: "-"}
-	}
-	if t.netRx {
-		cells[colPolled] = cell{text: count(t.packets, 6)}
-		cells[colSplit] = squeezeSplit(t.budget, t.timeSqz)
-		cells[colSeen] = cell{text: coverage(t.covered, t.kernelRuns)}
-	} else {
-		cells[colPolled], cells[colSplit], cells[colSeen] = cell{text: "-"}, cell{text: "-"}, cell{text: "-"}
-	}
-	return cells
-}
-
-// reasonsCell names up to n reasons that fit in w columns, and how many more there are. Counts
-// are never cut: a name is shortened first, since the count is what changes.
-func reasonsCell(rs []rank.Entry, n, w int) string {
-	var b strings.Builder
-	shown := 0
-	for _, e := range rs {
-		if shown == n {
-			break
-		}
-		cnt := count(e.Count, 6)
-		item := e.Key + " " + cnt
-		if shown > 0 {
-			item = " " + item
-		}
-		if b.Len()+len(item) > w {
-			if shown > 0 {
-				break
-			}
-			cnt = count(e.Count, 4)
-			item = clipName(e.Key, w-len(cnt)-1) + " " + cnt
-		}
-		b.WriteString(item)
-		shown++
-	}
-	if more := len(rs) - shown; more > 0 {
-		if tail := fmt.Sprintf(" +%d", more); b.Len()+len(tail) <= w {
-			b.WriteString(tail)
-		}
-	}
-	return b.String()
-}
-
-// clipName shortens a reason name with a "~", which reason names never contain.
-func clipName(s string, w int) string {
-	if len(s) <= w {
-		return s
-	}
-	if w <= 1 {
-		return "~"
-	}
-	return s[:w-1] + "~"
-}
-
 func (r *renderer) reasons() {
 	if !r.traced {
-		r.add(label("reasons") + "not traced (no drop program attached)")
+		r.add(textfmt.Label("reasons") + "not traced (no drop program attached)")
 		return
 	}
-	rs := ranked(r.iv.Drops)
+	rs := rank.ByCount(r.iv.Drops, -1)
 	if len(rs) == 0 {
-		r.add(label("reasons") + "no drops traced")
+		r.add(textfmt.Label("reasons") + "no drops traced")
 		return
 	}
 	var items []string
@@ -475,9 +211,9 @@ func (r *renderer) reasons() {
 			items = append(items, fmt.Sprintf("+%d more", len(rs)-i))
 			break
 		}
-		items = append(items, fmt.Sprintf("%s %d (%s/s)", e.Key, e.Count, perSecond(e.Count, r.dur, 7)))
+		items = append(items, fmt.Sprintf("%s %d (%s/s)", e.Key, e.Count, textfmt.PerSecond(e.Count, r.dur, 7)))
 	}
-	r.add(pack(label("reasons"), items, "  ", r.width)...)
+	r.addClipped(textfmt.Pack(textfmt.Label("reasons"), items, "  ", r.width))
 
 	locs := r.iv.Locations
 	if len(locs) > 3 {
@@ -489,11 +225,11 @@ func (r *renderer) reasons() {
 		reasonW = max(reasonW, len(l.Reason))
 	}
 	for i, l := range locs {
-		lbl := label("")
+		lbl := textfmt.Label("")
 		if i == 0 {
-			lbl = label("where")
+			lbl = textfmt.Label("where")
 		}
-		r.add(clip(fmt.Sprintf("%s%*d  %-*s  %s", lbl, cntW, l.Count, reasonW, l.Reason, l.Location), r.width))
+		r.add(textfmt.Clip(fmt.Sprintf("%s%*d  %-*s  %s", lbl, cntW, l.Count, reasonW, l.Reason, l.Location), r.width))
 	}
 }
 
@@ -516,7 +252,7 @@ func (r *renderer) verdicts() {
 			continue // informational ones stay in the records
 		}
 		if shown == maxVerdicts {
-			r.add(label("") + "... more in the JSON records")
+			r.add(textfmt.Label("") + "... more in the JSON records")
 			break
 		}
 		sev := fmt.Sprintf("%-9s", v.Severity)
@@ -531,10 +267,10 @@ func (r *renderer) verdicts() {
 		if shown > 0 {
 			name = ""
 		}
-		prefix := label(name) + sev + " "
-		r.add(prefix + clip(head+": "+v.Cause, r.width-visibleLen(prefix)))
-		fixPrefix := label("") + strings.Repeat(" ", 10) + "fix: "
-		r.add(fixPrefix + clip(v.Fix, r.width-visibleLen(fixPrefix)))
+		prefix := textfmt.Label(name) + sev + " "
+		r.add(prefix + textfmt.Clip(head+": "+v.Cause, r.width-textfmt.Width(prefix)))
+		fixPrefix := textfmt.Label("") + strings.Repeat(" ", 10) + "fix: "
+		r.add(fixPrefix + textfmt.Clip(v.Fix, r.width-textfmt.Width(fixPrefix)))
 		shown++
 	}
 }
@@ -569,7 +305,7 @@ func (r *renderer) checks() {
 		lines = append(lines, l)
 	}
 	if match+mismatch+unavail == 0 {
-		r.add(label("checks") + "none")
+		r.add(textfmt.Label("checks") + "none")
 		return
 	}
 	summary := []string{fmt.Sprintf("%d checks match", match)}
@@ -582,7 +318,7 @@ func (r *renderer) checks() {
 	if unavail > 0 {
 		summary = append(summary, fmt.Sprintf("%d unavailable", unavail))
 	}
-	r.add(label("checks") + strings.Join(summary, ", "))
+	r.add(textfmt.Label("checks") + strings.Join(summary, ", "))
 
 	// Mismatches first: they are what the reader must act on.
 	sort.SliceStable(lines, func(i, j int) bool {
@@ -590,7 +326,7 @@ func (r *renderer) checks() {
 	})
 	for i, l := range lines {
 		if i == maxCheckLines {
-			r.add(label("") + fmt.Sprintf("... %d more not shown (see the JSON records)", len(lines)-i))
+			r.add(textfmt.Label("") + fmt.Sprintf("... %d more not shown (see the JSON records)", len(lines)-i))
 			break
 		}
 		r.add(r.checkText(l))
@@ -605,7 +341,7 @@ func (r *renderer) checkText(l *checkLine) string {
 	head := l.check
 	if len(l.cpus) > 0 {
 		sort.Ints(l.cpus)
-		head += " CPU " + cpuList(l.cpus)
+		head += " CPU " + textfmt.CPUList(l.cpus)
 	}
 	if l.traced != nil && l.kernel != nil && l.status == record.StatusMismatch {
 		head += fmt.Sprintf(" (traced %d, kernel %d)", *l.traced, *l.kernel)
@@ -613,8 +349,8 @@ func (r *renderer) checkText(l *checkLine) string {
 	if l.note != "" {
 		head += ": " + l.note
 	}
-	prefix := label("") + status + " "
-	return prefix + clip(head, r.width-visibleLen(prefix))
+	prefix := textfmt.Label("") + status + " "
+	return prefix + textfmt.Clip(head, r.width-textfmt.Width(prefix))
 }
 
 // health says what the tracer could not see or send; silent when all is well.
@@ -656,5 +392,5 @@ func (r *renderer) health() {
 		return
 	}
 	r.add("")
-	r.add(pack(label("tracer"), items, "; ", r.width)...)
+	r.addClipped(textfmt.Pack(textfmt.Label("tracer"), items, "; ", r.width))
 }

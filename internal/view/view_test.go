@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -199,27 +200,12 @@ func TestWriteWithoutStart(t *testing.T) {
 	}
 }
 
-func TestNumbers(t *testing.T) {
+func TestReasonsCell(t *testing.T) {
 	for _, tc := range []struct {
 		got, want string
 	}{
-		{count(999999, 6), "999999"},
-		{count(1234567, 6), "1.2M"},
-		{count(123456789, 6), "123M"},
-		{count(18460100, 7), "18.5M"},
-		{perSecond(5, 1e9, 5), "5.0"},
-		{perSecond(61022, 90500e6, 5), "674"},
-		{perSecond(1, 90500e6, 5), "<0.1"},
-		{perSecond(2000000, 1e9, 5), "2.0M"},
-		{perSecond(3, 0, 5), "-"},
-		{percent(3996, 4000), "99.9%"},
-		{percent(39999, 40000), "99.9%"},
-		{percent(1, 3), "33.3%"},
-		{percent(1020, 1000), "102%"},
-		{cpuList([]int{0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11"},
-		{reasonsCell(ranked(map[string]uint64{"CPU_BACKLOG": 812, "NO_SOCKET": 5}), 3, 15), "CPU_BACKLOG 812"},
-		{reasonsCell(ranked(map[string]uint64{"SOCKET_RCVBUFF": 81234}), 3, 15), "SOCKET_RCV~ 81k"},
-		{clip("backlog_drops: freed on", 10), "backlog..."},
+		{reasonsCell(rank.ByCount(map[string]uint64{"CPU_BACKLOG": 812, "NO_SOCKET": 5}, -1), 3, 15), "CPU_BACKLOG 812"},
+		{reasonsCell(rank.ByCount(map[string]uint64{"SOCKET_RCVBUFF": 81234}, -1), 3, 15), "SOCKET_RCV~ 81k"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
