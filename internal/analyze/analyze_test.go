@@ -368,10 +368,10 @@ func TestSumOfIntervalsIsTheSummary(t *testing.T) {
 	if !reflect.DeepEqual(s.SNMP, want.SNMP) || !reflect.DeepEqual(s.Locations, want.Locations) {
 		t.Errorf("snmp or locations differ:\n%v\n%v\n%v\n%v", s.SNMP, want.SNMP, s.Locations, want.Locations)
 	}
-	label := func(vs []record.Verdict) []string {
-		var out []string
+	label := func(vs []record.Verdict) []PointVerdict {
+		var out []PointVerdict
 		for _, v := range vs {
-			out = append(out, verdictLabel(v))
+			out = append(out, pointVerdict(v))
 		}
 		return out
 	}

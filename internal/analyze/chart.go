@@ -5,12 +5,9 @@ package analyze
 import (
 	"bytes"
 	"fmt"
-	"html"
 	"image/color"
 	"io"
 	"math"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,24 +20,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
-)
 
-// The chart answers, at a glance: which CPU lost packets when, whether NET_RX was squeezed
-// or backlogs overflowed there, and for which reasons. One column per recording, so a
-// before/after pair reads left to right with the same scales; one row per question.
-const (
-	chartCPUs    = 6 // CPUs drawn one by one, the busiest; the rest are summed
-	chartReasons = 7 // reasons stacked one by one, the most frequent; the rest are summed
-)
-
-// Series titles, also what tests look for.
-const (
-	rowDrops    = "Drops per CPU (traced, on the CPU that freed them)"
-	rowSoftnet  = "Squeezes (solid) and backlog overflows (dashed) per CPU"
-	rowReasons  = "Drops by reason (stacked)"
-	xLabel      = "seconds since the recording started"
-	otherCPUs   = "other busy CPUs"
-	otherReason = "other reasons"
+	"github.com/droptrace/droptrace/internal/textfmt"
 )
 
 // Okabe-Ito, without its yellow (too pale on white): CPU lines stay apart for color-blind
@@ -83,218 +64,10 @@ func WriteChart(w io.Writer, d *Document, html bool) error {
 	return err
 }
 
-// series is what one recording contributes to the chart: its intervals, grouped into steps
-// of per consecutive intervals when there are more than maxSteps, so that an hour of
-// one-second intervals stays a chart of a few hundred kilobytes.
-type series struct {
-	r   *Report
-	per int
-	// x are the step boundaries in seconds since start: x[0] is the first interval's start,
-	// x[i+1] the end of step i.
-	x []float64
-	// dur is each step's length in ms.
-	dur []int64
-}
-
-const maxSteps = 600
-
-func newSeries(r *Report) series {
-	s := series{r: r, per: max(1, (len(r.Timeline)+maxSteps-1)/maxSteps)}
-	for i, p := range r.Timeline {
-		if i == 0 {
-			s.x = append(s.x, math.Max(0, float64(p.OffsetMs-p.DurationMs)/1000))
-		}
-		if i%s.per == 0 {
-			s.x = append(s.x, 0)
-			s.dur = append(s.dur, 0)
-		}
-		s.x[len(s.x)-1] = float64(p.OffsetMs) / 1000
-		s.dur[len(s.dur)-1] += p.DurationMs
-	}
-	return s
-}
-
-// counts returns a per-step accumulator for counts of the interval at index i.
-func (s series) counts() []float64 { return make([]float64, len(s.dur)) }
-
-func (s series) step(i int) int { return i / s.per }
-
-// steps turns per-step counts into rates, drawn over the step they were counted in.
-func (s series) steps(counts []float64) plotter.XYs {
-	pts := make(plotter.XYs, 0, len(counts)+1)
-	if len(counts) == 0 {
-		return pts
-	}
-	rate := func(i int) float64 {
-		if s.dur[i] <= 0 {
-			return 0
-		}
-		return counts[i] * 1000 / float64(s.dur[i])
-	}
-	// PreStep draws each value over the step that ends at its x, as the counts were
-	// measured, so the first value also needs the step's start.
-	pts = append(pts, plotter.XY{X: s.x[0], Y: rate(0)})
-	for i := range counts {
-		pts = append(pts, plotter.XY{X: s.x[i+1], Y: rate(i)})
-	}
-	return pts
-}
-
-// pickCPUs chooses the CPUs drawn one by one: the busiest over all recordings, by drops,
-// backlog overflows and squeezes together. others is how many more busy CPUs are summed into
-// one line; CPUs where nothing happened are left out, since their lines would lie on zero.
-func pickCPUs(reports []*Report) (shown []int, others int) {
-	act := map[int]uint64{}
-	for _, r := range reports {
-		for _, c := range r.CPUs {
-			a := c.DropsTotal
-			if c.Softnet != nil {
-				a += c.Softnet.Dropped + c.Softnet.TimeSqueeze
-			}
-			act[c.CPU.CPU] += a
-		}
-	}
-	ids := sortedInts(act)
-	sort.SliceStable(ids, func(i, j int) bool { return act[ids[i]] > act[ids[j]] })
-	busy := ids
-	for len(busy) > 0 && act[busy[len(busy)-1]] == 0 {
-		busy = busy[:len(busy)-1]
-	}
-	if len(busy) == 0 {
-		// Nothing happened anywhere: flat lines say so better than an empty plot.
-		busy = ids
-	}
-	shown = busy[:min(len(busy), chartCPUs)]
-	others = len(busy) - len(shown)
-	shown = append([]int(nil), shown...)
-	sort.Ints(shown)
-	return shown, others
-}
-
-func pickReasons(reports []*Report) (shown []string, others bool) {
-	tot := map[string]uint64{}
-	for _, r := range reports {
-		for _, rs := range r.Reasons {
-			tot[rs.Reason] += rs.Drops
-		}
-	}
-	for k, v := range tot {
-		if v > 0 {
-			shown = append(shown, k)
-		}
-	}
-	sort.Slice(shown, func(i, j int) bool {
-		if tot[shown[i]] != tot[shown[j]] {
-			return tot[shown[i]] > tot[shown[j]]
-		}
-		return shown[i] < shown[j]
-	})
-	if len(shown) > chartReasons {
-		return shown[:chartReasons], true
-	}
-	return shown, false
-}
-
-// rowData is one panel's lines before they become plotters: the maximum must be known
-// across the row's columns for them to share a scale.
-type line struct {
-	name   string
-	cpu    string // the CPU's label, for lines drawn per CPU
-	color  color.Color
-	dashed bool
-	pts    plotter.XYs
-	fill   bool
-}
-
 func chartSVG(d *Document) ([]byte, error) {
 	reports := d.Recordings
-	cpus, otherC := pickCPUs(reports)
-	reasons, otherR := pickReasons(reports)
-	cpuColor := func(i int) color.Color { return cpuColors[i%len(cpuColors)] }
-
-	rows := 3
-	cols := len(reports)
-	grid := make([][][]line, rows)
-	for j := range grid {
-		grid[j] = make([][]line, cols)
-	}
-	for i, r := range reports {
-		s := newSeries(r)
-		shown := map[int]int{}
-		for k, id := range cpus {
-			shown[id] = k
-		}
-		drops := make([][]float64, len(cpus)+1)
-		sq := make([][]float64, len(cpus)+1)
-		bl := make([][]float64, len(cpus)+1)
-		for k := range drops {
-			drops[k], sq[k], bl[k] = s.counts(), s.counts(), s.counts()
-		}
-		hasSoftnet := false
-		for t, p := range r.Timeline {
-			st := s.step(t)
-			for _, c := range p.CPUs {
-				k, ok := shown[c.CPU]
-				if !ok {
-					k = len(cpus)
-				}
-				drops[k][st] += float64(c.Drops)
-				if c.Squeezes != nil {
-					hasSoftnet = true
-					sq[k][st] += float64(*c.Squeezes)
-					bl[k][st] += float64(*c.BacklogDropped)
-				}
-			}
-		}
-		names := make([]string, 0, len(cpus)+1)
-		for _, id := range cpus {
-			names = append(names, fmt.Sprintf("CPU %d", id))
-		}
-		names = append(names, fmt.Sprintf("%d %s (sum)", otherC, otherCPUs))
-		for k := range names {
-			if k == len(cpus) && otherC == 0 {
-				continue
-			}
-			if r.Start.Mode != "counters-only" {
-				grid[0][i] = append(grid[0][i], line{name: names[k], color: cpuColor(k), pts: s.steps(drops[k])})
-			}
-			if hasSoftnet {
-				grid[1][i] = append(grid[1][i], line{name: names[k] + " squeezes", cpu: names[k], color: cpuColor(k), pts: s.steps(sq[k])})
-				grid[1][i] = append(grid[1][i], line{name: names[k] + " backlog overflows", cpu: names[k], color: cpuColor(k), dashed: true, pts: s.steps(bl[k])})
-			}
-		}
-		// Stacked: each reason's line is the sum of it and those below it, drawn top
-		// first so that each fill covers only its own band.
-		stackNames := append(append([]string(nil), reasons...), otherReason)
-		cum := make([][]float64, len(stackNames))
-		for k := range cum {
-			cum[k] = s.counts()
-		}
-		idx := map[string]int{}
-		for k, name := range reasons {
-			idx[name] = k
-		}
-		for t, p := range r.Timeline {
-			for reason, v := range p.Drops {
-				k, ok := idx[reason]
-				if !ok {
-					k = len(reasons)
-				}
-				cum[k][s.step(t)] += float64(v)
-			}
-		}
-		for k := 1; k < len(cum); k++ {
-			for t := range cum[k] {
-				cum[k][t] += cum[k-1][t]
-			}
-		}
-		for k := len(stackNames) - 1; k >= 0; k-- {
-			if k == len(reasons) && !otherR {
-				continue
-			}
-			grid[2][i] = append(grid[2][i], line{name: stackNames[k], color: reasonColors[k%len(reasonColors)], fill: true, pts: s.steps(cum[k])})
-		}
-	}
+	grid := chartLines(reports)
+	rows, cols := len(grid), len(reports)
 
 	const (
 		colW    = 6.2 * vg.Inch
@@ -470,7 +243,7 @@ func (rateTicks) Ticks(lo, hi float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(lo, hi)
 	for i := range ts {
 		if ts[i].Label != "" {
-			ts[i].Label = compact(ts[i].Value)
+			ts[i].Label = textfmt.Rate(ts[i].Value)
 		}
 	}
 	return ts
@@ -552,70 +325,4 @@ func changeTime(end time.Time, clock string) time.Time {
 		t = t.AddDate(0, 0, -1) // the interval spanned midnight
 	}
 	return t
-}
-
-func anyChanges(reports []*Report) bool {
-	for _, r := range reports {
-		if len(r.Summary.SysctlChanges) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func chartTitle(reports []*Report) string {
-	if len(reports) == 1 {
-		r := reports[0]
-		return fmt.Sprintf("droptrace: %s on %s, %s UTC, %s", filepath.Base(r.File), orDash(r.Start.Hostname),
-			time.Time(r.Start.Time).UTC().Format("2006-01-02 15:04:05"), dur(r.Totals.DurationMs))
-	}
-	var names []string
-	for i, r := range reports {
-		names = append(names, fmt.Sprintf("[%d] %s", i+1, filepath.Base(r.File)))
-	}
-	return "droptrace: " + strings.Join(names, " vs ")
-}
-
-// chartSubtitles give each recording's settings and outcome in a line: what was tuned and
-// what it did.
-func chartSubtitles(reports []*Report) []string {
-	var parts []string
-	for i, r := range reports {
-		end := r.Start.Sysctl
-		if r.Summary.Sysctl != nil {
-			end = *r.Summary.Sysctl
-		}
-		v := func(name string, a, b int64) string {
-			if a == b {
-				return fmt.Sprintf("%s=%d", name, b)
-			}
-			return fmt.Sprintf("%s=%d->%d", name, a, b)
-		}
-		st := r.Start.Sysctl
-		p := fmt.Sprintf("%s, %s, %s: %s drops/s", v("netdev_budget", st.NetdevBudget, end.NetdevBudget),
-			v("netdev_budget_usecs", st.NetdevBudgetUsecs, end.NetdevBudgetUsecs),
-			v("netdev_max_backlog", st.NetdevMaxBacklog, end.NetdevMaxBacklog), compact(r.Totals.DropsPerSec))
-		if r.Totals.Squeezes != nil {
-			p += fmt.Sprintf(", %s squeezes/s", compact(perSec(*r.Totals.Squeezes, r.Totals.DurationMs)))
-		}
-		if len(reports) > 1 {
-			p = fmt.Sprintf("[%d] %s", i+1, p)
-		}
-		if r.Source == SourceIntervals {
-			p += " (no summary)"
-		}
-		parts = append(parts, p)
-	}
-	return parts
-}
-
-// writeHTML wraps the SVG in a page that needs nothing else: no script, no stylesheet link.
-func writeHTML(w io.Writer, d *Document, svg []byte) error {
-	// The XML prolog is not allowed inside HTML.
-	if i := bytes.Index(svg, []byte("<svg")); i > 0 {
-		svg = svg[i:]
-	}
-	title := html.EscapeString(chartTitle(d.Recordings))
-	_, err := fmt.Fprintf(w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n</head>\n<body style=\"margin:0;background:#fff\">\n%s\n</body>\n</html>\n", title, svg)
-	return err
 }

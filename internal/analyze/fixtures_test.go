@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/droptrace/droptrace/internal/explain"
+	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -165,16 +166,14 @@ func (l load) interval(seq int, end time.Time) *record.Interval {
 	}
 	iv.NetIRQs = []record.IRQCount{{IRQ: 45, Ifname: "eth0", Queue: 0, Count: sum4(l.received) / 8, ByCPU: map[int]uint64{0: sum4(l.received) / 8}}}
 	iv.Sockstat = map[string]map[string]int64{"UDP": {"inuse": 12, "mem": 320}}
-	iv.Tracer = record.Tracer{EventsSent: min(sum(iv.Drops), 10000), EventsWritten: min(sum(iv.Drops), 10000),
-		EventsRateLimited: sum(iv.Drops) - min(sum(iv.Drops), 10000)}
+	n := rank.Total(iv.Drops)
+	iv.Tracer = record.Tracer{EventsSent: min(n, 10000), EventsWritten: min(n, 10000), EventsRateLimited: n - min(n, 10000)}
 	iv.LostEvents = iv.Tracer.EventsRateLimited
 	iv.Checks = fixtureChecks(iv)
 	return iv
 }
 
 func sum4(a [4]uint64) uint64 { return a[0] + a[1] + a[2] + a[3] }
-
-func sum(m map[string]uint64) uint64 { return sumMap(m) }
 
 func sortLocations(ls []record.Location) {
 	for i := 1; i < len(ls); i++ {

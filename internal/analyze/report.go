@@ -9,9 +9,9 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/droptrace/droptrace/internal/explain"
+	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -99,31 +99,6 @@ type CPUSum struct {
 	CoveragePct *float64 `json:"coverage_pct,omitempty"`
 }
 
-// Point is one interval of the timeline.
-type Point struct {
-	Seq        int               `json:"seq"`
-	Time       record.Time       `json:"time"`
-	OffsetMs   int64             `json:"offset_ms"`
-	DurationMs int64             `json:"duration_ms"`
-	Drops      map[string]uint64 `json:"drops"`
-	DropsTotal uint64            `json:"drops_total"`
-	CPUs       []PointCPU        `json:"cpus"`
-	// SysctlChanges and Verdicts (re-derived, "severity id" or "severity id cpu N") say what
-	// happened in the interval.
-	SysctlChanges []string `json:"sysctl_changes,omitempty"`
-	Verdicts      []string `json:"verdicts,omitempty"`
-}
-
-// PointCPU is one CPU in one interval; pointers are nil when the source was absent.
-type PointCPU struct {
-	CPU            int     `json:"cpu"`
-	Drops          uint64  `json:"drops_total"`
-	BacklogDropped *uint64 `json:"backlog_dropped,omitempty"`
-	Squeezes       *uint64 `json:"squeezes,omitempty"`
-	BudgetSqueezes *uint64 `json:"budget_squeezes,omitempty"`
-	TimeSqueezes   *uint64 `json:"time_squeezes,omitempty"`
-}
-
 // Analyze builds the report of one recording.
 func Analyze(rec *Recording) *Report {
 	r := &Report{
@@ -169,14 +144,6 @@ func pct(a, b uint64) float64 {
 	return math.Round(1e6*float64(a)/float64(b)) / 1e4
 }
 
-func sumMap(m map[string]uint64) uint64 {
-	var n uint64
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // addTo adds v to *p, creating it: a total stays nil until some CPU has the source.
@@ -189,10 +156,10 @@ func addTo(p **uint64, v uint64) {
 
 func (r *Report) totals() {
 	s := r.Summary
-	t := Totals{DurationMs: s.DurationMs, Drops: sumMap(s.Drops), LostEvents: s.LostEvents}
+	t := Totals{DurationMs: s.DurationMs, Drops: rank.Total(s.Drops), LostEvents: s.LostEvents}
 	t.DropsPerSec = perSec(t.Drops, s.DurationMs)
 	for _, c := range s.CPUs {
-		cs := CPUSum{CPU: c, DropsTotal: sumMap(c.Drops)}
+		cs := CPUSum{CPU: c, DropsTotal: rank.Total(c.Drops)}
 		cs.DropsPerSec = perSec(cs.DropsTotal, s.DurationMs)
 		if sn := c.Softnet; sn != nil {
 			addTo(&t.Processed, sn.Processed)
@@ -232,43 +199,6 @@ func (r *Report) totals() {
 	if r.CPUs == nil {
 		r.CPUs = []CPUSum{}
 	}
-}
-
-func (r *Report) timeline(rec *Recording) {
-	start := time.Time(rec.Start.Time)
-	r.Timeline = []Point{}
-	for _, iv := range rec.Intervals {
-		p := Point{
-			Seq: iv.Seq, Time: iv.Time, OffsetMs: time.Time(iv.Time).Sub(start).Milliseconds(), DurationMs: iv.DurationMs,
-			Drops: iv.Drops, DropsTotal: sumMap(iv.Drops), CPUs: []PointCPU{}, SysctlChanges: iv.SysctlChanges,
-		}
-		if p.Drops == nil {
-			p.Drops = map[string]uint64{}
-		}
-		for _, c := range iv.CPUs {
-			pc := PointCPU{CPU: c.CPU, Drops: sumMap(c.Drops)}
-			if sn := c.Softnet; sn != nil {
-				pc.BacklogDropped, pc.Squeezes = ptr(sn.Dropped), ptr(sn.TimeSqueeze)
-			}
-			if n := c.NetRx; n != nil {
-				pc.BudgetSqueezes, pc.TimeSqueezes = ptr(n.BudgetSqueezes), ptr(n.TimeSqueezes)
-			}
-			p.CPUs = append(p.CPUs, pc)
-		}
-		for _, v := range explain.Explain(rec.Start, iv) {
-			p.Verdicts = append(p.Verdicts, verdictLabel(v))
-		}
-		r.Timeline = append(r.Timeline, p)
-	}
-}
-
-// verdictLabel names a verdict in one short phrase, e.g. "critical backlog_overflow cpu 1".
-func verdictLabel(v record.Verdict) string {
-	s := v.Severity + " " + v.ID
-	if v.CPU != nil {
-		s += fmt.Sprintf(" cpu %d", *v.CPU)
-	}
-	return s
 }
 
 // sameVerdicts compares what a reader acts on: which verdicts, how severe, how sure, and the
