@@ -45,15 +45,13 @@ func WriteText(w io.Writer, d *Document) error {
 	}
 	if len(d.Recordings) == 0 {
 		for _, wn := range d.Warnings {
-			t.line("warning   " + wn.String())
+			t.line(textfmt.Label("warning") + wn.String())
 		}
 	}
 	return bw.Flush()
 }
 
 type textOut struct{ w *bufio.Writer }
-
-func (t *textOut) table(tb *textfmt.Table) { t.lines(tb.Lines()) }
 
 func (t *textOut) line(s string) { t.w.WriteString(strings.TrimRight(s, " ") + "\n") }
 
@@ -72,6 +70,8 @@ func (t *textOut) lines(ls []string) {
 		t.line(l)
 	}
 }
+
+func (t *textOut) table(tb *textfmt.Table) { t.lines(tb.Lines()) }
 
 func sysctlLine(s record.Sysctl) string {
 	return fmt.Sprintf("netdev_budget=%d netdev_budget_usecs=%d netdev_max_backlog=%d dev_weight=%d",

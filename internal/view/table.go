@@ -12,6 +12,8 @@ import (
 	"github.com/droptrace/droptrace/internal/textfmt"
 )
 
+// The per-CPU table: one row per CPU and a total, in columns of fixed width so that a redraw
+// every interval does not shift them; only the reasons column takes what the screen has left.
 const (
 	colCPU = iota
 	colDrops
