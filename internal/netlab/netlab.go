@@ -23,15 +23,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/droptrace/droptrace/internal/flood"
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/sysctl"
@@ -249,7 +248,7 @@ func (l *Lab) SetRPS(cpus ...int) error {
 	}
 	for _, c := range cpus {
 		// The kernel refuses CPUs it does not have; this only keeps the mask string sane.
-		if c < 0 || c >= maxCPU {
+		if c < 0 || c >= flood.MaxCPU {
 			return fmt.Errorf("RPS CPU %d: out of range", c)
 		}
 	}
@@ -323,9 +322,6 @@ func (l *Lab) SetSysctl(name, value string) error {
 	})
 	return nil
 }
-
-// maxCPU is the CPU count unix.CPUSet holds (glibc's CPU_SETSIZE).
-const maxCPU = int(unsafe.Sizeof(unix.CPUSet{})) * 8
 
 // errSysctlBusy means another live lab has changed sysctls and not restored them yet.
 var errSysctlBusy = errors.New("another lab has changed sysctls")
@@ -406,77 +402,17 @@ func (l *Lab) socketIn(ns string, typ int) (int, error) {
 // from a thread pinned to cpu, until all are sent or ctx ends; it returns how many were sent.
 // ctx ending is not an error: compare the count. The datagrams carry no data worth reading.
 func (l *Lab) Flood(ctx context.Context, cpu int, port uint16, count, size int) (int, error) {
-	if count < 0 || size < 1 || size > 65507 {
-		return 0, fmt.Errorf("flood of %d datagrams of %d bytes: want count >= 0 and 1-65507 bytes", count, size)
-	}
-	if cpu < 0 || cpu >= maxCPU {
-		return 0, fmt.Errorf("flood CPU %d: out of range", cpu)
+	if count < 0 {
+		return 0, fmt.Errorf("flood of %d datagrams: want count >= 0", count)
 	}
 	fd, err := l.socketIn(l.Sender, unix.SOCK_DGRAM)
 	if err != nil {
 		return 0, fmt.Errorf("sender socket: %w", err)
 	}
 	defer unix.Close(fd)
-	type result struct {
-		n   int
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		n, err := floodPinned(ctx, fd, cpu, &unix.SockaddrInet4{Port: int(port), Addr: l.ReceiverAddr.As4()}, count, size)
-		res <- result{n, err}
-	}()
-	r := <-res
-	if r.err != nil {
-		return r.n, fmt.Errorf("flood %s:%d from CPU %d: %w", l.ReceiverAddr, port, cpu, r.err)
-	}
-	return r.n, nil
-}
-
-// floodPinned runs on a locked thread. It hands the thread back to the runtime only if the
-// thread's CPU affinity could be put back; otherwise the goroutine ends locked and Go discards
-// the thread.
-func floodPinned(ctx context.Context, fd, cpu int, to unix.Sockaddr, count, size int) (int, error) {
-	var orig, pin unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &orig); err != nil {
-		runtime.UnlockOSThread()
-		return 0, fmt.Errorf("read thread affinity: %w", err)
-	}
-	pin.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &pin); err != nil {
-		runtime.UnlockOSThread()
-		return 0, fmt.Errorf("pin to CPU %d: %w", cpu, err)
-	}
-	n, err := sendLoop(ctx.Done(), fd, to, count, make([]byte, size))
-	if rerr := unix.SchedSetaffinity(0, &orig); rerr != nil {
-		return n, errors.Join(err, fmt.Errorf("restore thread affinity: %w", rerr))
-	}
-	runtime.UnlockOSThread()
-	return n, err
-}
-
-func sendLoop(done <-chan struct{}, fd int, to unix.Sockaddr, count int, buf []byte) (int, error) {
-	n := 0
-	for n < count {
-		// Checked every iteration, not every k sends: a full send buffer makes sends fail
-		// without n moving, and the flood must still stop on time.
-		select {
-		case <-done:
-			return n, nil
-		default:
-		}
-		err := unix.Sendto(fd, buf, unix.MSG_DONTWAIT, to)
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.EINTR):
-			// The send buffer is full of datagrams the veth has not taken yet: try again.
-		default:
-			return n, fmt.Errorf("sendto: %w", err)
-		}
-	}
-	return n, nil
+	// One datagram per call, as an application would send them.
+	r, err := flood.Run(ctx, fd, netip.AddrPortFrom(l.ReceiverAddr, port), flood.Config{CPU: cpu, Size: size, Batch: 1, Count: uint64(count)})
+	return int(r.Sent), err
 }
 
 // fdCloser closes a socket once, and may also be closed by Lab.Close.

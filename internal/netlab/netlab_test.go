@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/droptrace/droptrace/internal/flood"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/sysctl"
 )
@@ -305,8 +305,8 @@ func TestPrivRPS(t *testing.T) {
 	if err := lab.SetRPS(-1); err == nil {
 		t.Error("SetRPS(-1) accepted")
 	}
-	if err := lab.SetRPS(maxCPU - 1); err == nil {
-		t.Errorf("SetRPS(%d) accepted on a %d-CPU machine", maxCPU-1, runtime.NumCPU())
+	if err := lab.SetRPS(flood.MaxCPU - 1); err == nil {
+		t.Errorf("SetRPS(%d) accepted on a %d-CPU machine", flood.MaxCPU-1, runtime.NumCPU())
 	}
 	// Undo steps run newest first; the namespace is still there when RPS is restored.
 	lab.mu.Lock()
@@ -534,32 +534,5 @@ func TestParseLinkStats(t *testing.T) {
 		if _, err := parseLinkStats([]byte(bad)); err == nil {
 			t.Errorf("parsed %s", bad)
 		}
-	}
-}
-
-// A flood must stop when its context ends even while every send fails with a full buffer.
-func TestSendLoopStopsWhileBufferFull(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	done := make(chan struct{})
-	time.AfterFunc(100*time.Millisecond, func() { close(done) })
-	start := time.Now()
-	n, err := sendLoop(done, fds[0], nil, 1<<30, make([]byte, 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("sendLoop ran %s after its context ended", took)
-	}
-	if n == 0 || n >= 1<<30 {
-		t.Errorf("sent %d into an unread socket pair", n)
-	}
-	// Errors other than a full buffer end the flood.
-	if _, err := sendLoop(make(chan struct{}), -1, nil, 10, []byte("x")); !errors.Is(err, unix.EBADF) {
-		t.Errorf("bad descriptor: %v", err)
 	}
 }
