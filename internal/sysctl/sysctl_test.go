@@ -7,13 +7,10 @@ import (
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestParseKconfigHZ(t *testing.T) {
@@ -134,32 +131,21 @@ func TestHZ(t *testing.T) {
 	t.Logf("HZ=%d", hz)
 }
 
-// labLock is the file internal/netlab holds while it has changed global sysctls: taking it here
-// keeps this test from saving a lab's temporary value as "original" when the packages' tests run
-// at the same time, and from changing netdev_max_backlog under a running flood.
-const labLock = "/run/droptrace-netlab/sysctl.lock"
-
-func lockAgainstLabs(t *testing.T) {
+// lockAgainstLabs takes the sysctl lock the labs hold while they have changed global sysctls:
+// this test then never saves a lab's temporary value as "original" when the packages' tests run
+// at the same time, nor changes netdev_max_backlog under a running flood.
+func lockAgainstLabs(t *testing.T) *Journal {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(labLock), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(labLock, os.O_RDWR|os.O_CREATE, 0o644)
+	j, err := Lock(5 * time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return
+	t.Cleanup(func() {
+		if err := j.Close(); err != nil {
+			t.Error(err)
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
-			t.Fatalf("lock %s: %v", labLock, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	})
+	return j
 }
 
 func TestPrivWriteRestores(t *testing.T) {
@@ -191,6 +177,72 @@ func TestPrivWriteRestores(t *testing.T) {
 		t.Errorf("read back %d, %v; wrote %s", v, err, want)
 	}
 	if err := Write(name, "not-a-number"); err == nil || !strings.Contains(err.Error(), name) {
+		t.Errorf("writing garbage: %v", err)
+	}
+}
+
+// A journaled change is undone by its restore function, and, when its holder died before
+// restoring it, by the next holder of the lock.
+func TestPrivJournal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: writing sysctls needs root; run as root to cover Journal")
+	}
+	const name = "net.core.netdev_max_backlog"
+	j := lockAgainstLabs(t)
+	orig, err := Read(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Write(name, orig); err != nil {
+			t.Errorf("restore %s: %v", name, err)
+		}
+	})
+	want := "1234"
+	if orig == want {
+		want = "1235"
+	}
+	check := func(when, want string) {
+		t.Helper()
+		if v, err := Read(name); err != nil || v != want {
+			t.Errorf("%s: %s = %q (%v), want %s", when, name, v, err, want)
+		}
+	}
+	restore, err := j.Set(name, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("after Set", want)
+	if b, err := os.ReadFile(LockPath); err != nil || string(b) != name+" "+orig+"\n" {
+		t.Errorf("journal %q (%v), want the original value", b, err)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	check("after restore", orig)
+
+	// A holder that dies leaves its journal and its value; the next Lock restores both.
+	if _, err := j.Set(name, want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Set(name, want+"0"); err != nil {
+		t.Fatal(err)
+	}
+	j.f.Close() // dies: releases the lock without restoring or clearing the journal
+	j2, err := Lock(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*j = *j2 // the cleanup closes the new holder
+	check("after the next Lock", orig)
+	if b, err := os.ReadFile(LockPath); err != nil || len(b) != 0 {
+		t.Errorf("journal %q (%v) after it was restored, want it empty", b, err)
+	}
+	if err := RestoreStale(); err != nil {
+		t.Errorf("RestoreStale under a live holder: %v", err)
+	}
+
+	if _, err := j.Set(name, "not-a-number"); err == nil || !strings.Contains(err.Error(), name) {
 		t.Errorf("writing garbage: %v", err)
 	}
 }
