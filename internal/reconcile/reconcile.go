@@ -13,7 +13,8 @@ package reconcile
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,48 +93,6 @@ type Netns struct {
 	Why  string // why SNMP is nil
 }
 
-// Counter names an SNMP counter: group and field as in /proc/net/snmp, netstat and snmp6.
-type Counter struct{ Group, Field string }
-
-// SNMPCheck ties traced drops to the per-namespace counters the kernel bumps at the same place.
-type SNMPCheck struct {
-	Name     string
-	Traced   ReasonL4
-	Counters []Counter
-	// Explain is said when the kernel counted more than was traced.
-	Explain string
-}
-
-const (
-	protoTCP = 6
-	protoUDP = 17
-)
-
-// SNMPChecks are the socket-level checks. Sources: net/ipv4/udp.c __udp4_lib_rcv (NoPorts,
-// NO_SOCKET) and __udp_queue_rcv_skb (RcvbufErrors, SOCKET_RCVBUFF: both only when the enqueue
-// failed with -ENOMEM), their IPv6 twins in net/ipv6/udp.c, and net/ipv4/tcp_minisocks.c
-// tcp_check_req for TCP_LISTEN_OVERFLOW.
-var SNMPChecks = []SNMPCheck{
-	{
-		Name:     "udp_rcvbuf",
-		Traced:   ReasonL4{"SOCKET_RCVBUFF", protoUDP},
-		Counters: []Counter{{"Udp", "RcvbufErrors"}, {"Udp6", "RcvbufErrors"}},
-		Explain:  "RcvbufErrors also counts datagrams dropped for a full buffer on paths that free them without SOCKET_RCVBUFF (e.g. multicast/broadcast delivery clones)",
-	},
-	{
-		Name:     "udp_no_port",
-		Traced:   ReasonL4{"NO_SOCKET", protoUDP},
-		Counters: []Counter{{"Udp", "NoPorts"}, {"Udp6", "NoPorts"}},
-		Explain:  "NoPorts is counted before the packet is freed; a datagram consumed by another path after the count (e.g. a BPF sk_lookup or early demux quirk) would not be traced as NO_SOCKET",
-	},
-	{
-		Name:     "tcp_listen_overflow",
-		Traced:   ReasonL4{"TCP_LISTEN_OVERFLOW", protoTCP},
-		Counters: []Counter{{"TcpExt", "ListenOverflows"}},
-		Explain:  "ListenOverflows also counts SYNs refused in tcp_conn_request while the accept queue is full, which are freed with other reasons (e.g. TCP_FLAGS or NOT_SPECIFIED)",
-	},
-}
-
 // Check names.
 const (
 	CheckBacklog  = "backlog_drops"
@@ -170,16 +129,35 @@ func unavailable(name string, cpu *int, why string) record.Check {
 	return record.Check{Check: name, CPU: cpu, Status: record.StatusUnavailable, Note: why}
 }
 
-// tolerance is how far a check may differ because its counters moved during the reads.
-func tolerance(in Input, k Key) uint64 {
-	return in.Slack[k]
+// gap is how far a check's traced and kernel counts are apart, and how far they may be: the
+// tolerance is what its kernel counter moved while the traced counts were read.
+type gap struct{ d, tol uint64 }
+
+func compare(in Input, k Key, traced, kernel uint64) gap {
+	d := traced - kernel
+	if kernel > traced {
+		d = kernel - traced
+	}
+	return gap{d: d, tol: in.Slack[k]}
 }
 
-func absDiff(a, b uint64) uint64 {
-	if a > b {
-		return a - b
+// match says the counts agree, exactly or within the tolerance.
+func (g gap) match() bool { return g.d <= g.tol }
+
+func (g gap) status() string {
+	if g.match() {
+		return record.StatusMatch
 	}
-	return b - a
+	return record.StatusMismatch
+}
+
+// within is the note of a match within tolerance ("" for an exact one); moved says what the
+// kernel counted meanwhile.
+func (g gap) within(moved string) string {
+	if g.d == 0 {
+		return ""
+	}
+	return fmt.Sprintf("differs by %d, within the %d %s while the traced counts were read", g.d, g.tol, moved)
 }
 
 func backlog(in Input) record.Check {
@@ -204,7 +182,7 @@ func backlog(in Input) record.Check {
 		}
 	}
 	var fired []string
-	for _, cpu := range sortedKeys(in.BacklogByCPU) {
+	for _, cpu := range slices.Sorted(maps.Keys(in.BacklogByCPU)) {
 		if v := in.BacklogByCPU[cpu]; v > 0 {
 			fired = append(fired, fmt.Sprintf("CPU %d: %d", cpu, v))
 		}
@@ -217,16 +195,14 @@ func backlog(in Input) record.Check {
 		notes = append(notes, fmt.Sprintf("freed on (enqueuing CPU) %s; counted on (backlog CPU) %s",
 			orNone(fired), orNone(counted)))
 	}
-	d := absDiff(traced, kernel)
-	tol := tolerance(in, Key{CheckBacklog, -1})
+	g := compare(in, Key{CheckBacklog, -1}, traced, kernel)
+	chk.Status = g.status()
 	switch {
-	case d == 0:
-		chk.Status = record.StatusMatch
-	case d <= tol:
-		chk.Status = record.StatusMatch
-		notes = append(notes, fmt.Sprintf("differs by %d, within the %d the kernel counted while the traced counts were read", d, tol))
+	case g.match():
+		if n := g.within("the kernel counted"); n != "" {
+			notes = append(notes, n)
+		}
 	default:
-		chk.Status = record.StatusMismatch
 		if kernel > traced {
 			notes = append(notes, fmt.Sprintf("%d backlog drops counted by the kernel were not traced as CPU_BACKLOG%s", kernel-traced, missHint(in)))
 			chk.ExplainedBy = missCause(in)
@@ -313,39 +289,27 @@ func coverage(in Input, c CPU) record.Check {
 		return unavailable(CheckCoverage, cpu, "CPU has no /proc/softirqs column")
 	}
 	chk := record.Check{Check: CheckCoverage, CPU: cpu, Traced: i64(c.Runs), Kernel: i64(c.KernelRuns)}
-	d := absDiff(c.Runs, c.KernelRuns)
-	tol := tolerance(in, Key{CheckCoverage, c.CPU})
+	g := compare(in, Key{CheckCoverage, c.CPU}, c.Runs, c.KernelRuns)
+	chk.Status = g.status()
 	switch {
-	case d == 0:
-		chk.Status = record.StatusMatch
-	case d <= tol:
-		chk.Status = record.StatusMatch
-		chk.Note = fmt.Sprintf("differs by %d, within the %d runs made while the traced counts were read", d, tol)
+	case g.match():
+		chk.Note = g.within("runs made")
 	case c.Runs < c.KernelRuns:
-		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("BPF saw %d of %d NET_RX runs (%s): %d runs were not traced, and any squeeze in them is not predicted",
 			c.Runs, c.KernelRuns, coveragePct(c.Runs, c.KernelRuns), c.KernelRuns-c.Runs)
 	default:
-		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("BPF saw %d more NET_RX entries than /proc/softirqs counted", c.Runs-c.KernelRuns)
 	}
 	return chk
 }
 
-// coveragePct never rounds a shortfall up to "100.0%".
+// coveragePct is a of b, a < b, as a percentage that never rounds the shortfall up to "100.0%".
 func coveragePct(a, b uint64) string {
-	p := pct(a, b)
-	if a < b && p >= 99.95 {
+	p := 100 * float64(a) / float64(b)
+	if p >= 99.95 {
 		return ">99.9%"
 	}
 	return fmt.Sprintf("%.1f%%", p)
-}
-
-func pct(a, b uint64) float64 {
-	if b == 0 {
-		return 100
-	}
-	return 100 * float64(a) / float64(b)
 }
 
 func squeeze(in Input, c CPU) record.Check {
@@ -364,46 +328,39 @@ func squeeze(in Input, c CPU) record.Check {
 	kern := c.Softnet.TimeSqueeze
 	chk := record.Check{Check: CheckSqueeze, CPU: cpu, Traced: i64(pred), Kernel: i64(kern)}
 	split := fmt.Sprintf("predicted %d budget + %d time", c.BudgetSqueezes, c.TimeSqueezes)
-	d := absDiff(pred, kern)
-	tol := tolerance(in, Key{CheckSqueeze, c.CPU})
+	g := compare(in, Key{CheckSqueeze, c.CPU}, pred, kern)
+	chk.Status = g.status()
 	var missed uint64
 	if c.HasKernelRuns && c.KernelRuns > c.Runs {
 		missed = c.KernelRuns - c.Runs
 	}
 	switch {
-	case d == 0:
-		chk.Status = record.StatusMatch
+	case g.d == 0:
 		if pred > 0 {
 			chk.Note = split
 		}
-	case d <= tol:
-		chk.Status = record.StatusMatch
-		chk.Note = fmt.Sprintf("%s; differs by %d, within the %d counted while the traced counts were read", split, d, tol)
+	case g.match():
+		chk.Note = split + "; " + g.within("counted")
 	case len(in.SysctlChanges) > 0:
-		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("%s; off by %d: net.core sysctls changed (%s) and runs before the change was seen were predicted with the old values",
-			split, d, strings.Join(in.SysctlChanges, "; "))
+			split, g.d, strings.Join(in.SysctlChanges, "; "))
 		chk.ExplainedBy = ExplainedBySysctl
-	case pred < kern && d <= missed+tol:
+	case pred < kern && g.d <= missed+g.tol:
 		// Each run BPF did not see can hide at most one squeeze (net_rx_action counts at
 		// most one per run), so this residual is explained, but it is still not a match.
-		chk.Status = record.StatusMismatch
-		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, explained by the %d NET_RX runs BPF did not see on this CPU", split, d, missed)
+		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, explained by the %d NET_RX runs BPF did not see on this CPU", split, g.d, missed)
 		chk.ExplainedBy = ExplainedByCoverage
-	case pred < kern && d <= missed+c.TimeUncertain+tol:
+	case pred < kern && g.d <= missed+c.TimeUncertain+g.tol:
 		// BPF tests the time limit at the napi_poll tracepoint, net_rx_action a few
 		// instructions later: a tick in between is a squeeze BPF cannot predict. Each such
 		// run is counted, so this residual is measured, not guessed.
-		chk.Status = record.StatusMismatch
 		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted, within the %d runs that ended past the time limit with none predicted (a tick between the tracepoint and net_rx_action's own test, or a poll BPF did not see)%s",
-			split, d, c.TimeUncertain, unseenNote(missed))
+			split, g.d, c.TimeUncertain, unseenNote(missed))
 		chk.ExplainedBy = ExplainedByTick
 	case pred < kern:
-		chk.Status = record.StatusMismatch
-		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted (only %d unseen runs and %d runs ending on the tick): a squeeze came from a path that is not net_rx_action", split, d, missed, c.TimeUncertain)
+		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted (only %d unseen runs and %d runs ending on the tick): a squeeze came from a path that is not net_rx_action", split, g.d, missed, c.TimeUncertain)
 	default:
-		chk.Status = record.StatusMismatch
-		chk.Note = fmt.Sprintf("%s; %d more predicted than counted: a NET_RX exit was not seen, so polls of two runs were added up", split, d)
+		chk.Note = fmt.Sprintf("%s; %d more predicted than counted: a NET_RX exit was not seen, so polls of two runs were added up", split, g.d)
 	}
 	return chk
 }
@@ -413,97 +370,4 @@ func unseenNote(missed uint64) string {
 		return ""
 	}
 	return fmt.Sprintf(" and the %d NET_RX runs BPF did not see", missed)
-}
-
-func snmpCheck(in Input, sc SNMPCheck) record.Check {
-	if !in.Drops.OK {
-		return unavailable(sc.Name, nil, in.Drops.Why)
-	}
-	var traced, unwatched uint64
-	var kernel int64
-	var read, unread []string
-	var perNS []string
-	for _, ns := range in.Netns {
-		t := ns.Traced[sc.Traced]
-		if ns.SNMP == nil {
-			if t > 0 {
-				unwatched += t
-				unread = append(unread, fmt.Sprintf("%s (%s)", nsLabel(ns), ns.Why))
-			}
-			continue
-		}
-		var k int64
-		for _, c := range sc.Counters {
-			k += ns.SNMP[c.Group][c.Field]
-		}
-		traced += t
-		kernel += k
-		read = append(read, nsLabel(ns))
-		if int64(t) != k {
-			perNS = append(perNS, fmt.Sprintf("%s traced %d, counted %d", nsLabel(ns), t, k))
-		}
-	}
-	if len(read) == 0 {
-		why := "no network namespace's counters could be read"
-		if len(unread) > 0 {
-			why += ": " + strings.Join(unread, ", ")
-		}
-		return unavailable(sc.Name, nil, why)
-	}
-	chk := record.Check{Check: sc.Name, Traced: i64(traced), Kernel: &kernel}
-	var notes []string
-	var ku uint64
-	if kernel > 0 {
-		ku = uint64(kernel)
-	}
-	d := absDiff(traced, ku)
-	tol := tolerance(in, Key{sc.Name, -1})
-	switch {
-	case kernel < 0:
-		chk.Status = record.StatusMismatch
-		notes = append(notes, "a kernel counter went backwards: the namespace was recreated")
-	case d == 0:
-		chk.Status = record.StatusMatch
-	case d <= tol:
-		chk.Status = record.StatusMatch
-		notes = append(notes, fmt.Sprintf("differs by %d, within the %d counted while the traced counts were read", d, tol))
-	default:
-		chk.Status = record.StatusMismatch
-		if ku > traced {
-			// Unseen NET_RX runs are the measured explanation; the kernel's other counting
-			// paths are only the fallback when BPF saw everything.
-			why := sc.Explain + missHint(in)
-			if n, _ := unseenRuns(in); n > 0 {
-				why = strings.TrimSuffix(strings.TrimPrefix(missHint(in), " ("), ")")
-			}
-			notes = append(notes, fmt.Sprintf("%d counted but not traced as %s: %s", ku-traced, sc.Traced.Reason, why))
-			chk.ExplainedBy = missCause(in)
-		} else {
-			notes = append(notes, fmt.Sprintf("%d traced as %s but not counted", traced-ku, sc.Traced.Reason))
-		}
-		if len(perNS) > 0 && len(perNS) <= 5 {
-			notes = append(notes, strings.Join(perNS, "; "))
-		}
-	}
-	if unwatched > 0 {
-		notes = append(notes, fmt.Sprintf("%d more traced in namespaces whose counters could not be read: %s", unwatched, strings.Join(unread, ", ")))
-	}
-	chk.Note = strings.Join(notes, "; ")
-	return chk
-}
-
-func nsLabel(ns Netns) string {
-	if ns.Name != "" {
-		return fmt.Sprintf("netns %d [%s]", ns.Inode, ns.Name)
-	}
-	return fmt.Sprintf("netns %d", ns.Inode)
-}
-
-func sortedKeys(m map[int]uint64) []int {
-	keys := make([]int, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
-	return keys
 }

@@ -245,3 +245,45 @@ func TestSlackIsPerCheck(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+// Every check matches within what its kernel counter moved during the reads, says so, and
+// mismatches one past it.
+func TestWithinTolerance(t *testing.T) {
+	const cpu = 1
+	for _, tc := range []struct {
+		check string
+		cpu   int
+		set   func(in *Input, traced, kernel uint64)
+		note  string
+	}{
+		{CheckBacklog, -1, func(in *Input, traced, kernel uint64) {
+			in.BacklogByCPU = map[int]uint64{cpu: traced}
+			in.CPUs = []CPU{{CPU: cpu, Softnet: &Softnet{Dropped: kernel}}}
+		}, "differs by 3, within the 3 the kernel counted while the traced counts were read"},
+		{CheckCoverage, cpu, func(in *Input, traced, kernel uint64) {
+			in.CPUs = []CPU{{CPU: cpu, Runs: traced, KernelRuns: kernel, HasKernelRuns: true}}
+		}, "differs by 3, within the 3 runs made while the traced counts were read"},
+		{CheckSqueeze, cpu, func(in *Input, traced, kernel uint64) {
+			in.CPUs = []CPU{{CPU: cpu, Softnet: &Softnet{TimeSqueeze: kernel}, BudgetSqueezes: traced}}
+		}, "predicted 7 budget + 0 time; differs by 3, within the 3 counted while the traced counts were read"},
+		{"udp_no_port", -1, func(in *Input, traced, kernel uint64) {
+			in.Netns = []Netns{{Inode: 1, Traced: map[ReasonL4]uint64{{"NO_SOCKET", protoUDP}: traced},
+				SNMP: map[string]map[string]int64{"Udp": {"NoPorts": int64(kernel)}}}}
+		}, "differs by 3, within the 3 counted while the traced counts were read"},
+	} {
+		t.Run(tc.check, func(t *testing.T) {
+			for _, slack := range []uint64{3, 2} {
+				in := base()
+				in.Slack = map[Key]uint64{{tc.check, tc.cpu}: slack}
+				tc.set(&in, 7, 10)
+				c := find(t, Checks(in), tc.check, tc.cpu)
+				switch {
+				case slack == 3 && (c.Status != record.StatusMatch || !strings.HasSuffix(c.Note, tc.note)):
+					t.Errorf("slack 3: %s %q, want a match whose note ends %q", c.Status, c.Note, tc.note)
+				case slack == 2 && c.Status != record.StatusMismatch:
+					t.Errorf("slack 2: %s %q, want a mismatch", c.Status, c.Note)
+				}
+			}
+		})
+	}
+}
