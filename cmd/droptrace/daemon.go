@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -67,8 +65,6 @@ func (ff *fleetFlags) open(f *flags, log *slog.Logger) (*fleet, error) {
 		if f.output == "" && ff.metricsAddr == "" {
 			return nil, errors.New("--daemon needs somewhere to put what it sees: --output FILE and/or --metrics-addr")
 		}
-		// A daemon outlives the terminal it was started from.
-		signal.Ignore(syscall.SIGHUP)
 	}
 	if ff.metricsAddr != "" {
 		fl.metrics = metrics.New(version)

@@ -223,7 +223,11 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	}
 
 	// SIGINT and SIGTERM end the session cleanly: the last interval and the summary are
-	// written and the output flushed before exit.
+	// written and the output flushed before exit. A daemon outlives the terminal it was
+	// started from, so its SIGHUP is ignored.
+	if f.fleet.daemon {
+		signal.Ignore(syscall.SIGHUP)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, err = session.Run(ctx, cfg)
