@@ -9,7 +9,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -44,7 +43,7 @@ type FloodResult = flood.Result
 // cost per packet shows at its largest.
 func Flood(ctx context.Context, c FloodConfig) (FloodResult, error) {
 	if c.Duration <= 0 {
-		return FloodResult{}, errors.New("flood: a duration is required (floods are bounded)")
+		return FloodResult{}, fmt.Errorf("flood to 127.0.0.1:%d: a duration is required (floods are bounded)", c.Port)
 	}
 	if c.Size <= 0 {
 		c.Size = 64

@@ -148,28 +148,38 @@ func lockAgainstLabs(t *testing.T) *Journal {
 	return j
 }
 
-func TestPrivWriteRestores(t *testing.T) {
+// changeBacklog is the sysctl the root tests change, under the labs' lock (see lockAgainstLabs)
+// and put back when the test ends. It returns the lock, the original value and a different one.
+func changeBacklog(t *testing.T) (j *Journal, orig, want string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: writing sysctls needs root; run as root to cover Write")
+		t.Skip("SKIPPED: writing sysctls needs root; run as root to cover Write and Journal")
 	}
-	lockAgainstLabs(t)
-	const name = "net.core.netdev_max_backlog"
-	orig, err := Read(name)
+	j = lockAgainstLabs(t)
+	orig, err := Read(backlogName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := Write(name, orig); err != nil {
-			t.Errorf("restore %s: %v", name, err)
+		if err := Write(backlogName, orig); err != nil {
+			t.Errorf("restore %s: %v", backlogName, err)
 		}
-		if v, _ := Read(name); v != orig {
-			t.Errorf("%s is %s after restore, was %s", name, v, orig)
+		if v, _ := Read(backlogName); v != orig {
+			t.Errorf("%s is %s after restore, was %s", backlogName, v, orig)
 		}
 	})
-	want := "1234"
+	want = "1234"
 	if orig == want {
 		want = "1235"
 	}
+	return j, orig, want
+}
+
+const backlogName = "net.core.netdev_max_backlog"
+
+func TestPrivWriteRestores(t *testing.T) {
+	_, _, want := changeBacklog(t)
+	const name = backlogName
 	if err := Write(name, want); err != nil {
 		t.Fatal(err)
 	}
@@ -184,24 +194,8 @@ func TestPrivWriteRestores(t *testing.T) {
 // A journaled change is undone by its restore function, and, when its holder died before
 // restoring it, by the next holder of the lock.
 func TestPrivJournal(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: writing sysctls needs root; run as root to cover Journal")
-	}
-	const name = "net.core.netdev_max_backlog"
-	j := lockAgainstLabs(t)
-	orig, err := Read(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := Write(name, orig); err != nil {
-			t.Errorf("restore %s: %v", name, err)
-		}
-	})
-	want := "1234"
-	if orig == want {
-		want = "1235"
-	}
+	j, orig, want := changeBacklog(t)
+	const name = backlogName
 	check := func(when, want string) {
 		t.Helper()
 		if v, err := Read(name); err != nil || v != want {
