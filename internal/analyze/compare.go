@@ -181,7 +181,7 @@ func Compare(reports []*Report) *Comparison {
 				rows[k] = vr
 				order = append(order, k)
 			}
-			// Two verdicts of one id on one CPU (none today) would show the worse.
+			// Two verdicts of one id on one CPU, which no rule emits, would show the worse.
 			if vr.Severity[i] == nil || explain.SeverityRank(v.Severity) > explain.SeverityRank(*vr.Severity[i]) {
 				vr.Severity[i] = ptr(v.Severity)
 			}

@@ -341,7 +341,7 @@ var writeFixtures = flag.Bool("fixtures", false, "rewrite the fixture recordings
 
 // TestWriteFixtures rewrites the fixture recordings. They are not checked against the
 // generator otherwise: they stand for files written in the past, and a recording made with
-// other rules than today's is one of the things analyze must handle.
+// other rules than this droptrace's is one of the things analyze must handle.
 func TestWriteFixtures(t *testing.T) {
 	if !*writeFixtures {
 		t.Skip("only with -fixtures")

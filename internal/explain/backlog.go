@@ -45,7 +45,7 @@ func (e *explainer) backlog() {
 		}
 		total := sn.Processed + sn.Dropped
 		ratio := float64(sn.Dropped) / float64(max(total, 1))
-		// A queue that could have held the interval's overflow on top of today's limit: an
+		// A queue that could have held the interval's overflow on top of the current limit: an
 		// upper bound, since the CPU drained it meanwhile, rounded up to a power of two.
 		suggest := nextPow2(maxBacklog + sn.Dropped)
 		if suggest > 1<<17 {
