@@ -218,151 +218,21 @@ func sameVerdicts(a, b []record.Verdict) bool {
 }
 
 // sumIntervals stands in for the summary record of a session that was killed before writing
-// it, the way the session builds its own: counts are summed, levels (max_run_us,
-// backlog_len, sockstat) take their peak, settings are the last ones. Two things differ from
+// it, summed the way the session sums its own (record.Interval.Add). Two things differ from
 // a real summary and are said where they show: locations are summed from each interval's top
-// 20, and checks are combined from the intervals' (see sumChecks) instead of being recomputed
-// on the sums, since a record does not carry everything they need (per-namespace protocol
-// splits, read skew).
+// record.TopLocations, and checks are combined from the intervals' (see sumChecks) instead of
+// being recomputed on the sums, since a record does not carry everything they need
+// (per-namespace protocol splits, read skew).
 func sumIntervals(ivs []*record.Interval) *record.Interval {
 	s := &record.Interval{
 		Header: record.Header{Type: record.TypeSummary}, Drops: map[string]uint64{},
 		SNMP: map[string]map[string]int64{}, Checks: []record.Check{}, Locations: []record.Location{},
 		Devices: []record.Device{},
 	}
-	cpus := map[int]*record.CPU{}
-	type locKey struct{ loc, reason string }
-	locs := map[locKey]uint64{}
-	type devKey struct{ netns, ifindex uint32 }
-	devs := map[devKey]*record.Device{}
-	irqs := map[int]*record.IRQCount{}
-	type portKey struct {
-		reason, l4 string
-		port       uint16
-		netns      uint32
-	}
-	ports := map[portKey]*record.PortDrops{}
 	for _, iv := range ivs {
-		s.Time = iv.Time
-		s.DurationMs += iv.DurationMs
-		addCounts(s.Drops, iv.Drops)
-		for _, c := range iv.CPUs {
-			a := cpus[c.CPU]
-			if a == nil {
-				a = &record.CPU{CPU: c.CPU, Drops: map[string]uint64{}}
-				cpus[c.CPU] = a
-			}
-			addCPU(a, c)
-		}
-		for g, fs := range iv.SNMP {
-			if s.SNMP[g] == nil {
-				s.SNMP[g] = map[string]int64{}
-			}
-			for f, v := range fs {
-				s.SNMP[g][f] += v
-			}
-		}
-		s.LostEvents += iv.LostEvents
-		addTracer(&s.Tracer, iv.Tracer)
-		for _, l := range iv.Locations {
-			locs[locKey{l.Location, l.Reason}] += l.Count
-		}
-		for _, d := range iv.Devices {
-			k := devKey{d.Netns, d.Ifindex}
-			if devs[k] == nil {
-				devs[k] = &record.Device{Netns: d.Netns, Ifindex: d.Ifindex, Ifname: d.Ifname, Drops: map[string]uint64{}}
-			}
-			addCounts(devs[k].Drops, d.Drops)
-		}
-		if iv.Sysctl != nil {
-			s.Sysctl = ptr(*iv.Sysctl)
-		}
-		s.SysctlChanges = append(s.SysctlChanges, iv.SysctlChanges...)
-		for _, q := range iv.NetIRQs {
-			a := irqs[q.IRQ]
-			if a == nil {
-				a = &record.IRQCount{IRQ: q.IRQ, Ifname: q.Ifname, Queue: q.Queue, ByCPU: map[int]uint64{}}
-				irqs[q.IRQ] = a
-			}
-			a.Count += q.Count
-			for cpu, v := range q.ByCPU {
-				a.ByCPU[cpu] += v
-			}
-		}
-		for g, fs := range iv.Sockstat {
-			if s.Sockstat == nil {
-				s.Sockstat = map[string]map[string]int64{}
-			}
-			if s.Sockstat[g] == nil {
-				s.Sockstat[g] = map[string]int64{}
-			}
-			for f, v := range fs {
-				s.Sockstat[g][f] = max(s.Sockstat[g][f], v)
-			}
-		}
-		s.McastChanges = append(s.McastChanges, iv.McastChanges...)
-		s.MulticastDropEvents += iv.MulticastDropEvents
-		for _, p := range iv.Ports {
-			k := portKey{p.Reason, p.L4, p.Port, p.Netns}
-			if ports[k] == nil {
-				ports[k] = &record.PortDrops{Reason: p.Reason, L4: p.L4, Port: p.Port, Netns: p.Netns}
-			}
-			a := ports[k]
-			a.Events += p.Events
-			if p.PID > 0 {
-				a.PID, a.Comm, a.Cgroup = p.PID, p.Comm, p.Cgroup
-			}
-			a.SocketDrops = max(a.SocketDrops, p.SocketDrops)
-		}
-		for name, v := range iv.RxDropped {
-			if s.RxDropped == nil {
-				s.RxDropped = map[string]uint64{}
-			}
-			s.RxDropped[name] += v
-		}
+		s.Add(iv)
 	}
-	for _, id := range sortedInts(cpus) {
-		s.CPUs = append(s.CPUs, *cpus[id])
-	}
-	for k, n := range locs {
-		s.Locations = append(s.Locations, record.Location{Location: k.loc, Reason: k.reason, Count: n})
-	}
-	sort.Slice(s.Locations, func(i, j int) bool {
-		a, b := s.Locations[i], s.Locations[j]
-		if a.Count != b.Count {
-			return a.Count > b.Count
-		}
-		return a.Location < b.Location
-	})
-	if len(s.Locations) > 20 {
-		s.Locations = s.Locations[:20]
-	}
-	for _, d := range devs {
-		s.Devices = append(s.Devices, *d)
-	}
-	sort.Slice(s.Devices, func(i, j int) bool {
-		a, b := s.Devices[i], s.Devices[j]
-		if a.Netns != b.Netns {
-			return a.Netns < b.Netns
-		}
-		return a.Ifindex < b.Ifindex
-	})
-	for _, id := range sortedInts(irqs) {
-		s.NetIRQs = append(s.NetIRQs, *irqs[id])
-	}
-	for _, p := range ports {
-		s.Ports = append(s.Ports, *p)
-	}
-	sort.Slice(s.Ports, func(i, j int) bool {
-		a, b := s.Ports[i], s.Ports[j]
-		if a.Events != b.Events {
-			return a.Events > b.Events
-		}
-		return a.Port < b.Port
-	})
-	if len(s.Ports) > 10 {
-		s.Ports = s.Ports[:10]
-	}
+	s.Trim()
 	s.Checks = sumChecks(ivs)
 	return s
 }
@@ -376,57 +246,7 @@ func sortedInts[V any](m map[int]V) []int {
 	return out
 }
 
-func addCounts(dst, src map[string]uint64) {
-	for k, v := range src {
-		dst[k] += v
-	}
-}
-
-func addCPU(a *record.CPU, c record.CPU) {
-	addCounts(a.Drops, c.Drops)
-	if n := c.NetRx; n != nil {
-		if a.NetRx == nil {
-			a.NetRx = &record.NetRx{}
-		}
-		x := a.NetRx
-		x.Runs += n.Runs
-		x.KernelRuns += n.KernelRuns
-		x.BusyUs += n.BusyUs
-		x.MaxRunUs = max(x.MaxRunUs, n.MaxRunUs)
-		x.TimedRuns += n.TimedRuns
-		x.Polls += n.Polls
-		x.Packets += n.Packets
-		x.BudgetSqueezes += n.BudgetSqueezes
-		x.TimeSqueezes += n.TimeSqueezes
-		x.TimeUncertain += n.TimeUncertain
-		x.OtherPolls += n.OtherPolls
-		x.OtherPackets += n.OtherPackets
-	}
-	if sn := c.Softnet; sn != nil {
-		if a.Softnet == nil {
-			a.Softnet = &record.Softnet{}
-		}
-		x := a.Softnet
-		x.Processed += sn.Processed
-		x.Dropped += sn.Dropped
-		x.TimeSqueeze += sn.TimeSqueeze
-		x.ReceivedRPS += sn.ReceivedRPS
-		x.FlowLimit += sn.FlowLimit
-		x.BacklogLen = max(x.BacklogLen, sn.BacklogLen)
-	}
-}
-
-func addTracer(a *record.Tracer, t record.Tracer) {
-	a.EventsSent += t.EventsSent
-	a.EventsRateLimited += t.EventsRateLimited
-	a.EventsRingbufFull += t.EventsRingbufFull
-	a.EventsWriteFailed += t.EventsWriteFailed
-	a.EventsWritten += t.EventsWritten
-	a.EventsUnread += t.EventsUnread
-	a.AggMapFull += t.AggMapFull
-	a.DropRecursionMisses += t.DropRecursionMisses
-	a.NetRxRecursionMisses += t.NetRxRecursionMisses
-}
+func addCounts(dst, src map[string]uint64) { record.AddCounts(dst, src) }
 
 // sumChecks combines each check over the intervals: the counts are summed where the check
 // could be made; it is a mismatch when it was one in any interval (a mismatch is never hidden

@@ -87,12 +87,6 @@ var (
 // statuses are the values of droptrace_check_status's status label.
 var statuses = []string{record.StatusMatch, record.StatusMismatch, record.StatusUnavailable}
 
-type dropKey struct {
-	reason string
-	cpu    int
-	l4     string
-}
-
 type checkKey struct {
 	check string
 	cpu   string
@@ -100,16 +94,6 @@ type checkKey struct {
 
 type mismatchKey struct {
 	check, cpu, explainedBy string
-}
-
-type netRx struct {
-	runs, kernelRuns, busyUs, polls, packets, budget, time, otherPolls, otherPackets uint64
-	maxRunUs                                                                         uint64
-}
-
-type softnet struct {
-	processed, dropped, squeeze, rps, flowLimit uint64
-	backlog                                     uint32
 }
 
 // Sink keeps the metrics of one session. It is a session.Sink and a prometheus.Collector.
@@ -120,34 +104,24 @@ type Sink struct {
 	start     *record.Start
 	intervals uint64
 	last      time.Time
-	drops     map[dropKey]uint64
-	netrx     map[int]*netRx
-	softnet   map[int]*softnet
-	checks    map[checkKey]string
-	mismatch  map[mismatchKey]uint64
-	lost      map[string]uint64
-	sent      uint64
-	written   uint64
-	uncounted map[string]uint64
-	netrxRec  uint64
-	snmp      map[[2]string]uint64
-	verdicts  map[[2]string]uint64
-	sysctl    *record.Sysctl
+	// total is the sum of the interval records' per-CPU, tracer and SNMP parts (the others
+	// are left to the JSON lines), with record.Interval.Add as the session sums its summary.
+	total    record.Interval
+	backlog  map[int]uint32 // latest softnet backlog length per CPU: a level
+	checks   map[checkKey]string
+	mismatch map[mismatchKey]uint64
+	verdicts map[[2]string]uint64
+	sysctl   *record.Sysctl
 }
 
 // New returns an empty Sink for droptrace version.
 func New(version string) *Sink {
 	return &Sink{
-		version:   version,
-		drops:     map[dropKey]uint64{},
-		netrx:     map[int]*netRx{},
-		softnet:   map[int]*softnet{},
-		checks:    map[checkKey]string{},
-		mismatch:  map[mismatchKey]uint64{},
-		lost:      map[string]uint64{},
-		uncounted: map[string]uint64{},
-		snmp:      map[[2]string]uint64{},
-		verdicts:  map[[2]string]uint64{},
+		version:  version,
+		backlog:  map[int]uint32{},
+		checks:   map[checkKey]string{},
+		mismatch: map[mismatchKey]uint64{},
+		verdicts: map[[2]string]uint64{},
 	}
 }
 
@@ -169,7 +143,7 @@ func (s *Sink) Write(v any) error {
 		case record.TypeInterval:
 			s.add(r)
 		case record.TypeSummary:
-			s.lost["unread"] += r.Tracer.EventsUnread
+			s.total.Tracer.EventsUnread = record.AddSat(s.total.Tracer.EventsUnread, r.Tracer.EventsUnread)
 		default:
 			return fmt.Errorf("metrics: interval record of type %q", r.Type)
 		}
@@ -183,47 +157,11 @@ func (s *Sink) Write(v any) error {
 func (s *Sink) add(r *record.Interval) {
 	s.intervals++
 	s.last = time.Time(r.Time)
+	part := record.Interval{Header: record.Header{Time: r.Time}, CPUs: r.CPUs, Tracer: r.Tracer, SNMP: counterSNMP(r.SNMP)}
+	s.total.Add(&part)
 	for _, c := range r.CPUs {
-		for reason, n := range c.Drops {
-			var split uint64
-			for l4, m := range c.DropsL4[reason] {
-				s.drops[dropKey{reason, c.CPU, l4}] += m
-				split += m
-			}
-			// Without a split (never from this droptrace), the drops still count.
-			if n > split {
-				s.drops[dropKey{reason, c.CPU, "unknown"}] += n - split
-			}
-		}
-		if x := c.NetRx; x != nil {
-			n := s.netrx[c.CPU]
-			if n == nil {
-				n = &netRx{}
-				s.netrx[c.CPU] = n
-			}
-			n.runs += x.Runs
-			n.kernelRuns += x.KernelRuns
-			n.busyUs += x.BusyUs
-			n.polls += x.Polls
-			n.packets += x.Packets
-			n.budget += x.BudgetSqueezes
-			n.time += x.TimeSqueezes
-			n.otherPolls += x.OtherPolls
-			n.otherPackets += x.OtherPackets
-			n.maxRunUs = max(n.maxRunUs, x.MaxRunUs)
-		}
-		if x := c.Softnet; x != nil {
-			n := s.softnet[c.CPU]
-			if n == nil {
-				n = &softnet{}
-				s.softnet[c.CPU] = n
-			}
-			n.processed += x.Processed
-			n.dropped += x.Dropped
-			n.squeeze += x.TimeSqueeze
-			n.rps += x.ReceivedRPS
-			n.flowLimit += x.FlowLimit
-			n.backlog = x.BacklogLen
+		if c.Softnet != nil {
+			s.backlog[c.CPU] = c.Softnet.BacklogLen
 		}
 	}
 	// Check statuses are levels: the latest interval's set replaces the previous one.
@@ -242,25 +180,6 @@ func (s *Sink) add(r *record.Interval) {
 			s.mismatch[mismatchKey{c.Check, k.cpu, by}]++
 		}
 	}
-	t := r.Tracer
-	s.lost["rate_limited"] += t.EventsRateLimited
-	s.lost["ringbuf_full"] += t.EventsRingbufFull
-	s.lost["write_failed"] += t.EventsWriteFailed
-	s.sent += t.EventsSent
-	s.written += t.EventsWritten
-	s.uncounted["agg_map_full"] += t.AggMapFull
-	s.uncounted["recursion"] += t.DropRecursionMisses
-	s.netrxRec += t.NetRxRecursionMisses
-	for g, fs := range r.SNMP {
-		for f, v := range fs {
-			// A negative delta is a namespace recreated: a counter cannot go down.
-			if v > 0 {
-				s.snmp[[2]string{g, f}] += uint64(v)
-			} else if _, ok := s.snmp[[2]string{g, f}]; !ok {
-				s.snmp[[2]string{g, f}] = 0
-			}
-		}
-	}
 	for _, v := range r.Verdicts {
 		s.verdicts[[2]string{v.ID, v.Severity}]++
 	}
@@ -268,6 +187,19 @@ func (s *Sink) add(r *record.Interval) {
 		sc := *r.Sysctl
 		s.sysctl = &sc
 	}
+}
+
+// counterSNMP drops negative SNMP deltas: one is a namespace recreated, and a Prometheus
+// counter cannot go down. The field is kept at zero so that its series exists.
+func counterSNMP(m map[string]map[string]int64) map[string]map[string]int64 {
+	out := make(map[string]map[string]int64, len(m))
+	for g, fs := range m {
+		out[g] = make(map[string]int64, len(fs))
+		for f, v := range fs {
+			out[g][f] = max(v, 0)
+		}
+	}
+	return out
 }
 
 // Describe implements prometheus.Collector.
@@ -300,30 +232,8 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 		gauge(dStartTime, seconds(time.Time(st.Time)))
 		gauge(dLastTime, seconds(s.last))
 	}
-	for k, v := range s.drops {
-		counter(dDrops, v, k.reason, strconv.Itoa(k.cpu), k.l4)
-	}
-	for cpu, n := range s.netrx {
-		c := strconv.Itoa(cpu)
-		counter(dNetRxRuns, n.runs, c)
-		counter(dNetRxKernelRuns, n.kernelRuns, c)
-		ch <- prometheus.MustNewConstMetric(dNetRxBusy, prometheus.CounterValue, float64(n.busyUs)/1e6, c)
-		counter(dNetRxPolls, n.polls, c)
-		counter(dNetRxPackets, n.packets, c)
-		counter(dNetRxSqueezes, n.budget, c, "budget")
-		counter(dNetRxSqueezes, n.time, c, "time")
-		counter(dNetRxOtherPolls, n.otherPolls, c)
-		counter(dNetRxOtherPkts, n.otherPackets, c)
-		gauge(dNetRxMaxRun, float64(n.maxRunUs)/1e6, c)
-	}
-	for cpu, n := range s.softnet {
-		c := strconv.Itoa(cpu)
-		counter(dSoftnetProcessed, n.processed, c)
-		counter(dSoftnetDropped, n.dropped, c)
-		counter(dSoftnetSqueeze, n.squeeze, c)
-		counter(dSoftnetRPS, n.rps, c)
-		counter(dSoftnetFlowLimit, n.flowLimit, c)
-		gauge(dSoftnetBacklog, float64(n.backlog), c)
+	for i := range s.total.CPUs {
+		s.collectCPU(ch, &s.total.CPUs[i])
 	}
 	for k, st := range s.checks {
 		for _, x := range statuses {
@@ -337,17 +247,20 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range s.mismatch {
 		counter(dCheckMismatches, v, k.check, k.cpu, k.explainedBy)
 	}
-	for _, c := range []string{"rate_limited", "ringbuf_full", "write_failed", "unread"} {
-		counter(dLostEvents, s.lost[c], c)
-	}
-	counter(dEventsSent, s.sent)
-	counter(dEventsWritten, s.written)
-	for _, c := range []string{"agg_map_full", "recursion"} {
-		counter(dUncounted, s.uncounted[c], c)
-	}
-	counter(dNetRxRecurse, s.netrxRec)
-	for k, v := range s.snmp {
-		counter(dSNMP, v, k[0], k[1])
+	t := &s.total.Tracer
+	counter(dLostEvents, t.EventsRateLimited, "rate_limited")
+	counter(dLostEvents, t.EventsRingbufFull, "ringbuf_full")
+	counter(dLostEvents, t.EventsWriteFailed, "write_failed")
+	counter(dLostEvents, t.EventsUnread, "unread")
+	counter(dEventsSent, t.EventsSent)
+	counter(dEventsWritten, t.EventsWritten)
+	counter(dUncounted, t.AggMapFull, "agg_map_full")
+	counter(dUncounted, t.DropRecursionMisses, "recursion")
+	counter(dNetRxRecurse, t.NetRxRecursionMisses)
+	for g, fs := range s.total.SNMP {
+		for f, v := range fs {
+			counter(dSNMP, uint64(v), g, f)
+		}
 	}
 	for k, v := range s.verdicts {
 		counter(dVerdicts, v, k[0], k[1])
@@ -357,6 +270,48 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 		gauge(dSysctl, float64(sc.NetdevBudgetUsecs), "netdev_budget_usecs")
 		gauge(dSysctl, float64(sc.NetdevMaxBacklog), "netdev_max_backlog")
 		gauge(dSysctl, float64(sc.DevWeight), "dev_weight")
+	}
+}
+
+// collectCPU sends one CPU's series from the running total; s.mu is held.
+func (s *Sink) collectCPU(ch chan<- prometheus.Metric, c *record.CPU) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	cpu := strconv.Itoa(c.CPU)
+	for reason, n := range c.Drops {
+		var split uint64
+		for l4, m := range c.DropsL4[reason] {
+			counter(dDrops, m, reason, cpu, l4)
+			split += m
+		}
+		// Without a split (never from this droptrace), the drops still count.
+		if n > split {
+			counter(dDrops, n-split, reason, cpu, "unknown")
+		}
+	}
+	if n := c.NetRx; n != nil {
+		counter(dNetRxRuns, n.Runs, cpu)
+		counter(dNetRxKernelRuns, n.KernelRuns, cpu)
+		ch <- prometheus.MustNewConstMetric(dNetRxBusy, prometheus.CounterValue, float64(n.BusyUs)/1e6, cpu)
+		counter(dNetRxPolls, n.Polls, cpu)
+		counter(dNetRxPackets, n.Packets, cpu)
+		counter(dNetRxSqueezes, n.BudgetSqueezes, cpu, "budget")
+		counter(dNetRxSqueezes, n.TimeSqueezes, cpu, "time")
+		counter(dNetRxOtherPolls, n.OtherPolls, cpu)
+		counter(dNetRxOtherPkts, n.OtherPackets, cpu)
+		gauge(dNetRxMaxRun, float64(n.MaxRunUs)/1e6, cpu)
+	}
+	if n := c.Softnet; n != nil {
+		counter(dSoftnetProcessed, n.Processed, cpu)
+		counter(dSoftnetDropped, n.Dropped, cpu)
+		counter(dSoftnetSqueeze, n.TimeSqueeze, cpu)
+		counter(dSoftnetRPS, n.ReceivedRPS, cpu)
+		counter(dSoftnetFlowLimit, n.FlowLimit, cpu)
+		gauge(dSoftnetBacklog, float64(s.backlog[c.CPU]), cpu)
 	}
 }
 

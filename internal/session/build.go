@@ -23,10 +23,6 @@ type namer struct {
 	ifname   func(netns, ifindex uint32) string
 }
 
-// topLocations bounds the per-record list of call sites: the long tail is rarely useful and
-// would make every interval line long.
-const topLocations = 20
-
 // availability is what the session knows about each source.
 type availability struct {
 	drops, netrx, predict reconcile.Availability
@@ -90,15 +86,9 @@ func (s *Session) buildRecord(d *delta, typ string, seq int) *record.Interval {
 	for k, n := range locs {
 		rec.Locations = append(rec.Locations, record.Location{Location: s.names.location(k.loc), Reason: k.reason, Count: n})
 	}
-	sort.Slice(rec.Locations, func(i, j int) bool {
-		a, b := rec.Locations[i], rec.Locations[j]
-		if a.Count != b.Count {
-			return a.Count > b.Count
-		}
-		return a.Location < b.Location
-	})
-	if len(rec.Locations) > topLocations {
-		rec.Locations = rec.Locations[:topLocations]
+	record.SortLocations(rec.Locations)
+	if len(rec.Locations) > record.TopLocations {
+		rec.Locations = rec.Locations[:record.TopLocations]
 	}
 	for k, m := range devs {
 		rec.Devices = append(rec.Devices, record.Device{Netns: k.netns, Ifindex: k.ifindex, Ifname: s.names.ifname(k.netns, k.ifindex), Drops: m})
@@ -305,14 +295,9 @@ func topPorts(m map[portKey]uint64) []record.PortDrops {
 	for k, n := range m {
 		out = append(out, record.PortDrops{Reason: k.reason, L4: k.l4, Port: k.port, Netns: k.netns, Events: n})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Events != out[j].Events {
-			return out[i].Events > out[j].Events
-		}
-		return out[i].Port < out[j].Port
-	})
-	if len(out) > 10 {
-		out = out[:10]
+	record.SortPorts(out)
+	if len(out) > record.TopPorts {
+		out = out[:record.TopPorts]
 	}
 	if len(out) == 0 {
 		return nil
