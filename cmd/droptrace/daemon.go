@@ -126,15 +126,33 @@ func (fl *fleet) close() {
 // tee writes every record to each sink.
 type tee []session.Sink
 
-func (t tee) Write(v any) error {
+func (t tee) each(write func(session.Sink) error) error {
 	var errs []error
 	for _, s := range t {
-		if err := s.Write(v); err != nil {
+		if err := write(s); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
+
+func (t tee) Start(r *record.Start) error {
+	return t.each(func(s session.Sink) error { return s.Start(r) })
+}
+
+func (t tee) Interval(r *record.Interval) error {
+	return t.each(func(s session.Sink) error { return s.Interval(r) })
+}
+
+func (t tee) Drop(r *record.Drop) error {
+	return t.each(func(s session.Sink) error { return s.Drop(r) })
+}
+
+func (t tee) Summary(r *record.Interval) error {
+	return t.each(func(s session.Sink) error { return s.Summary(r) })
+}
+
+func (t tee) Flush() error { return t.each(session.Sink.Flush) }
 
 // rotatingRecords writes records to a rotated file, and repeats the start record at the top of
 // every file after a rotation: each file then says which kernel, CPUs and settings it was
@@ -144,16 +162,14 @@ type rotatingRecords struct {
 	rot *rotate.Writer
 }
 
-func (r rotatingRecords) Write(v any) error {
-	if err := r.Writer.Write(v); err != nil {
+func (r rotatingRecords) Start(st *record.Start) error {
+	if err := r.Writer.Start(st); err != nil {
 		return err
 	}
-	if st, ok := v.(*record.Start); ok {
-		var b bytes.Buffer
-		w := record.NewWriter(&b)
-		if w.Write(st) == nil && w.Flush() == nil {
-			r.rot.SetHeader(b.Bytes())
-		}
+	var b bytes.Buffer
+	w := record.NewWriter(&b)
+	if w.Start(st) == nil && w.Flush() == nil {
+		r.rot.SetHeader(b.Bytes())
 	}
 	return nil
 }

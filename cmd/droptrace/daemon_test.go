@@ -77,14 +77,14 @@ func TestRotatedFilesStartWithTheStartRecord(t *testing.T) {
 	sink := rotatingRecords{Writer: w, rot: rw}
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	start := &record.Start{Header: record.Header{Type: record.TypeStart, Time: record.Time(t0)}, Kernel: "6.18", Mode: record.ModeFull}
-	if err := sink.Write(start); err != nil {
+	if err := sink.Start(start); err != nil {
 		t.Fatal(err)
 	}
 	const n = 200
 	for i := 1; i <= n; i++ {
 		iv := &record.Interval{Header: record.Header{Type: record.TypeInterval, Time: record.Time(t0.Add(time.Duration(i) * time.Second))},
 			Seq: i, Drops: map[string]uint64{"NO_SOCKET": uint64(i)}}
-		if err := sink.Write(iv); err != nil {
+		if err := sink.Interval(iv); err != nil {
 			t.Fatal(err)
 		}
 		if i%7 == 0 {

@@ -125,33 +125,37 @@ func New(version string) *Sink {
 	}
 }
 
-// Write takes one record of the session. Drop records are ignored: every drop is already in
-// the interval records' counts. Interval records are added; the summary, which is their sum,
-// only adds the events still unread at exit, which no interval carries.
-func (s *Sink) Write(v any) error {
-	switch r := v.(type) {
-	case *record.Start:
-		s.mu.Lock()
-		s.start = r
-		s.last = time.Time(r.Time)
-		s.mu.Unlock()
-	case *record.Drop:
-	case *record.Interval:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch r.Type {
-		case record.TypeInterval:
-			s.add(r)
-		case record.TypeSummary:
-			s.total.Tracer.EventsUnread = record.AddSat(s.total.Tracer.EventsUnread, r.Tracer.EventsUnread)
-		default:
-			return fmt.Errorf("metrics: interval record of type %q", r.Type)
-		}
-	default:
-		return fmt.Errorf("metrics: unexpected record %T", v)
-	}
+// Start takes the session's start record.
+func (s *Sink) Start(r *record.Start) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.start = r
+	s.last = time.Time(r.Time)
 	return nil
 }
+
+// Interval adds one interval record's deltas.
+func (s *Sink) Interval(r *record.Interval) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.add(r)
+	return nil
+}
+
+// Summary takes the summary, the sum of the intervals already added: only the events still
+// unread at exit, which no interval carries, are added.
+func (s *Sink) Summary(r *record.Interval) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total.Tracer.EventsUnread = record.AddSat(s.total.Tracer.EventsUnread, r.Tracer.EventsUnread)
+	return nil
+}
+
+// Drop ignores drop records: every drop is already in the interval records' counts.
+func (s *Sink) Drop(*record.Drop) error { return nil }
+
+// Flush does nothing: a scrape reads the sums under the lock.
+func (s *Sink) Flush() error { return nil }
 
 // add adds one interval's deltas; s.mu is held.
 func (s *Sink) add(r *record.Interval) {

@@ -126,9 +126,9 @@ next:
 func TestCountersAreSumsOfIntervals(t *testing.T) {
 	s := New("v1.2.3")
 	h := Handler(s, nil)
-	for _, v := range []any{startRecord(), interval(1, record.StatusMismatch), &record.Drop{Header: record.Header{Type: record.TypeDrop}},
-		interval(2, record.StatusMatch)} {
-		if err := s.Write(v); err != nil {
+	for _, err := range []error{s.Start(startRecord()), s.Interval(interval(1, record.StatusMismatch)),
+		s.Drop(&record.Drop{Header: record.Header{Type: record.TypeDrop}}), s.Interval(interval(2, record.StatusMatch))} {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,7 +215,7 @@ func TestCountersAreSumsOfIntervals(t *testing.T) {
 	sum := interval(0, record.StatusMatch)
 	sum.Type, sum.Seq = record.TypeSummary, 0
 	sum.Tracer.EventsUnread = 7
-	if err := s.Write(sum); err != nil {
+	if err := s.Summary(sum); err != nil {
 		t.Fatal(err)
 	}
 	mfs2, _ := scrape(t, h)
@@ -241,8 +241,8 @@ func TestCountersAreSumsOfIntervals(t *testing.T) {
 // Labels are bounded: nothing that grows with addresses, flows, interfaces or containers.
 func TestLabelsAreBounded(t *testing.T) {
 	s := New("dev")
-	s.Write(startRecord())
-	s.Write(interval(1, record.StatusMatch))
+	s.Start(startRecord())
+	s.Interval(interval(1, record.StatusMatch))
 	mfs, _ := scrape(t, Handler(s, nil))
 	forbidden := []string{"src", "dst", "addr", "address", "port", "sport", "dport", "ifname", "ifindex", "device", "netns", "pid", "comm", "cgroup", "location"}
 	for name, mf := range mfs {
@@ -273,7 +273,7 @@ func TestLabelsAreBounded(t *testing.T) {
 // an interval added without the others.
 func TestScrapeSeesWholeIntervals(t *testing.T) {
 	s := New("dev")
-	s.Write(startRecord())
+	s.Start(startRecord())
 	h := Handler(s, nil)
 	const n = 300
 	var wg sync.WaitGroup
@@ -281,7 +281,7 @@ func TestScrapeSeesWholeIntervals(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 1; i <= n; i++ {
-			s.Write(interval(i, record.StatusMatch))
+			s.Interval(interval(i, record.StatusMatch))
 		}
 	}()
 	for range 50 {
@@ -297,16 +297,6 @@ func TestScrapeSeesWholeIntervals(t *testing.T) {
 	wg.Wait()
 }
 
-func TestWriteRejectsUnknownRecords(t *testing.T) {
-	s := New("dev")
-	if err := s.Write("a string"); err == nil {
-		t.Error("a string was accepted as a record")
-	}
-	if err := s.Write(&record.Interval{Header: record.Header{Type: "weird"}}); err == nil {
-		t.Error("an interval record of type weird was accepted")
-	}
-}
-
 func TestHealthz(t *testing.T) {
 	s := New("dev")
 	h := Handler(s, nil)
@@ -320,7 +310,7 @@ func TestHealthz(t *testing.T) {
 	}
 	st := startRecord()
 	st.Time = record.Time(time.Now())
-	s.Write(st)
+	s.Start(st)
 	if code, body := get(); code != 200 {
 		t.Errorf("just started: %d %q", code, body)
 	}
@@ -385,8 +375,8 @@ func TestDefaultBindIsLoopbackOnly(t *testing.T) {
 // OpenMetrics is served when the scraper asks for it, as Prometheus does.
 func TestOpenMetrics(t *testing.T) {
 	s := New("dev")
-	s.Write(startRecord())
-	s.Write(interval(1, record.StatusMatch))
+	s.Start(startRecord())
+	s.Interval(interval(1, record.StatusMatch))
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")

@@ -32,26 +32,42 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{bw: bw, enc: enc}
 }
 
-// Write appends one record and its newline.
+// Write appends one record of any type and its newline; drops take the Drop fast path.
 func (w *Writer) Write(v any) error {
+	if d, ok := v.(*Drop); ok {
+		return w.Drop(d)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if d, ok := v.(*Drop); ok {
-		// One line per dropped packet under a flood: encoding/json's reflection would be
-		// most of droptrace's CPU time, so drops are encoded by hand, byte for byte the same.
-		w.buf = append(d.appendJSON(w.buf[:0], &w.tc), '\n')
-		if _, err := w.bw.Write(w.buf); err != nil {
-			return fmt.Errorf("write record: %w", err)
-		}
-		w.n++
-		return nil
-	}
 	if err := w.enc.Encode(v); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	w.n++
 	return nil
 }
+
+// Drop appends one drop record. One line per dropped packet under a flood: encoding/json's
+// reflection would be most of droptrace's CPU time, so drops are encoded by hand, byte for
+// byte the same.
+func (w *Writer) Drop(d *Drop) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(d.appendJSON(w.buf[:0], &w.tc), '\n')
+	if _, err := w.bw.Write(w.buf); err != nil {
+		return fmt.Errorf("write record: %w", err)
+	}
+	w.n++
+	return nil
+}
+
+// Start appends the start record.
+func (w *Writer) Start(r *Start) error { return w.Write(r) }
+
+// Interval appends an interval record.
+func (w *Writer) Interval(r *Interval) error { return w.Write(r) }
+
+// Summary appends the summary record.
+func (w *Writer) Summary(r *Interval) error { return w.Write(r) }
 
 // Flush writes buffered records to the underlying writer.
 func (w *Writer) Flush() error {

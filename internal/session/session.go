@@ -30,11 +30,16 @@ import (
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
-// Sink receives records: *record.Start, *record.Drop, *record.Interval (type interval or
-// summary). Write is called from more than one goroutine for drop events. A sink must not keep
-// a *record.Drop after Write returns: the events loop reuses it for the next drop.
+// Sink receives a session's records. Drop is called from the events goroutine while the
+// others run on the session's; a sink must not keep a *record.Drop after Drop returns: the
+// events loop reuses it for the next drop. Flush pushes buffered records out; the session
+// calls it after the start record and after every interval.
 type Sink interface {
-	Write(v any) error
+	Start(*record.Start) error
+	Interval(*record.Interval) error
+	Drop(*record.Drop) error
+	Summary(*record.Interval) error
+	Flush() error
 }
 
 // Config of a session.
@@ -317,7 +322,7 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 	}
 	start.Time = record.Time(s.now())
 	s.startRec = start
-	s.emit(start, true)
+	s.emit(func(k Sink) error { return k.Start(start) })
 	if err := s.flush(); err != nil {
 		return nil, err
 	}
@@ -373,7 +378,7 @@ func (s *Session) run(ctx context.Context, start *record.Start) (*record.Interva
 		seq++
 		total.add(d)
 		rec := s.buildRecord(d, record.TypeInterval, seq)
-		s.emit(rec, true)
+		s.emit(func(k Sink) error { return k.Interval(rec) })
 		if err := s.flush(); err != nil && runErr == nil {
 			runErr = err
 		}
@@ -414,33 +419,33 @@ loop:
 		t.EventsUnread = t.EventsSent - t.EventsWritten - t.EventsWriteFailed
 		summary.LostEvents += t.EventsUnread
 	}
-	s.emit(summary, true)
+	s.emit(func(k Sink) error { return k.Summary(summary) })
 	if err := s.flush(); err != nil && runErr == nil {
 		runErr = err
 	}
 	return summary, runErr
 }
 
-func (s *Session) emit(v any, live bool) {
+// emit hands one record to the records sink and the live sink with write, logging failures.
+func (s *Session) emit(write func(Sink) error) {
 	if s.cfg.Records != nil {
-		if err := s.cfg.Records.Write(v); err != nil {
+		if err := write(s.cfg.Records); err != nil {
 			s.log.Error("cannot write record", "err", err)
 		}
 	}
-	if live && s.cfg.Live != nil {
-		if err := s.cfg.Live.Write(v); err != nil {
+	if s.cfg.Live != nil {
+		if err := write(s.cfg.Live); err != nil {
 			s.log.Error("cannot draw live view", "err", err)
 		}
 	}
 }
 
-type flusher interface{ Flush() error }
-
 func (s *Session) flush() error {
-	if f, ok := s.cfg.Records.(flusher); ok {
-		if err := f.Flush(); err != nil {
-			return fmt.Errorf("flush output: %w", err)
-		}
+	if s.cfg.Records == nil {
+		return nil
+	}
+	if err := s.cfg.Records.Flush(); err != nil {
+		return fmt.Errorf("flush output: %w", err)
 	}
 	return nil
 }
@@ -544,7 +549,7 @@ func (w *eventWriter) write(e *tracer.Event) {
 	if s.cfg.Records == nil {
 		return
 	}
-	if err := s.cfg.Records.Write(&w.d); err != nil {
+	if err := s.cfg.Records.Drop(&w.d); err != nil {
 		s.writeFailed.Add(1)
 	} else {
 		s.written.Add(1)

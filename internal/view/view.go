@@ -47,22 +47,29 @@ func New(w io.Writer, opts Options) *View {
 	return &View{w: w, opts: opts}
 }
 
-// Write takes a *record.Start (remembered for the header), a *record.Interval of type
-// interval (clears the screen and draws it) or summary (drawn below, never cleared), and
-// ignores every other record.
-func (v *View) Write(rec any) error {
+// Start remembers the start record for the header.
+func (v *View) Start(r *record.Start) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	switch r := rec.(type) {
-	case *record.Start:
-		v.start = r
-	case *record.Interval:
-		return v.draw(r)
-	}
+	v.start = r
 	return nil
 }
 
+// Interval clears the screen and draws the interval.
+func (v *View) Interval(r *record.Interval) error { return v.draw(r) }
+
+// Summary draws the summary below the last interval, never cleared.
+func (v *View) Summary(r *record.Interval) error { return v.draw(r) }
+
+// Drop ignores drop records: the view shows intervals.
+func (v *View) Drop(*record.Drop) error { return nil }
+
+// Flush does nothing: every draw is written at once.
+func (v *View) Flush() error { return nil }
+
 func (v *View) draw(iv *record.Interval) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	var s string
 	switch iv.Type {
 	case record.TypeInterval:

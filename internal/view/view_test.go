@@ -162,14 +162,14 @@ func TestFullRow(t *testing.T) {
 func TestWrite(t *testing.T) {
 	var buf bytes.Buffer
 	v := New(&buf, Options{})
-	for _, rec := range []any{
-		fullStart(),
-		fullInterval(),
-		&record.Drop{Header: record.Header{Type: record.TypeDrop}, Reason: "NO_SOCKET"},
-		fullInterval(),
-		summary(),
+	for _, err := range []error{
+		v.Start(fullStart()),
+		v.Interval(fullInterval()),
+		v.Drop(&record.Drop{Header: record.Header{Type: record.TypeDrop}, Reason: "NO_SOCKET"}),
+		v.Interval(fullInterval()),
+		v.Summary(summary()),
 	} {
-		if err := v.Write(rec); err != nil {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,7 +192,7 @@ func TestWrite(t *testing.T) {
 
 func TestWriteWithoutStart(t *testing.T) {
 	var buf bytes.Buffer
-	if err := New(&buf, Options{}).Write(fullInterval()); err != nil {
+	if err := New(&buf, Options{}).Interval(fullInterval()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "interval 42 (1s)") {
