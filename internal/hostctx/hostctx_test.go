@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 func parseFile(t *testing.T, name string) []IRQ {
@@ -68,7 +70,7 @@ func TestSubCounts(t *testing.T) {
 }
 
 // A fake sysfs/procfs: eth0 is an ixgbe-like PCI NIC with MSI IRQs 45-49.
-func fakeRoots(t *testing.T) {
+func fakeRoots(t *testing.T) hostfs.FS {
 	t.Helper()
 	root := t.TempDir()
 	sys, proc := filepath.Join(root, "sys"), filepath.Join(root, "proc")
@@ -99,14 +101,12 @@ func fakeRoots(t *testing.T) {
 	}
 	mk(filepath.Join(sys, "class/net/lo/statistics/rx_dropped"), "0\n")
 	mk(filepath.Join(proc, "4242/comm"), "irqbalance\n")
-	oldSys, oldProc := Sys, Proc
-	Sys, Proc = sys, proc
-	t.Cleanup(func() { Sys, Proc = oldSys, oldProc })
+	return hostfs.New(root)
 }
 
 func TestNetworkIRQsAndInterfaces(t *testing.T) {
-	fakeRoots(t)
-	nirqs := NetworkIRQs(parseFile(t, "interrupts-ixgbe.txt"))
+	fsys := fakeRoots(t)
+	nirqs := NetworkIRQs(fsys, parseFile(t, "interrupts-ixgbe.txt"))
 	if len(nirqs) != 5 {
 		t.Fatalf("%d network IRQs, want eth0's 5: %+v", len(nirqs), nirqs)
 	}
@@ -117,17 +117,17 @@ func TestNetworkIRQsAndInterfaces(t *testing.T) {
 	if last := nirqs[4]; last.Name != "eth0" || last.Queue != -1 || last.RX {
 		t.Errorf("the link/misc IRQ is no RX queue: %+v", last)
 	}
-	ifs := Interfaces()
+	ifs := Interfaces(fsys)
 	if len(ifs) != 1 || ifs[0].RxQueues != 4 || ifs[0].RxDropped != 812 || ifs[0].Threaded != "0" {
 		t.Fatalf("%+v", ifs)
 	}
 	if !reflect.DeepEqual(ifs[0].RPSCPUs[1], []int{1, 2, 3}) || len(ifs[0].RPSCPUs[0]) != 0 || !reflect.DeepEqual(ifs[0].RPSCPUs[3], []int{32}) {
 		t.Errorf("rps %v", ifs[0].RPSCPUs)
 	}
-	if !IrqbalanceRunning() {
+	if !IrqbalanceRunning(fsys) {
 		t.Error("irqbalance not found")
 	}
-	if d := RxDropped(); d["eth0"] != 812 {
+	if d := RxDropped(fsys); d["eth0"] != 812 {
 		t.Errorf("%v", d)
 	}
 }
@@ -159,7 +159,7 @@ func TestRealVirtio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range NetworkIRQs(irqs) {
+	for _, n := range NetworkIRQs(hostfs.Host(), irqs) {
 		t.Logf("%+v", n)
 	}
 }

@@ -5,11 +5,12 @@ package hostctx
 import (
 	"fmt"
 	"math/bits"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 // Iface is how an interface of this namespace steers received packets.
@@ -22,23 +23,23 @@ type Iface struct {
 	RxDropped  uint64  // core rx_dropped: includes the device's backlog drops
 }
 
-// Interfaces reads every interface of this namespace but lo.
-func Interfaces() []Iface {
-	ents, _ := os.ReadDir(filepath.Join(Sys, "class/net"))
+// Interfaces reads every interface of fsys's namespace but lo.
+func Interfaces(fsys hostfs.FS) []Iface {
+	ents, _ := fsys.ReadDir(classNet)
 	var out []Iface
 	for _, e := range ents {
 		if e.Name() == "lo" {
 			continue
 		}
-		base := filepath.Join(Sys, "class/net", e.Name())
-		f := Iface{Name: e.Name(), Threaded: readTrim(filepath.Join(base, "threaded"))}
-		f.RxDropped, _ = strconv.ParseUint(readTrim(filepath.Join(base, "statistics/rx_dropped")), 10, 64)
-		qs, _ := filepath.Glob(filepath.Join(base, "queues/rx-*"))
+		base := path.Join(classNet, e.Name())
+		f := Iface{Name: e.Name(), Threaded: fsys.ReadTrim(path.Join(base, "threaded"))}
+		f.RxDropped, _ = strconv.ParseUint(fsys.ReadTrim(path.Join(base, "statistics/rx_dropped")), 10, 64)
+		qs, _ := fsys.Glob(path.Join(base, "queues/rx-*"))
 		sort.Slice(qs, func(i, j int) bool { return queueNum(qs[i]) < queueNum(qs[j]) })
 		for _, q := range qs {
 			f.RxQueues++
-			f.RPSCPUs = append(f.RPSCPUs, ParseCPUMask(readTrim(filepath.Join(q, "rps_cpus"))))
-			n, _ := strconv.Atoi(readTrim(filepath.Join(q, "rps_flow_cnt")))
+			f.RPSCPUs = append(f.RPSCPUs, ParseCPUMask(fsys.ReadTrim(path.Join(q, "rps_cpus"))))
+			n, _ := strconv.Atoi(fsys.ReadTrim(path.Join(q, "rps_flow_cnt")))
 			f.RPSFlowCnt = append(f.RPSFlowCnt, n)
 		}
 		out = append(out, f)
@@ -47,14 +48,14 @@ func Interfaces() []Iface {
 }
 
 // RxDropped reads just the rx_dropped counters, each interval.
-func RxDropped() map[string]uint64 {
-	ents, _ := os.ReadDir(filepath.Join(Sys, "class/net"))
+func RxDropped(fsys hostfs.FS) map[string]uint64 {
+	ents, _ := fsys.ReadDir(classNet)
 	out := map[string]uint64{}
 	for _, e := range ents {
 		if e.Name() == "lo" {
 			continue
 		}
-		v, err := strconv.ParseUint(readTrim(filepath.Join(Sys, "class/net", e.Name(), "statistics/rx_dropped")), 10, 64)
+		v, err := strconv.ParseUint(fsys.ReadTrim(path.Join(classNet, e.Name(), "statistics/rx_dropped")), 10, 64)
 		if err == nil {
 			out[e.Name()] = v
 		}
@@ -62,17 +63,12 @@ func RxDropped() map[string]uint64 {
 	return out
 }
 
-func queueNum(p string) int {
-	n, _ := strconv.Atoi(strings.TrimPrefix(filepath.Base(p), "rx-"))
-	return n
-}
+// classNet lists the interfaces of the namespace sysfs was mounted in.
+const classNet = "/sys/class/net"
 
-func readTrim(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+func queueNum(p string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(path.Base(p), "rx-"))
+	return n
 }
 
 // ParseCPUMask reads a hex CPU mask as the kernel prints it ("ff,00000000" with comma

@@ -3,12 +3,13 @@
 package hostctx
 
 import (
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 // NetIRQ is an IRQ of a network interface.
@@ -22,12 +23,6 @@ type NetIRQ struct {
 	Effective []int
 }
 
-// Sys and Proc are the roots read; tests point them at fixtures.
-var (
-	Sys  = "/sys"
-	Proc = "/proc"
-)
-
 // rxName recognises receive-carrying IRQ names of common drivers: virtio-net
 // (virtio2-input.0), Intel ixgbe/i40e/ice (eth0-TxRx-3), mlx5 (mlx5_comp3@pci:...), ena/bnxt/
 // generic (ens5-rx-0, eth0-rx-2), and the queue number in them.
@@ -35,11 +30,11 @@ var rxName = regexp.MustCompile(`(?i)(?:input\.|txrx-|rx-|_comp|-fp-|rxtx-|-q)(\
 
 // deviceIRQs lists the MSI IRQs of an interface's device: for virtio the PCI device is the
 // parent of the virtio device.
-func deviceIRQs(ifname string) map[int]bool {
+func deviceIRQs(fsys hostfs.FS, ifname string) map[int]bool {
 	out := map[int]bool{}
-	dev := filepath.Join(Sys, "class/net", ifname, "device")
-	for _, d := range []string{dev, filepath.Join(dev, "..")} {
-		ents, err := os.ReadDir(filepath.Join(d, "msi_irqs"))
+	dev := path.Join(classNet, ifname, "device")
+	for _, d := range []string{dev, path.Join(dev, "..")} {
+		ents, err := fsys.ReadDir(path.Join(d, "msi_irqs"))
 		if err != nil {
 			continue
 		}
@@ -56,26 +51,26 @@ func deviceIRQs(ifname string) map[int]bool {
 }
 
 // deviceName is the virtio device name (virtio2) that virtio-net IRQs are named after.
-func deviceName(ifname string) string {
-	t, err := os.Readlink(filepath.Join(Sys, "class/net", ifname, "device"))
+func deviceName(fsys hostfs.FS, ifname string) string {
+	t, err := fsys.Readlink(path.Join(classNet, ifname, "device"))
 	if err != nil {
 		return ""
 	}
-	return filepath.Base(t)
+	return path.Base(t)
 }
 
 // NetworkIRQs maps IRQs to this namespace's interfaces: by the device's MSI IRQ list, or by the
 // interface's (or its virtio device's) name appearing in the IRQ's name.
-func NetworkIRQs(irqs []IRQ) []NetIRQ {
-	ents, _ := os.ReadDir(filepath.Join(Sys, "class/net"))
+func NetworkIRQs(fsys hostfs.FS, irqs []IRQ) []NetIRQ {
+	ents, _ := fsys.ReadDir(classNet)
 	var out []NetIRQ
 	for _, e := range ents {
 		ifname := e.Name()
 		if ifname == "lo" {
 			continue
 		}
-		msi := deviceIRQs(ifname)
-		devName := deviceName(ifname)
+		msi := deviceIRQs(fsys, ifname)
+		devName := deviceName(fsys, ifname)
 		for _, irq := range irqs {
 			byName := strings.HasPrefix(irq.Name, ifname+"-") || strings.Contains(irq.Name, ifname+"@") ||
 				devName != "" && strings.HasPrefix(devName, "virtio") && strings.HasPrefix(irq.Name, devName+"-")
@@ -90,8 +85,8 @@ func NetworkIRQs(irqs []IRQ) []NetIRQ {
 				n.Queue, _ = strconv.Atoi(m[1])
 				n.RX = !strings.Contains(strings.ToLower(irq.Name), "output") && !strings.HasSuffix(strings.ToLower(irq.Name), "-tx")
 			}
-			n.Affinity = readCPUList(filepath.Join(Proc, "irq", strconv.Itoa(irq.Num), "smp_affinity_list"))
-			n.Effective = readCPUList(filepath.Join(Proc, "irq", strconv.Itoa(irq.Num), "effective_affinity_list"))
+			n.Affinity = readCPUList(fsys, path.Join("/proc/irq", strconv.Itoa(irq.Num), "smp_affinity_list"))
+			n.Effective = readCPUList(fsys, path.Join("/proc/irq", strconv.Itoa(irq.Num), "effective_affinity_list"))
 			out = append(out, n)
 		}
 	}
@@ -99,8 +94,8 @@ func NetworkIRQs(irqs []IRQ) []NetIRQ {
 	return out
 }
 
-func readCPUList(path string) []int {
-	b, err := os.ReadFile(path)
+func readCPUList(fsys hostfs.FS, name string) []int {
+	b, err := fsys.ReadFile(name)
 	if err != nil {
 		return nil
 	}
@@ -137,8 +132,8 @@ func ParseCPUList(s string) ([]int, error) {
 }
 
 // IrqbalanceRunning says whether an irqbalance process exists.
-func IrqbalanceRunning() bool {
-	ents, err := os.ReadDir(Proc)
+func IrqbalanceRunning(fsys hostfs.FS) bool {
+	ents, err := fsys.ReadDir("/proc")
 	if err != nil {
 		return false
 	}
@@ -146,7 +141,7 @@ func IrqbalanceRunning() bool {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		if b, err := os.ReadFile(filepath.Join(Proc, e.Name(), "comm")); err == nil && strings.TrimSpace(string(b)) == "irqbalance" {
+		if fsys.ReadTrim(path.Join("/proc", e.Name(), "comm")) == "irqbalance" {
 			return true
 		}
 	}

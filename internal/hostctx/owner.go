@@ -6,10 +6,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 // UDPSocket is one line of /proc/net/udp or udp6 (net/ipv4/udp.c udp4_format_sock).
@@ -64,9 +65,9 @@ type Owner struct {
 
 // FindOwner scans every process's open files for socket:[inode]. It is a walk of /proc/*/fd,
 // so callers do it once per socket, when a verdict needs it, not every interval.
-func FindOwner(inode uint64) (Owner, bool) {
+func FindOwner(fsys hostfs.FS, inode uint64) (Owner, bool) {
 	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
-	procs, err := os.ReadDir(Proc)
+	procs, err := fsys.ReadDir("/proc")
 	if err != nil {
 		return Owner{}, false
 	}
@@ -75,15 +76,15 @@ func FindOwner(inode uint64) (Owner, bool) {
 		if err != nil {
 			continue
 		}
-		fdDir := filepath.Join(Proc, p.Name(), "fd")
-		fds, err := os.ReadDir(fdDir)
+		fdDir := path.Join("/proc", p.Name(), "fd")
+		fds, err := fsys.ReadDir(fdDir)
 		if err != nil {
 			continue
 		}
 		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && l == want {
-				return Owner{PID: pid, Comm: readTrim(filepath.Join(Proc, p.Name(), "comm")),
-					Cgroup: cgroupOf(filepath.Join(Proc, p.Name(), "cgroup"))}, true
+			if l, err := fsys.Readlink(path.Join(fdDir, fd.Name())); err == nil && l == want {
+				return Owner{PID: pid, Comm: fsys.ReadTrim(path.Join("/proc", p.Name(), "comm")),
+					Cgroup: cgroupOf(fsys, path.Join("/proc", p.Name(), "cgroup"))}, true
 			}
 		}
 	}
@@ -92,8 +93,8 @@ func FindOwner(inode uint64) (Owner, bool) {
 
 // cgroupOf picks the path that names a container: cgroup v2's "0::/path", else the first
 // v1 hierarchy that is not the root.
-func cgroupOf(path string) string {
-	b, err := os.ReadFile(path)
+func cgroupOf(fsys hostfs.FS, name string) string {
+	b, err := fsys.ReadFile(name)
 	if err != nil {
 		return ""
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 const udpSample = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
@@ -54,7 +56,7 @@ func TestFindOwnerOfOwnSocket(t *testing.T) {
 	if inode == 0 {
 		t.Fatalf("port %d not in /proc/net/udp", port)
 	}
-	o, ok := FindOwner(inode)
+	o, ok := FindOwner(hostfs.Host(), inode)
 	if !ok || o.PID != syscall.Getpid() {
 		t.Errorf("owner %+v, %v; want pid %d", o, ok, syscall.Getpid())
 	}

@@ -358,7 +358,7 @@ func (s *Session) annotateOwners(ports []record.PortDrops) {
 		k := ownerKey{p.Netns, p.Port}
 		o, ok := s.owners[k]
 		if !ok || o.inode != sock.Inode {
-			own, found := hostctx.FindOwner(sock.Inode)
+			own, found := hostctx.FindOwner(s.cfg.FS, sock.Inode)
 			o = ownerEntry{inode: sock.Inode, owner: own, found: found}
 			s.owners[k] = o
 		}

@@ -5,13 +5,13 @@ package session
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
@@ -25,8 +25,8 @@ func kernelRelease() string {
 }
 
 // onlineCPUs reads /sys/devices/system/cpu/online ("0-3,5,7-8").
-func onlineCPUs() ([]int, error) {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+func onlineCPUs(fsys hostfs.FS) ([]int, error) {
+	b, err := fsys.ReadFile("/sys/devices/system/cpu/online")
 	if err != nil {
 		return nil, err
 	}

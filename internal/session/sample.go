@@ -5,11 +5,10 @@ package session
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/snmp"
@@ -47,16 +46,15 @@ type nsSample struct {
 	err  error
 }
 
-// sources reads the kernel. Paths are fields so tests can point them at fixtures.
+// sources reads the kernel, under fs.
 type sources struct {
-	tr          *tracer.Tracer // nil in counters-only mode
-	softnetPath string
-	softirqPath string
-	listNetns   func() ([]netns.NS, error)
-	nsCache     []netns.NS
-	nsListedAt  time.Time
-	nsEvery     time.Duration
-	lastDrops   map[tracer.DropKey][]uint64
+	tr         *tracer.Tracer // nil in counters-only mode
+	fs         hostfs.FS
+	listNetns  func() ([]netns.NS, error)
+	nsCache    []netns.NS
+	nsListedAt time.Time
+	nsEvery    time.Duration
+	lastDrops  map[tracer.DropKey][]uint64
 	// netIRQs are the IRQs of network interfaces found at start: only these are followed.
 	netIRQs map[int]bool
 	// quiesce, when set, is called once between the two reads of the kernel counters, before
@@ -76,8 +74,8 @@ type procCounters struct {
 
 func (s *sources) readProc() procCounters {
 	var p procCounters
-	p.softnet, p.snErr = readParse(s.softnetPath, softnet.Parse)
-	p.softirqs, p.siErr = readParse(s.softirqPath, softirqs.Parse)
+	p.softnet, p.snErr = hostfs.ReadParse(s.fs, "/proc/net/softnet_stat", softnet.Parse)
+	p.softirqs, p.siErr = hostfs.ReadParse(s.fs, "/proc/softirqs", softirqs.Parse)
 	p.netns = make(map[uint32]*nsSample, len(s.nsCache))
 	for _, ns := range s.nsCache {
 		c, err := readSNMP(ns)
@@ -125,7 +123,7 @@ func (s *sources) read() (*sample, error) {
 	sm.netns = after.netns
 	sm.moved = moved(before, after)
 	if len(s.netIRQs) > 0 {
-		if irqs, err := readParse("/proc/interrupts", hostctx.ParseInterrupts); err == nil {
+		if irqs, err := hostfs.ReadParse(s.fs, "/proc/interrupts", hostctx.ParseInterrupts); err == nil {
 			sm.irqs = map[int]map[int]uint64{}
 			for _, q := range irqs {
 				if s.netIRQs[q.Num] {
@@ -134,9 +132,9 @@ func (s *sources) read() (*sample, error) {
 			}
 		}
 	}
-	sm.rxDropped = hostctx.RxDropped()
-	if st, err := readParse("/proc/net/sockstat", hostctx.ParseSockstat); err == nil {
-		if st6, err := readParse("/proc/net/sockstat6", hostctx.ParseSockstat); err == nil {
+	sm.rxDropped = hostctx.RxDropped(s.fs)
+	if st, err := hostfs.ReadParse(s.fs, "/proc/net/sockstat", hostctx.ParseSockstat); err == nil {
+		if st6, err := hostfs.ReadParse(s.fs, "/proc/net/sockstat6", hostctx.ParseSockstat); err == nil {
 			for g, m := range st6 {
 				st[g] = m
 			}
@@ -144,7 +142,7 @@ func (s *sources) read() (*sample, error) {
 		sm.sockstat = st
 	}
 	sm.mcast, sm.mcastOK = nil, false
-	if m, err := readParse("/proc/net/dev_mcast", hostctx.ParseDevMcast); err == nil {
+	if m, err := hostfs.ReadParse(s.fs, "/proc/net/dev_mcast", hostctx.ParseDevMcast); err == nil {
 		sm.mcast, sm.mcastOK = m, true
 	}
 	return sm, nil
@@ -196,19 +194,6 @@ func addMoved(a, b map[reconcile.Key]uint64) map[reconcile.Key]uint64 {
 		out[k] += v
 	}
 	return out
-}
-
-func readParse[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
-	var zero T
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return zero, err
-	}
-	v, err := parse(bytes.NewReader(b))
-	if err != nil {
-		return zero, fmt.Errorf("%s: %w", path, err)
-	}
-	return v, nil
 }
 
 // readSNMP merges snmp, snmp6 and netstat of one namespace. snmp6 is absent without IPv6.

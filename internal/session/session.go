@@ -22,6 +22,7 @@ import (
 
 	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/reconcile"
@@ -53,6 +54,8 @@ type Config struct {
 	CountersOnly    bool
 	ReadyFile       string
 	Version         string
+	// FS is the filesystem /proc and /sys are read under; the zero FS is the host's.
+	FS hostfs.FS
 	// Records get every record; Live only start, interval and summary records.
 	Records Sink
 	Live    Sink
@@ -127,7 +130,7 @@ func open(cfg Config) (*Session, *record.Start, error) {
 	}
 	start.Hostname, _ = os.Hostname()
 	start.Kernel = kernelRelease()
-	cpus, err := onlineCPUs()
+	cpus, err := onlineCPUs(cfg.FS)
 	if err != nil {
 		log.Warn("cannot list online CPUs", "err", err)
 	}
@@ -140,7 +143,7 @@ func open(cfg Config) (*Session, *record.Start, error) {
 		start.Netns = s.selfNS
 	}
 
-	nc, err := sysctl.ReadNetCore()
+	nc, err := sysctl.On(cfg.FS).ReadNetCore()
 	if err != nil {
 		log.Warn("cannot read net.core sysctls: squeeze prediction is off", "err", err)
 	}
@@ -214,10 +217,9 @@ func open(cfg Config) (*Session, *record.Start, error) {
 	}
 
 	s.src = &sources{
-		tr:          s.tr,
-		softnetPath: "/proc/net/softnet_stat",
-		softirqPath: "/proc/softirqs",
-		listNetns:   netns.List,
+		tr:        s.tr,
+		fs:        cfg.FS,
+		listNetns: netns.List,
 		// Listing walks /proc; once per interval keeps new containers' counters close to
 		// their first drops without making a short --interval expensive.
 		nsEvery: max(cfg.Interval, time.Second),
@@ -271,7 +273,7 @@ func (s *Session) watchSysctl(ctx context.Context) {
 }
 
 func (s *Session) refreshSysctl() {
-	nc, err := sysctl.ReadNetCore()
+	nc, err := sysctl.On(s.cfg.FS).ReadNetCore()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil || nc == s.sysctl {
@@ -591,10 +593,11 @@ func (s *Session) predictAvail() reconcile.Availability {
 // hostContext reads how the host is set up to receive: network IRQs and their affinity,
 // irqbalance, RPS and threaded NAPI per interface, and the socket buffer limits.
 func (s *Session) hostContext() *record.HostContext {
-	hc := &record.HostContext{Irqbalance: hostctx.IrqbalanceRunning(), Sysctls: map[string]string{}}
+	fsys := s.cfg.FS
+	hc := &record.HostContext{Irqbalance: hostctx.IrqbalanceRunning(fsys), Sysctls: map[string]string{}}
 	s.irqInfo = map[int]record.NetIRQ{}
-	if irqs, err := readParse("/proc/interrupts", hostctx.ParseInterrupts); err == nil {
-		for _, q := range hostctx.NetworkIRQs(irqs) {
+	if irqs, err := hostfs.ReadParse(fsys, "/proc/interrupts", hostctx.ParseInterrupts); err == nil {
+		for _, q := range hostctx.NetworkIRQs(fsys, irqs) {
 			r := record.NetIRQ{IRQ: q.IRQ, Name: q.Name, Ifname: q.Ifname, Queue: q.Queue, RX: q.RX,
 				Affinity: q.Affinity, Effective: q.Effective}
 			hc.NetIRQs = append(hc.NetIRQs, r)
@@ -603,13 +606,13 @@ func (s *Session) hostContext() *record.HostContext {
 	} else {
 		s.log.Warn("cannot read /proc/interrupts: IRQ layout verdicts are off", "err", err)
 	}
-	for _, f := range hostctx.Interfaces() {
+	for _, f := range hostctx.Interfaces(fsys) {
 		hc.Interfaces = append(hc.Interfaces, record.Interface{Name: f.Name, RxQueues: f.RxQueues,
 			RPSCPUs: f.RPSCPUs, RPSFlowCnt: f.RPSFlowCnt, Threaded: f.Threaded})
 	}
 	for _, name := range []string{"net.core.rmem_default", "net.core.rmem_max", "net.core.somaxconn",
 		"net.core.flow_limit_cpu_bitmap", "net.ipv4.udp_mem", "net.ipv4.tcp_mem"} {
-		if v, err := sysctl.Read(name); err == nil {
+		if v, err := sysctl.On(fsys).Read(name); err == nil {
 			hc.Sysctls[strings.TrimPrefix(strings.TrimPrefix(name, "net.core."), "net.ipv4.")] = strings.Join(strings.Fields(v), " ")
 		}
 	}

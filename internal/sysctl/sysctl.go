@@ -13,15 +13,19 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
-// Root is where sysctls live; tests may point it elsewhere.
-var Root = "/proc/sys"
+// Tree is the sysctls under a filesystem root's /proc/sys.
+type Tree struct{ fs hostfs.FS }
+
+// On returns the sysctls of fsys.
+func On(fsys hostfs.FS) Tree { return Tree{fs: fsys} }
 
 // path maps a dotted name to its file. Only the characters the kernel uses in net.* names are
 // allowed, so a name taken from a flag or a config file can never reach outside /proc/sys.
@@ -35,16 +39,16 @@ func path(name string) (string, error) {
 			return "", fmt.Errorf("sysctl name %q: character %q not allowed (only a-z 0-9 _ . -)", name, r)
 		}
 	}
-	return filepath.Join(Root, strings.ReplaceAll(name, ".", "/")), nil
+	return "/proc/sys/" + strings.ReplaceAll(name, ".", "/"), nil
 }
 
 // Read returns a sysctl's value, trimmed.
-func Read(name string) (string, error) {
+func (t Tree) Read(name string) (string, error) {
 	p, err := path(name)
 	if err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(p)
+	b, err := t.fs.ReadFile(p)
 	if err != nil {
 		return "", fmt.Errorf("read sysctl %s: %w", name, err)
 	}
@@ -52,8 +56,8 @@ func Read(name string) (string, error) {
 }
 
 // ReadInt returns a numeric sysctl.
-func ReadInt(name string) (int64, error) {
-	s, err := Read(name)
+func (t Tree) ReadInt(name string) (int64, error) {
+	s, err := t.Read(name)
 	if err != nil {
 		return 0, err
 	}
@@ -65,16 +69,22 @@ func ReadInt(name string) (int64, error) {
 }
 
 // Write sets a sysctl (needs root).
-func Write(name, value string) error {
+func (t Tree) Write(name, value string) error {
 	p, err := path(name)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+	if err := t.fs.WriteFile(p, []byte(value)); err != nil {
 		return fmt.Errorf("write sysctl %s=%s: %w", name, value, err)
 	}
 	return nil
 }
+
+// Read, ReadInt, Write and ReadNetCore act on the running host's sysctls.
+func Read(name string) (string, error)   { return On(hostfs.Host()).Read(name) }
+func ReadInt(name string) (int64, error) { return On(hostfs.Host()).ReadInt(name) }
+func Write(name, value string) error     { return On(hostfs.Host()).Write(name, value) }
+func ReadNetCore() (NetCore, error)      { return On(hostfs.Host()).ReadNetCore() }
 
 // NetCore is what net_rx_action and enqueue_to_backlog read (net/core/dev.c).
 type NetCore struct {
@@ -82,7 +92,7 @@ type NetCore struct {
 }
 
 // ReadNetCore reads the four settings.
-func ReadNetCore() (NetCore, error) {
+func (t Tree) ReadNetCore() (NetCore, error) {
 	var nc NetCore
 	for _, f := range []struct {
 		name string
@@ -93,7 +103,7 @@ func ReadNetCore() (NetCore, error) {
 		{"net.core.netdev_max_backlog", &nc.MaxBacklog},
 		{"net.core.dev_weight", &nc.DevWeight},
 	} {
-		v, err := ReadInt(f.name)
+		v, err := t.ReadInt(f.name)
 		if err != nil {
 			return nc, err
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 func TestParseKconfigHZ(t *testing.T) {
@@ -88,18 +90,18 @@ func TestNames(t *testing.T) {
 }
 
 func TestReadInt(t *testing.T) {
-	Root = t.TempDir()
-	t.Cleanup(func() { Root = "/proc/sys" })
-	if err := os.MkdirAll(Root+"/net/ipv4", 0o755); err != nil {
+	root := t.TempDir()
+	if err := os.MkdirAll(root+"/proc/sys/net/ipv4", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(Root+"/net/ipv4/tcp_rmem", []byte("4096\t131072\t6291456\n"), 0o644); err != nil {
+	if err := os.WriteFile(root+"/proc/sys/net/ipv4/tcp_rmem", []byte("4096\t131072\t6291456\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := Read("net.ipv4.tcp_rmem"); err != nil || v != "4096\t131072\t6291456" {
+	tree := On(hostfs.New(root))
+	if v, err := tree.Read("net.ipv4.tcp_rmem"); err != nil || v != "4096\t131072\t6291456" {
 		t.Errorf("Read = %q, %v", v, err)
 	}
-	if _, err := ReadInt("net.ipv4.tcp_rmem"); err == nil || !strings.Contains(err.Error(), "net.ipv4.tcp_rmem") {
+	if _, err := tree.ReadInt("net.ipv4.tcp_rmem"); err == nil || !strings.Contains(err.Error(), "net.ipv4.tcp_rmem") {
 		t.Errorf("ReadInt of a vector: %v", err)
 	}
 }
