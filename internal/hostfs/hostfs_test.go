@@ -29,7 +29,7 @@ func fixture(t *testing.T, files map[string]string) FS {
 
 func TestReads(t *testing.T) {
 	f := fixture(t, map[string]string{
-		"proc/sys/net/core/netdev_budget": "300\n",
+		"proc/sys/net/core/netdev_budget":         "300\n",
 		"sys/class/net/eth0/queues/rx-0/rps_cpus": "0\n",
 		"sys/class/net/eth0/queues/rx-1/rps_cpus": "3\n",
 	})

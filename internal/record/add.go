@@ -3,8 +3,11 @@
 package record
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"reflect"
+	"slices"
+	"strings"
 )
 
 // Top-N bounds of a written interval or summary record: the long tail of call sites and ports
@@ -46,29 +49,28 @@ func AddCounts[K comparable](dst, src map[K]uint64) map[K]uint64 {
 	return dst
 }
 
+// addCounters adds every uint64 field of *o to *a, saturating: a counter added to a record
+// type is summed without touching Add. Fields that are levels, not counts, are the caller's
+// to set afterwards.
+func addCounters[T any](a, o *T) {
+	av, ov := reflect.ValueOf(a).Elem(), reflect.ValueOf(o).Elem()
+	for i := range av.NumField() {
+		if f := av.Field(i); f.Kind() == reflect.Uint64 {
+			f.SetUint(AddSat(f.Uint(), ov.Field(i).Uint()))
+		}
+	}
+}
+
 // Add adds o's counts; MaxRunUs is a high-water mark and takes the larger.
 func (a *NetRx) Add(o *NetRx) {
-	a.Runs = AddSat(a.Runs, o.Runs)
-	a.KernelRuns = AddSat(a.KernelRuns, o.KernelRuns)
-	a.BusyUs = AddSat(a.BusyUs, o.BusyUs)
-	a.MaxRunUs = max(a.MaxRunUs, o.MaxRunUs)
-	a.TimedRuns = AddSat(a.TimedRuns, o.TimedRuns)
-	a.Polls = AddSat(a.Polls, o.Polls)
-	a.Packets = AddSat(a.Packets, o.Packets)
-	a.BudgetSqueezes = AddSat(a.BudgetSqueezes, o.BudgetSqueezes)
-	a.TimeSqueezes = AddSat(a.TimeSqueezes, o.TimeSqueezes)
-	a.TimeUncertain = AddSat(a.TimeUncertain, o.TimeUncertain)
-	a.OtherPolls = AddSat(a.OtherPolls, o.OtherPolls)
-	a.OtherPackets = AddSat(a.OtherPackets, o.OtherPackets)
+	peak := max(a.MaxRunUs, o.MaxRunUs)
+	addCounters(a, o)
+	a.MaxRunUs = peak
 }
 
 // Add adds o's counts; BacklogLen is a level and takes the peak.
 func (a *Softnet) Add(o *Softnet) {
-	a.Processed = AddSat(a.Processed, o.Processed)
-	a.Dropped = AddSat(a.Dropped, o.Dropped)
-	a.TimeSqueeze = AddSat(a.TimeSqueeze, o.TimeSqueeze)
-	a.ReceivedRPS = AddSat(a.ReceivedRPS, o.ReceivedRPS)
-	a.FlowLimit = AddSat(a.FlowLimit, o.FlowLimit)
+	addCounters(a, o)
 	a.BacklogLen = max(a.BacklogLen, o.BacklogLen)
 }
 
@@ -99,17 +101,7 @@ func (a *CPU) Add(o *CPU) {
 }
 
 // Add adds o's counters.
-func (a *Tracer) Add(o *Tracer) {
-	a.EventsSent = AddSat(a.EventsSent, o.EventsSent)
-	a.EventsRateLimited = AddSat(a.EventsRateLimited, o.EventsRateLimited)
-	a.EventsRingbufFull = AddSat(a.EventsRingbufFull, o.EventsRingbufFull)
-	a.EventsWriteFailed = AddSat(a.EventsWriteFailed, o.EventsWriteFailed)
-	a.EventsWritten = AddSat(a.EventsWritten, o.EventsWritten)
-	a.EventsUnread = AddSat(a.EventsUnread, o.EventsUnread)
-	a.AggMapFull = AddSat(a.AggMapFull, o.AggMapFull)
-	a.DropRecursionMisses = AddSat(a.DropRecursionMisses, o.DropRecursionMisses)
-	a.NetRxRecursionMisses = AddSat(a.NetRxRecursionMisses, o.NetRxRecursionMisses)
-}
+func (a *Tracer) Add(o *Tracer) { addCounters(a, o) }
 
 // Add adds o (the same IRQ); the interface and queue are the first seen.
 func (a *IRQCount) Add(o *IRQCount) {
@@ -190,16 +182,21 @@ func addGroups(dst, src map[string]map[string]int64, op func(a, b int64) int64) 
 	}
 }
 
+// entry finds the element of the sorted list that order (negative before, zero at, positive
+// after the wanted element) points at, inserting a new one made by mk when there is none.
+func entry[T any](list *[]T, order func(T) int, mk func() T) *T {
+	j, found := slices.BinarySearchFunc(*list, struct{}{}, func(e T, _ struct{}) int { return order(e) })
+	if !found {
+		*list = slices.Insert(*list, j, mk())
+	}
+	return &(*list)[j]
+}
+
 func (s *Interval) addCPUs(cpus []CPU) {
 	for i := range cpus {
 		c := &cpus[i]
-		j := sort.Search(len(s.CPUs), func(j int) bool { return s.CPUs[j].CPU >= c.CPU })
-		if j == len(s.CPUs) || s.CPUs[j].CPU != c.CPU {
-			s.CPUs = append(s.CPUs, CPU{})
-			copy(s.CPUs[j+1:], s.CPUs[j:])
-			s.CPUs[j] = CPU{CPU: c.CPU, Drops: map[string]uint64{}}
-		}
-		s.CPUs[j].Add(c)
+		entry(&s.CPUs, func(e CPU) int { return cmp.Compare(e.CPU, c.CPU) },
+			func() CPU { return CPU{CPU: c.CPU, Drops: map[string]uint64{}} }).Add(c)
 	}
 }
 
@@ -228,11 +225,8 @@ func (s *Interval) addLocations(locs []Location) {
 
 // SortLocations orders call sites as records list them: most drops first.
 func SortLocations(l []Location) {
-	sort.Slice(l, func(i, j int) bool {
-		if l[i].Count != l[j].Count {
-			return l[i].Count > l[j].Count
-		}
-		return l[i].Location < l[j].Location
+	slices.SortFunc(l, func(a, b Location) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Location, b.Location), strings.Compare(a.Reason, b.Reason))
 	})
 }
 
@@ -241,29 +235,24 @@ func (s *Interval) addDevices(devs []Device) {
 		s.Devices = []Device{}
 	}
 	for _, d := range devs {
-		j := sort.Search(len(s.Devices), func(j int) bool {
-			a := s.Devices[j]
-			return a.Netns > d.Netns || a.Netns == d.Netns && a.Ifindex >= d.Ifindex
-		})
-		if j == len(s.Devices) || s.Devices[j].Netns != d.Netns || s.Devices[j].Ifindex != d.Ifindex {
-			s.Devices = append(s.Devices, Device{})
-			copy(s.Devices[j+1:], s.Devices[j:])
-			s.Devices[j] = Device{Netns: d.Netns, Ifindex: d.Ifindex, Ifname: d.Ifname, Drops: map[string]uint64{}}
+		e := entry(&s.Devices, func(e Device) int { return cmp.Or(cmp.Compare(e.Netns, d.Netns), cmp.Compare(e.Ifindex, d.Ifindex)) },
+			func() Device {
+				return Device{Netns: d.Netns, Ifindex: d.Ifindex, Ifname: d.Ifname, Drops: map[string]uint64{}}
+			})
+		if e.Ifname == "" {
+			e.Ifname = d.Ifname
 		}
-		AddCounts(s.Devices[j].Drops, d.Drops)
+		AddCounts(e.Drops, d.Drops)
 	}
 }
 
 func (s *Interval) addIRQs(irqs []IRQCount) {
 	for i := range irqs {
 		q := &irqs[i]
-		j := sort.Search(len(s.NetIRQs), func(j int) bool { return s.NetIRQs[j].IRQ >= q.IRQ })
-		if j == len(s.NetIRQs) || s.NetIRQs[j].IRQ != q.IRQ {
-			s.NetIRQs = append(s.NetIRQs, IRQCount{})
-			copy(s.NetIRQs[j+1:], s.NetIRQs[j:])
-			s.NetIRQs[j] = IRQCount{IRQ: q.IRQ, Ifname: q.Ifname, Queue: q.Queue, ByCPU: map[int]uint64{}}
-		}
-		s.NetIRQs[j].Add(q)
+		entry(&s.NetIRQs, func(e IRQCount) int { return cmp.Compare(e.IRQ, q.IRQ) },
+			func() IRQCount {
+				return IRQCount{IRQ: q.IRQ, Ifname: q.Ifname, Queue: q.Queue, ByCPU: map[int]uint64{}}
+			}).Add(q)
 	}
 }
 
@@ -296,10 +285,8 @@ func (s *Interval) addPorts(ports []PortDrops) {
 
 // SortPorts orders ports as records list them: most drop events first.
 func SortPorts(p []PortDrops) {
-	sort.Slice(p, func(i, j int) bool {
-		if p[i].Events != p[j].Events {
-			return p[i].Events > p[j].Events
-		}
-		return p[i].Port < p[j].Port
+	slices.SortFunc(p, func(a, b PortDrops) int {
+		return cmp.Or(cmp.Compare(b.Events, a.Events), cmp.Compare(a.Port, b.Port),
+			cmp.Compare(a.Netns, b.Netns), strings.Compare(a.Reason, b.Reason), strings.Compare(a.L4, b.L4))
 	})
 }

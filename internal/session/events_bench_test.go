@@ -8,7 +8,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/droptrace/droptrace/internal/assemble"
 	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/enrich"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -30,18 +32,19 @@ func BenchmarkEventToRecord(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &Session{cfg: Config{Records: record.NewWriter(io.Discard)}, reasons: reasons, syms: syms}
+	s := &Session{reasons: reasons, syms: syms}
+	names := assemble.Names{Reason: s.reasonName, Location: s.locationName}
 	code, _ := reasons.Code("NO_SOCKET")
 	e := tracer.Event{MonoNs: 1, Location: 0xffffffff81002010, Reason: code, Netns: 4026531840, Ifindex: 1,
 		Len: 92, CPU: 0, L3: tracer.EthIPv4, L4: 17, Sport: 40000, Dport: 9,
 		Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"), Ifname: "lo"}
-	w := newEventWriter(s)
+	w := newEventWriter(record.NewWriter(io.Discard), names, &enrich.Ifnames{})
 	b.ReportAllocs()
 	for b.Loop() {
 		e.MonoNs += 1000
 		w.write(&e)
 	}
-	if s.written.Load() == 0 {
+	if w.written.Load() == 0 {
 		b.Fatal("nothing written")
 	}
 }

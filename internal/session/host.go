@@ -5,6 +5,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
@@ -59,4 +61,36 @@ func monoToWall() func(uint64) time.Time {
 	return func(ns uint64) time.Time {
 		return wall.Add(time.Duration(int64(ns) - int64(mono)))
 	}
+}
+
+// hostContext reads how the host is set up to receive: network IRQs and their affinity,
+// irqbalance, RPS and threaded NAPI per interface, and the socket buffer limits. It returns
+// the network IRQs by number too, and the set of them to follow.
+func hostContext(fsys hostfs.FS, log *slog.Logger) (*record.HostContext, map[int]record.NetIRQ, map[int]bool) {
+	hc := &record.HostContext{Irqbalance: hostctx.IrqbalanceRunning(fsys), Sysctls: map[string]string{}}
+	info := map[int]record.NetIRQ{}
+	follow := map[int]bool{}
+	if irqs, err := hostfs.ReadParse(fsys, "/proc/interrupts", hostctx.ParseInterrupts); err == nil {
+		for _, q := range hostctx.NetworkIRQs(fsys, irqs) {
+			r := record.NetIRQ{IRQ: q.IRQ, Name: q.Name, Ifname: q.Ifname, Queue: q.Queue, RX: q.RX,
+				Affinity: q.Affinity, Effective: q.Effective}
+			hc.NetIRQs = append(hc.NetIRQs, r)
+			info[q.IRQ] = r
+			follow[q.IRQ] = true
+		}
+	} else {
+		log.Warn("cannot read /proc/interrupts: IRQ layout verdicts are off", "err", err)
+	}
+	for _, f := range hostctx.Interfaces(fsys) {
+		hc.Interfaces = append(hc.Interfaces, record.Interface{Name: f.Name, RxQueues: f.RxQueues,
+			RPSCPUs: f.RPSCPUs, RPSFlowCnt: f.RPSFlowCnt, Threaded: f.Threaded})
+	}
+	tree := sysctl.On(fsys)
+	for _, name := range []string{"net.core.rmem_default", "net.core.rmem_max", "net.core.somaxconn",
+		"net.core.flow_limit_cpu_bitmap", "net.ipv4.udp_mem", "net.ipv4.tcp_mem"} {
+		if v, err := tree.Read(name); err == nil {
+			hc.Sysctls[strings.TrimPrefix(strings.TrimPrefix(name, "net.core."), "net.ipv4.")] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return hc, info, follow
 }

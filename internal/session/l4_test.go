@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
@@ -20,9 +20,9 @@ func TestDropsSplitByL4AddUp(t *testing.T) {
 	tcp6 := tracer.DropKey{Reason: 71, Netns: 200, Ifindex: 2, L3: tracer.EthIPv6, L4: 6, Location: 0xa}
 	gre := tracer.DropKey{Reason: 3, Netns: 200, Ifindex: 2, L3: tracer.EthIPv4, L4: 47, Location: 0xc}
 	odd := tracer.DropKey{Reason: 3, Netns: 200, Ifindex: 2, L3: tracer.EthIPv4, L4: 253, Location: 0xc}
-	a.drops[arp], a.drops[tcp6], a.drops[gre], a.drops[odd] = []uint64{1, 0}, []uint64{0, 0}, []uint64{0, 0}, []uint64{0, 0}
-	b.drops[arp], b.drops[tcp6], b.drops[gre], b.drops[odd] = []uint64{3, 0}, []uint64{4, 1}, []uint64{0, 2}, []uint64{0, 1}
-	iv := s.buildRecord(diff(a, b, s.names.reason), record.TypeInterval, 1)
+	a.Drops[arp], a.Drops[tcp6], a.Drops[gre], a.Drops[odd] = []uint64{1, 0}, []uint64{0, 0}, []uint64{0, 0}, []uint64{0, 0}
+	b.Drops[arp], b.Drops[tcp6], b.Drops[gre], b.Drops[odd] = []uint64{3, 0}, []uint64{4, 1}, []uint64{0, 2}, []uint64{0, 1}
+	iv := s.record(s.diff(a, b), 1, sysctl.NetCore{})
 
 	want := map[int]map[string]map[string]uint64{
 		0: {"CPU_BACKLOG": {"udp": 30, "none": 2, "tcp": 4}},

@@ -11,9 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/assemble"
+	"github.com/droptrace/droptrace/internal/enrich"
+	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/interval"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/sample"
 	"github.com/droptrace/droptrace/internal/snmp"
 	"github.com/droptrace/droptrace/internal/softirqs"
 	"github.com/droptrace/droptrace/internal/softnet"
@@ -31,16 +36,50 @@ var t0 = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 func testSession() *Session {
 	ok := reconcile.Availability{OK: true}
 	s := &Session{
-		online: map[int]bool{0: true, 1: true},
-		avail:  availability{drops: ok, netrx: ok, predict: ok},
+		static: assemble.Input{Online: map[int]bool{0: true, 1: true}},
+		avail:  assemble.Availability{Drops: ok, NetRx: ok, Predict: ok},
+		sysctl: &sysctlWatch{predict: ok},
 		now:    func() time.Time { return t0.Add(5 * time.Second) },
+		owners: enrich.NewOwners(hostfs.FS{}),
+		src:    sample.NewReader(sample.Config{}),
 	}
-	s.names = namer{
-		reason:   func(c uint32) string { return testReasons[c] },
-		location: func(a uint64) string { return fmt.Sprintf("fn_%x+0x10", a) },
-		ifname:   func(ns, idx uint32) string { return fmt.Sprintf("veth%d", idx) },
+	s.names = assemble.Names{
+		Reason:   func(c uint32) string { return testReasons[c] },
+		Location: func(a uint64) string { return fmt.Sprintf("fn_%x+0x10", a) },
+		Ifname:   func(ns, idx uint32) string { return fmt.Sprintf("veth%d", idx) },
 	}
 	return s
+}
+
+// diff is the delta between two samples, with the test kernel's reason names.
+func (s *Session) diff(prev, cur *sample.Sample) *interval.Delta {
+	return interval.Diff(prev, cur, s.names.Reason)
+}
+
+// record builds, checks and finishes an interval record as step does.
+func (s *Session) record(d *interval.Delta, seq int, nc sysctl.NetCore) *record.Interval {
+	in := s.static
+	in.Type, in.Seq, in.Time, in.Sysctl = record.TypeInterval, seq, s.now(), nc
+	rec := assemble.Record(d, in, s.names, s.avail.NetRx.OK)
+	rec.Checks = assemble.Checks(rec, &d.Evidence, s.availability())
+	s.finish(rec)
+	return rec
+}
+
+// summary sums interval records as run does.
+func (s *Session) summary(t *testing.T, ds ...*interval.Delta) *record.Interval {
+	t.Helper()
+	var total totals
+	for i, d := range ds {
+		in := s.static
+		in.Type, in.Seq, in.Time = record.TypeInterval, i+1, s.now()
+		rec := assemble.Record(d, in, s.names, s.avail.NetRx.OK)
+		rec.Checks = assemble.Checks(rec, &d.Evidence, s.availability())
+		total.add(rec, &d.Evidence)
+	}
+	sum := total.summary(s.now(), nil, s.availability())
+	s.finish(sum)
+	return sum
 }
 
 type sampleSpec struct {
@@ -56,24 +95,24 @@ type sampleSpec struct {
 	ns200     bool   // netns 200 readable
 }
 
-func mkSample(sp sampleSpec) *sample {
-	sm := &sample{
-		at:     t0.Add(sp.at),
-		drops:  map[tracer.DropKey][]uint64{},
-		netns:  map[uint32]*nsSample{},
-		dstats: tracer.DropStats{Seen: []uint64{0, 0}},
+func mkSample(sp sampleSpec) *sample.Sample {
+	sm := &sample.Sample{
+		At:        t0.Add(sp.at),
+		Drops:     map[tracer.DropKey][]uint64{},
+		Netns:     map[uint32]*sample.Netns{},
+		DropStats: tracer.DropStats{Seen: []uint64{0, 0}},
 	}
-	sm.drops[tracer.DropKey{Reason: 71, Netns: 200, Ifindex: 2, L3: tracer.EthIPv4, L4: 17, Location: 0xa}] = []uint64{sp.backlog[0], sp.backlog[1]}
-	sm.drops[tracer.DropKey{Reason: 6, Netns: 200, Ifindex: 2, L3: tracer.EthIPv4, L4: 17, Location: 0xb}] = []uint64{0, sp.rcvbuf}
+	sm.Drops[tracer.DropKey{Reason: 71, Netns: 200, Ifindex: 2, L3: tracer.EthIPv4, L4: 17, Location: 0xa}] = []uint64{sp.backlog[0], sp.backlog[1]}
+	sm.Drops[tracer.DropKey{Reason: 6, Netns: 200, Ifindex: 2, L3: tracer.EthIPv4, L4: 17, Location: 0xb}] = []uint64{0, sp.rcvbuf}
 	for cpu := 0; cpu < 2; cpu++ {
-		sm.softnet.CPUs = append(sm.softnet.CPUs, softnet.CPU{CPU: cpu, CPUFromKernel: true, Dropped: sp.dropped[cpu], TimeSqueeze: sp.squeeze[cpu]})
-		sm.netrx = append(sm.netrx, tracer.NetRx{Runs: sp.runs[cpu], BudgetSqueezes: sp.budgetSqz[cpu]})
+		sm.Softnet.CPUs = append(sm.Softnet.CPUs, softnet.CPU{CPU: cpu, CPUFromKernel: true, Dropped: sp.dropped[cpu], TimeSqueeze: sp.squeeze[cpu]})
+		sm.NetRx = append(sm.NetRx, tracer.NetRx{Runs: sp.runs[cpu], BudgetSqueezes: sp.budgetSqz[cpu]})
 	}
-	sm.softnet.Columns = 15
-	sm.softirqs = softirqs.Table{"NET_RX": {0: sp.kernRuns[0], 1: sp.kernRuns[1]}}
-	sm.netns[100] = &nsSample{ns: netns.NS{Inode: 100, Name: "host"}, snmp: snmp.Counters{"Udp": {"RcvbufErrors": 0, "NoPorts": 0}}}
+	sm.Softnet.Columns = 15
+	sm.Softirqs = softirqs.Table{"NET_RX": {0: sp.kernRuns[0], 1: sp.kernRuns[1]}}
+	sm.Netns[100] = &sample.Netns{NS: netns.NS{Inode: 100, Name: "host"}, SNMP: snmp.Counters{"Udp": {"RcvbufErrors": 0, "NoPorts": 0}}}
 	if sp.ns200 {
-		sm.netns[200] = &nsSample{ns: netns.NS{Inode: 200, Name: "rx"}, snmp: snmp.Counters{"Udp": {"RcvbufErrors": sp.rcvErrs, "NoPorts": 0}}}
+		sm.Netns[200] = &sample.Netns{NS: netns.NS{Inode: 200, Name: "rx"}, SNMP: snmp.Counters{"Udp": {"RcvbufErrors": sp.rcvErrs, "NoPorts": 0}}}
 	}
 	return sm
 }
@@ -95,7 +134,7 @@ func checkOf(t *testing.T, iv *record.Interval, name string, cpu int) record.Che
 func TestSummaryIsTheSumOfIntervalsAcrossWraps(t *testing.T) {
 	s := testSession()
 	const g = 3_000_000_000 // drops per interval: more than half of 2^32
-	var samples []*sample
+	var samples []*sample.Sample
 	for i := 0; i <= 3; i++ {
 		c := uint64(i) * g
 		samples = append(samples, mkSample(sampleSpec{
@@ -103,16 +142,16 @@ func TestSummaryIsTheSumOfIntervalsAcrossWraps(t *testing.T) {
 			runs: [2]uint64{uint64(i), uint64(i)}, kernRuns: [2]uint64{uint64(i), uint64(i)}, ns200: true,
 		}))
 	}
-	total := newDelta()
+	var ds []*interval.Delta
 	for i := 1; i < len(samples); i++ {
-		d := diff(samples[i-1], samples[i], s.names.reason)
-		iv := s.buildRecord(d, record.TypeInterval, i)
+		d := s.diff(samples[i-1], samples[i])
+		iv := s.record(d, i, sysctl.NetCore{})
 		if c := checkOf(t, iv, "backlog_drops", -1); c.Status != record.StatusMatch || *c.Kernel != g {
 			t.Fatalf("interval %d: %+v", i, c)
 		}
-		total.add(d)
+		ds = append(ds, d)
 	}
-	sum := s.buildRecord(total, record.TypeSummary, 0)
+	sum := s.summary(t, ds...)
 	c := checkOf(t, sum, "backlog_drops", -1)
 	if c.Status != record.StatusMatch || *c.Kernel != 3*g || *c.Traced != 3*g {
 		t.Errorf("summary backlog_drops %s traced %d kernel %d, want 3*%d both", c.Status, *c.Traced, *c.Kernel, g)
@@ -132,8 +171,8 @@ func TestNamespaceWithoutBaseline(t *testing.T) {
 	a := mkSample(sampleSpec{at: 0, ns200: false})
 	b := mkSample(sampleSpec{at: time.Second, rcvbuf: 10, rcvErrs: 10, ns200: true})
 	c := mkSample(sampleSpec{at: 2 * time.Second, rcvbuf: 15, rcvErrs: 15, ns200: true})
-	d1 := diff(a, b, s.names.reason)
-	iv1 := s.buildRecord(d1, record.TypeInterval, 1)
+	d1 := s.diff(a, b)
+	iv1 := s.record(d1, 1, sysctl.NetCore{})
 	chk := checkOf(t, iv1, "udp_rcvbuf", -1)
 	if chk.Status != record.StatusMatch || *chk.Traced != 0 {
 		t.Errorf("interval 1 (no baseline for netns 200): %+v", chk)
@@ -141,15 +180,12 @@ func TestNamespaceWithoutBaseline(t *testing.T) {
 	if want := "10 more traced in namespaces whose counters could not be read: netns 200 [rx] (namespace appeared during the interval"; !bytes.Contains([]byte(chk.Note), []byte(want)) {
 		t.Errorf("note %q lacks %q", chk.Note, want)
 	}
-	d2 := diff(b, c, s.names.reason)
-	iv2 := s.buildRecord(d2, record.TypeInterval, 2)
+	d2 := s.diff(b, c)
+	iv2 := s.record(d2, 2, sysctl.NetCore{})
 	if chk := checkOf(t, iv2, "udp_rcvbuf", -1); chk.Status != record.StatusMatch || *chk.Traced != 5 || *chk.Kernel != 5 {
 		t.Errorf("interval 2: %+v", chk)
 	}
-	total := newDelta()
-	total.add(d1)
-	total.add(d2)
-	sum := s.buildRecord(total, record.TypeSummary, 0)
+	sum := s.summary(t, d1, d2)
 	if chk := checkOf(t, sum, "udp_rcvbuf", -1); chk.Status != record.StatusMatch || *chk.Traced != 5 || *chk.Kernel != 5 {
 		t.Errorf("summary: %+v", chk)
 	}
@@ -164,9 +200,8 @@ func TestIntervalRecordGolden(t *testing.T) {
 		squeeze: [2]uint32{0, 57}, runs: [2]uint64{110, 1020}, kernRuns: [2]uint64{110, 1024},
 		budgetSqz: [2]uint64{0, 55}, rcvErrs: 41, ns200: true,
 	})
-	d := diff(a, b, s.names.reason)
-	d.sysctl = sysctl.NetCore{Budget: 4, BudgetUsecs: 8000, MaxBacklog: 10, DevWeight: 64}
-	iv := s.buildRecord(d, record.TypeInterval, 7)
+	d := s.diff(a, b)
+	iv := s.record(d, 7, sysctl.NetCore{Budget: 4, BudgetUsecs: 8000, MaxBacklog: 10, DevWeight: 64})
 	var buf bytes.Buffer
 	w := record.NewWriter(&buf)
 	if err := w.Write(iv); err != nil {
@@ -194,12 +229,12 @@ func TestSlackComesFromTheReadWindows(t *testing.T) {
 	s := testSession()
 	a := mkSample(sampleSpec{at: 0, ns200: true})
 	b := mkSample(sampleSpec{at: time.Second, rcvbuf: 99, rcvErrs: 100, ns200: true})
-	b.moved = map[reconcile.Key]uint64{{Check: "udp_rcvbuf", CPU: -1}: 1}
-	if c := checkOf(t, s.buildRecord(diff(a, b, s.names.reason), record.TypeInterval, 1), "udp_rcvbuf", -1); c.Status != record.StatusMatch {
+	b.Moved = map[reconcile.Key]uint64{{Check: "udp_rcvbuf", CPU: -1}: 1}
+	if c := checkOf(t, s.record(s.diff(a, b), 1, sysctl.NetCore{}), "udp_rcvbuf", -1); c.Status != record.StatusMatch {
 		t.Errorf("one datagram counted while the maps were read: %+v", c)
 	}
-	b.moved = nil
-	if c := checkOf(t, s.buildRecord(diff(a, b, s.names.reason), record.TypeInterval, 1), "udp_rcvbuf", -1); c.Status != record.StatusMismatch {
+	b.Moved = nil
+	if c := checkOf(t, s.record(s.diff(a, b), 1, sysctl.NetCore{}), "udp_rcvbuf", -1); c.Status != record.StatusMismatch {
 		t.Errorf("nothing moved during the reads, yet a difference was excused: %+v", c)
 	}
 }

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package interval is the arithmetic between two samples: Diff turns the cumulative values of
+// two consecutive samples into what happened between them. It does no I/O.
+package interval
+
+import (
+	"time"
+
+	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/reconcile"
+	"github.com/droptrace/droptrace/internal/sample"
+	"github.com/droptrace/droptrace/internal/snmp"
+	"github.com/droptrace/droptrace/internal/softirqs"
+	"github.com/droptrace/droptrace/internal/softnet"
+	"github.com/droptrace/droptrace/internal/tracer"
+)
+
+// Delta is what happened between two samples. A session's summary is the sum of its
+// intervals, never a first-to-last difference, because 32-bit softnet counters can wrap more
+// than once over a long session.
+type Delta struct {
+	// Evidence is what the checks need beyond what a record carries.
+	Evidence
+	Drops   map[tracer.DropKey][]uint64
+	Stats   DropStats
+	NetRx   map[int]tracer.NetRx
+	Softnet map[int]softnet.CPUDelta // CPUs with a baseline only
+	// CPUs is every CPU seen in any source, for a stable per-CPU table.
+	CPUs      map[int]bool
+	IRQs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts
+	RxDropped map[string]uint64
+	// Sockstat is the socket usage at the end; Mcast lists multicast memberships that came
+	// or went.
+	Sockstat map[string]map[string]int64
+	Mcast    []string
+}
+
+// DropStats are the drop program's own counters over the interval.
+type DropStats struct {
+	Seen, AggFull, Sent, RateLimited, RingFull, Recursion, NetRxRecursion uint64
+}
+
+// Evidence is what reconciliation needs that interval records do not carry. A session sums it
+// next to its records (Add) to check the summary.
+type Evidence struct {
+	Duration time.Duration
+	// Slack is how far each checked kernel counter moved while the opening and closing
+	// samples read the BPF maps (see sample.Sample.Moved).
+	Slack       map[reconcile.Key]uint64
+	SoftnetErr  error
+	SoftirqsErr error
+	KernelRuns  map[int]uint64 // /proc/softirqs NET_RX, per CPU
+	Netns       map[uint32]*Netns
+}
+
+// Netns is one namespace's traced drops and SNMP deltas.
+type Netns struct {
+	Name string
+	// Traced counts drops by reason and protocol while the namespace's counters were
+	// readable; Unwatched while they were not.
+	Traced    map[reconcile.ReasonL4]uint64
+	Unwatched map[reconcile.ReasonL4]uint64
+	SNMP      map[string]map[string]int64
+	Why       string
+}
+
+// SNMPGroups are the SNMP groups kept in records: the socket-level drop counters.
+var SNMPGroups = []string{"Udp", "Udp6", "UdpLite", "UdpLite6", "TcpExt"}
+
+// Sum adds per-CPU counts.
+func Sum(v []uint64) uint64 {
+	var s uint64
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
+
+// sub subtracts per-CPU counts; a CPU missing from prev counts from zero.
+func sub(cur, prev []uint64) []uint64 {
+	out := make([]uint64, len(cur))
+	for i := range cur {
+		var p uint64
+		if i < len(prev) {
+			p = prev[i]
+		}
+		out[i] = cur[i] - p
+	}
+	return out
+}
+
+// AddSlack sums the read windows of two samples: an interval's slack is the counter's
+// movement during the read that opened it plus the one that closed it.
+func AddSlack(a, b map[reconcile.Key]uint64) map[reconcile.Key]uint64 {
+	out := make(map[reconcile.Key]uint64, len(a)+len(b))
+	for k, v := range a {
+		out[k] += v
+	}
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
+}
+
+// Diff computes the delta between two samples; reasonOf names a reason code.
+func Diff(prev, cur *sample.Sample, reasonOf func(uint32) string) *Delta {
+	d := &Delta{
+		Evidence: Evidence{
+			Duration:   cur.At.Sub(prev.At),
+			Slack:      AddSlack(prev.Moved, cur.Moved),
+			KernelRuns: map[int]uint64{},
+			Netns:      map[uint32]*Netns{},
+		},
+		Drops:   map[tracer.DropKey][]uint64{},
+		NetRx:   map[int]tracer.NetRx{},
+		Softnet: map[int]softnet.CPUDelta{},
+		CPUs:    map[int]bool{},
+	}
+	d.diffHost(prev, cur)
+	for k, v := range cur.Drops {
+		dv := sub(v, prev.Drops[k])
+		if Sum(dv) > 0 {
+			d.Drops[k] = dv
+		}
+	}
+	d.diffTracer(prev, cur)
+	d.SoftnetErr = firstErr(cur.SoftnetErr, prev.SoftnetErr)
+	if d.SoftnetErr == nil {
+		for _, cd := range softnet.Sub(prev.Softnet, cur.Softnet) {
+			d.CPUs[cd.CPU] = true
+			if cd.Valid {
+				d.Softnet[cd.CPU] = cd
+			}
+		}
+	}
+	d.SoftirqsErr = firstErr(cur.SoftirqsErr, prev.SoftirqsErr)
+	if d.SoftirqsErr == nil {
+		for cpu, v := range softirqs.Sub(prev.Softirqs, cur.Softirqs, "NET_RX") {
+			d.KernelRuns[cpu] = v
+			d.CPUs[cpu] = true
+		}
+	}
+	d.diffNetns(prev, cur, reasonOf)
+	return d
+}
+
+// diffHost takes the host context's deltas: IRQs, rx_dropped, sockstat and multicast.
+func (d *Delta) diffHost(prev, cur *sample.Sample) {
+	d.IRQs = map[int]map[int]uint64{}
+	for irq, c := range cur.IRQs {
+		if p, ok := prev.IRQs[irq]; ok {
+			d.IRQs[irq] = hostctx.SubCounts(p, c)
+		}
+	}
+	d.Sockstat = cur.Sockstat
+	if prev.McastOK && cur.McastOK {
+		d.Mcast = hostctx.McastChanges(prev.Mcast, cur.Mcast)
+	}
+	d.RxDropped = map[string]uint64{}
+	for name, v := range cur.RxDropped {
+		if p, ok := prev.RxDropped[name]; ok && v > p {
+			d.RxDropped[name] = v - p
+		}
+	}
+}
+
+// diffTracer takes the deltas of the tracer's own counters and NET_RX accounting.
+func (d *Delta) diffTracer(prev, cur *sample.Sample) {
+	p, c := prev.DropStats, cur.DropStats
+	d.Stats = DropStats{
+		Seen:        Sum(c.Seen) - Sum(p.Seen),
+		AggFull:     Sum(c.AggFull) - Sum(p.AggFull),
+		Sent:        Sum(c.EventsSent) - Sum(p.EventsSent),
+		RateLimited: Sum(c.RateLimited) - Sum(p.RateLimited),
+		RingFull:    Sum(c.RingFull) - Sum(p.RingFull),
+		Recursion:   c.RecursionMisses - p.RecursionMisses,
+	}
+	for i, n := range cur.NetRx {
+		var o tracer.NetRx
+		if i < len(prev.NetRx) {
+			o = prev.NetRx[i]
+		}
+		raw := tracer.NetRx{BusyNs: n.BusyNs - o.BusyNs, TimedRuns: n.TimedRuns - o.TimedRuns,
+			SampleBusyNs: n.SampleBusyNs - o.SampleBusyNs, SampleRuns: n.SampleRuns - o.SampleRuns,
+			SampledFrom: n.SampledFrom - o.SampledFrom}
+		// Busy time is estimated per interval and the estimates summed, so that the summary's
+		// busy time is the sum of the intervals'; TimedRuns becomes every run that was timed.
+		d.NetRx[i] = tracer.NetRx{
+			Runs: n.Runs - o.Runs, Exits: n.Exits - o.Exits, BusyNs: raw.EstBusyNs(),
+			Polls: n.Polls - o.Polls, Packets: n.Packets - o.Packets,
+			BudgetSqueezes: n.BudgetSqueezes - o.BudgetSqueezes, TimeSqueezes: n.TimeSqueezes - o.TimeSqueezes,
+			OtherPolls: n.OtherPolls - o.OtherPolls, OtherPackets: n.OtherPackets - o.OtherPackets,
+			MaxRunNs:      n.MaxRunNs, // a high-water mark, not a counter
+			TimedRuns:     raw.TimedRuns + raw.SampleRuns,
+			TimeUncertain: n.TimeUncertain - o.TimeUncertain,
+		}
+		d.Stats.NetRxRecursion = n.RecursionMisses - o.RecursionMisses
+	}
+}
+
+// diffNetns splits traced drops by namespace, by whether that namespace's counters are
+// readable in both samples, and takes the SNMP deltas of those that are.
+func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string) {
+	for k, v := range d.Drops {
+		ns := d.nsd(k.Netns, cur)
+		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason), L4: k.L4}
+		ps, cs := prev.Netns[k.Netns], cur.Netns[k.Netns]
+		if ps != nil && cs != nil && ps.SNMP != nil && cs.SNMP != nil {
+			ns.Traced[rl] += Sum(v)
+		} else {
+			ns.Unwatched[rl] += Sum(v)
+		}
+		for cpu, x := range v {
+			if x > 0 {
+				d.CPUs[cpu] = true
+			}
+		}
+	}
+	for ino, cs := range cur.Netns {
+		ps := prev.Netns[ino]
+		ns := d.nsd(ino, cur)
+		switch {
+		case cs.Err != nil:
+			ns.Why = cs.Err.Error()
+		case ps == nil:
+			ns.Why = "namespace appeared during the interval: counters have no baseline yet"
+		case ps.Err != nil:
+			ns.Why = ps.Err.Error()
+		default:
+			ns.SNMP = snmp.Sub(ps.SNMP, cs.SNMP, SNMPGroups...)
+		}
+	}
+	for ino := range d.Netns {
+		if cur.Netns[ino] == nil {
+			d.Netns[ino].Why = "namespace not found (it vanished, or its processes are hidden)"
+		}
+	}
+}
+
+func (d *Delta) nsd(ino uint32, cur *sample.Sample) *Netns {
+	ns := d.Netns[ino]
+	if ns == nil {
+		ns = newNetns("")
+		if s := cur.Netns[ino]; s != nil {
+			ns.Name = s.NS.Name
+		}
+		d.Netns[ino] = ns
+	}
+	return ns
+}
+
+func newNetns(name string) *Netns {
+	return &Netns{Name: name, Traced: map[reconcile.ReasonL4]uint64{}, Unwatched: map[reconcile.ReasonL4]uint64{}}
+}
+
+func firstErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Add accumulates o into e, for a session's summary. Slack is not summed: shifts between
+// intervals cancel out, so the session's slack is that of its first and last reads.
+func (e *Evidence) Add(o *Evidence) {
+	e.Duration += o.Duration
+	if o.SoftnetErr != nil {
+		e.SoftnetErr = o.SoftnetErr
+	}
+	if o.SoftirqsErr != nil {
+		e.SoftirqsErr = o.SoftirqsErr
+	}
+	if e.KernelRuns == nil {
+		e.KernelRuns = map[int]uint64{}
+	}
+	for cpu, v := range o.KernelRuns {
+		e.KernelRuns[cpu] += v
+	}
+	if e.Netns == nil {
+		e.Netns = map[uint32]*Netns{}
+	}
+	for ino, ns := range o.Netns {
+		a := e.Netns[ino]
+		if a == nil {
+			a = newNetns(ns.Name)
+			e.Netns[ino] = a
+		}
+		a.add(ns)
+	}
+}
+
+func (a *Netns) add(ns *Netns) {
+	if ns.SNMP == nil {
+		// Drops traced while the counters were unreadable cannot be reconciled later.
+		for k, v := range ns.Traced {
+			a.Unwatched[k] += v
+		}
+		if ns.Why != "" {
+			a.Why = ns.Why
+		}
+	} else {
+		for k, v := range ns.Traced {
+			a.Traced[k] += v
+		}
+		if a.SNMP == nil {
+			a.SNMP = map[string]map[string]int64{}
+		}
+		for g, fs := range ns.SNMP {
+			if a.SNMP[g] == nil {
+				a.SNMP[g] = map[string]int64{}
+			}
+			for f, v := range fs {
+				a.SNMP[g][f] += v
+			}
+		}
+	}
+	for k, v := range ns.Unwatched {
+		a.Unwatched[k] += v
+	}
+}

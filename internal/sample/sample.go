@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package sample reads every counter source at one instant: the tracer's BPF maps, softnet_stat,
+// softirqs, each network namespace's SNMP counters, network IRQs, interfaces' rx_dropped,
+// sockstat and multicast memberships. A Sample holds cumulative values; internal/interval turns
+// two of them into a delta.
+package sample
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/reconcile"
+	"github.com/droptrace/droptrace/internal/snmp"
+	"github.com/droptrace/droptrace/internal/softirqs"
+	"github.com/droptrace/droptrace/internal/softnet"
+	"github.com/droptrace/droptrace/internal/tracer"
+)
+
+// Sample is every source read at one instant: cumulative values, turned into deltas later.
+type Sample struct {
+	At          time.Time
+	Drops       map[tracer.DropKey][]uint64
+	DropStats   tracer.DropStats
+	NetRx       []tracer.NetRx
+	Softnet     softnet.Table
+	SoftnetErr  error
+	Softirqs    softirqs.Table
+	SoftirqsErr error
+	Netns       map[uint32]*Netns
+	IRQs        map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
+	RxDropped   map[string]uint64      // interface -> core rx_dropped (cumulative)
+	Sockstat    map[string]map[string]int64
+	Mcast       []hostctx.McastAddr
+	McastOK     bool
+	// Moved is how far each checked kernel counter advanced while the BPF maps were read:
+	// the kernel counters are read just before and just after them. A traced count read in
+	// between can differ from the kernel's by at most that much, in either direction; this
+	// bounds every check exactly, with no rate estimate.
+	Moved map[reconcile.Key]uint64
+}
+
+// Netns is one network namespace's counters.
+type Netns struct {
+	NS   netns.NS
+	SNMP snmp.Counters // nil when unreadable
+	Err  error
+}
+
+// Config says what a Reader reads.
+type Config struct {
+	Tracer *tracer.Tracer // nil in counters-only mode
+	FS     hostfs.FS
+	// ListNetns lists the network namespaces; NetnsEvery bounds how often (see Reader.Read).
+	ListNetns  func() ([]netns.NS, error)
+	NetnsEvery time.Duration
+	// NetIRQs are the IRQs of network interfaces found at start: only these are followed.
+	NetIRQs map[int]bool
+}
+
+// Reader reads samples. It is not safe for concurrent use.
+type Reader struct {
+	cfg        Config
+	nsCache    []netns.NS
+	nsListedAt time.Time
+	lastDrops  map[tracer.DropKey][]uint64
+	quiesce    func()
+}
+
+// NewReader returns a Reader of cfg's sources.
+func NewReader(cfg Config) *Reader { return &Reader{cfg: cfg} }
+
+// QuiesceNext has the next Read call f once between the two reads of the kernel counters,
+// before the BPF maps are read: the session's last read detaches the programs there, so that
+// its counts stop moving and the kernel counters' movement around it is still the slack.
+func (r *Reader) QuiesceNext(f func()) { r.quiesce = f }
+
+// Namespaces are the network namespaces listed last.
+func (r *Reader) Namespaces() []netns.NS { return r.nsCache }
+
+// procCounters is one read of the /proc side.
+type procCounters struct {
+	softnet  softnet.Table
+	snErr    error
+	softirqs softirqs.Table
+	siErr    error
+	netns    map[uint32]*Netns
+}
+
+func (r *Reader) readProc() procCounters {
+	var p procCounters
+	p.softnet, p.snErr = hostfs.ReadParse(r.cfg.FS, "/proc/net/softnet_stat", softnet.Parse)
+	p.softirqs, p.siErr = hostfs.ReadParse(r.cfg.FS, "/proc/softirqs", softirqs.Parse)
+	p.netns = make(map[uint32]*Netns, len(r.nsCache))
+	for _, ns := range r.nsCache {
+		c, err := readSNMP(ns)
+		p.netns[uint32(ns.Inode)] = &Netns{NS: ns, SNMP: c, Err: err}
+	}
+	return p
+}
+
+// Read reads every source.
+func (r *Reader) Read() (*Sample, error) {
+	sm := &Sample{At: time.Now()}
+	// Namespaces come and go with containers; listing them walks /proc, so it is done at
+	// most every NetnsEvery (and when drops name one not listed yet), before the reads.
+	if r.nsCache == nil || time.Since(r.nsListedAt) >= r.cfg.NetnsEvery || r.unknownNetns(r.lastDrops) {
+		list, err := r.cfg.ListNetns()
+		if err != nil && len(list) == 0 {
+			return nil, fmt.Errorf("list network namespaces: %w", err)
+		}
+		r.nsCache, r.nsListedAt = list, time.Now()
+	}
+	before := r.readProc()
+	if r.quiesce != nil {
+		r.quiesce()
+		r.quiesce = nil
+	}
+	if err := r.readTracer(sm); err != nil {
+		return nil, err
+	}
+	r.lastDrops = sm.Drops
+	after := r.readProc()
+	sm.Softnet, sm.SoftnetErr = after.softnet, after.snErr
+	if sm.SoftnetErr == nil {
+		sm.SoftnetErr = before.snErr
+	}
+	sm.Softirqs, sm.SoftirqsErr = after.softirqs, after.siErr
+	if sm.SoftirqsErr == nil {
+		sm.SoftirqsErr = before.siErr
+	}
+	sm.Netns = after.netns
+	sm.Moved = moved(before, after)
+	r.readHost(sm)
+	return sm, nil
+}
+
+// readTracer reads the BPF maps: the only reads of the tracer's counters.
+func (r *Reader) readTracer(sm *Sample) error {
+	tr := r.cfg.Tracer
+	if tr == nil {
+		return nil
+	}
+	counts, err := tr.ReadDrops()
+	if err != nil {
+		return err
+	}
+	sm.Drops = make(map[tracer.DropKey][]uint64, len(counts))
+	for _, c := range counts {
+		sm.Drops[c.Key] = c.PerCPU
+	}
+	if sm.DropStats, err = tr.ReadDropStats(); err != nil {
+		return err
+	}
+	sm.NetRx, err = tr.ReadNetRx()
+	return err
+}
+
+// readHost reads the host context that changes: IRQ counts, rx_dropped, sockets, multicast.
+func (r *Reader) readHost(sm *Sample) {
+	fsys := r.cfg.FS
+	if len(r.cfg.NetIRQs) > 0 {
+		if irqs, err := hostfs.ReadParse(fsys, "/proc/interrupts", hostctx.ParseInterrupts); err == nil {
+			sm.IRQs = map[int]map[int]uint64{}
+			for _, q := range irqs {
+				if r.cfg.NetIRQs[q.Num] {
+					sm.IRQs[q.Num] = q.Counts
+				}
+			}
+		}
+	}
+	sm.RxDropped = hostctx.RxDropped(fsys)
+	if st, err := hostfs.ReadParse(fsys, "/proc/net/sockstat", hostctx.ParseSockstat); err == nil {
+		if st6, err := hostfs.ReadParse(fsys, "/proc/net/sockstat6", hostctx.ParseSockstat); err == nil {
+			for g, m := range st6 {
+				st[g] = m
+			}
+		}
+		sm.Sockstat = st
+	}
+	if m, err := hostfs.ReadParse(fsys, "/proc/net/dev_mcast", hostctx.ParseDevMcast); err == nil {
+		sm.Mcast, sm.McastOK = m, true
+	}
+}
+
+// moved measures each checked counter's advance between two reads of the /proc side.
+func moved(a, b procCounters) map[reconcile.Key]uint64 {
+	m := map[reconcile.Key]uint64{}
+	if a.snErr == nil && b.snErr == nil {
+		for _, d := range softnet.Sub(a.softnet, b.softnet) {
+			if !d.Valid {
+				continue
+			}
+			m[reconcile.Key{Check: reconcile.CheckBacklog, CPU: -1}] += d.Dropped
+			m[reconcile.Key{Check: reconcile.CheckSqueeze, CPU: d.CPU}] = d.TimeSqueeze
+		}
+	}
+	if a.siErr == nil && b.siErr == nil {
+		for cpu, v := range softirqs.Sub(a.softirqs, b.softirqs, "NET_RX") {
+			m[reconcile.Key{Check: reconcile.CheckCoverage, CPU: cpu}] = v
+		}
+	}
+	for ino, bn := range b.netns {
+		an := a.netns[ino]
+		if an == nil || an.SNMP == nil || bn.SNMP == nil {
+			continue
+		}
+		for _, sc := range reconcile.SNMPChecks {
+			for _, c := range sc.Counters {
+				x, ok1 := an.SNMP.Get(c.Group, c.Field)
+				y, ok2 := bn.SNMP.Get(c.Group, c.Field)
+				if ok1 && ok2 && y > x {
+					m[reconcile.Key{Check: sc.Name, CPU: -1}] += y - x
+				}
+			}
+		}
+	}
+	return m
+}
+
+// readSNMP merges snmp, snmp6 and netstat of one namespace. snmp6 is absent without IPv6.
+func readSNMP(ns netns.NS) (snmp.Counters, error) {
+	b, err := ns.ReadFile("snmp")
+	if err != nil {
+		return nil, err
+	}
+	c, err := snmp.Parse(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("netns %d snmp: %w", ns.Inode, err)
+	}
+	if b, err := ns.ReadFile("netstat"); err == nil {
+		n, err := snmp.Parse(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("netns %d netstat: %w", ns.Inode, err)
+		}
+		c.Merge(n)
+	}
+	if b, err := ns.ReadFile("snmp6"); err == nil {
+		n, err := snmp.ParseSNMP6(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("netns %d snmp6: %w", ns.Inode, err)
+		}
+		c.Merge(n)
+	}
+	return c, nil
+}
+
+// unknownNetns says whether drops came from a namespace not listed yet: a container that just
+// started. Listing again now gives its counters a baseline one interval sooner.
+func (r *Reader) unknownNetns(drops map[tracer.DropKey][]uint64) bool {
+	if len(drops) == 0 {
+		return false
+	}
+	known := make(map[uint32]bool, len(r.nsCache))
+	for _, ns := range r.nsCache {
+		known[uint32(ns.Inode)] = true
+	}
+	for k := range drops {
+		if k.Netns != 0 && !known[k.Netns] {
+			return true
+		}
+	}
+	return false
+}
