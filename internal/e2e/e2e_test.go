@@ -359,7 +359,7 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 	}
 
 	// Socket level, in the receiving namespace. These drops happen inside NET_RX runs on the
-	// RPS CPU; on this VM the kernel sometimes runs a softirq that no BPF program sees (the
+	// RPS CPU; on some machines the kernel runs softirqs that no BPF program sees (the
 	// net_rx_coverage check measures it from /proc/softirqs). With every run seen the match
 	// must be exact; otherwise the traced count may only fall short, and the check must say
 	// that unseen runs are why.
@@ -564,8 +564,9 @@ func TestPrivTimeSqueezesTellTheirCause(t *testing.T) {
 	}
 }
 
-// irq_concentration is not induced here: this VM's NIC has one virtio input queue and the
-// lab's veth pair has no IRQ at all, so there is no interrupt layout to get wrong. Its rule
+// irq_concentration is not induced here: the lab's veth pair has no IRQ at all, and a test
+// host's own NIC may have a single input queue (a virtio VM's does), so there is no interrupt
+// layout to get wrong. Its rule
 // is covered by internal/explain's table tests on an all-on-CPU0 fixture.
 
 // Without BPF the session still runs and says why every traced check is unavailable.

@@ -16,12 +16,12 @@ import (
 )
 
 // stormRSSLimit bounds droptrace's peak resident set during a storm. A session holds the
-// binary and its runtime (~10 MiB), the kernel's BTF decoded for reason names and kallsyms for
-// locations (~20 MiB), the event ring mapped twice (--ring-buffer-size here: 64 KiB) and
-// per-interval records whose size depends on reasons, locations and namespaces, not on how
-// many packets drop. Such a session peaks around 45 MiB on the development VM; 64 MiB is the
-// cost target droptrace is benchmarked against, and a per-event leak crosses it within seconds
-// at the storm's tens of thousands of events per second.
+// binary and its runtime, the kernel's BTF decoded for reason names and kallsyms for
+// locations, the event ring mapped twice (--ring-buffer-size here: 64 KiB) and per-interval
+// records whose size depends on reasons, locations and namespaces, not on how many packets
+// drop. 64 MiB is the cost target droptrace is benchmarked against (docs/performance.md), and
+// a per-event leak crosses it within seconds at the storm's tens of thousands of events per
+// second.
 const stormRSSLimit = 64 << 20
 
 // stormRSSGrowth bounds how much the resident set may grow from the first second of the storm

@@ -148,7 +148,8 @@ func TestCPUMasks(t *testing.T) {
 	}
 }
 
-// On this machine eth0 is virtio-net: its input queue IRQ is found through the PCI parent.
+// The running host's /proc/interrupts parses and its network IRQs are logged (on a virtio-net
+// VM, eth0's input queue IRQ is found through the PCI parent).
 func TestRealVirtio(t *testing.T) {
 	f, err := os.Open("/proc/interrupts")
 	if err != nil {
