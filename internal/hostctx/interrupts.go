@@ -6,11 +6,12 @@
 package hostctx
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/fieldscan"
 )
 
 // IRQ is one numbered line of /proc/interrupts.
@@ -25,17 +26,12 @@ type IRQ struct {
 // online CPUs only); numbered lines have one count per column, then a description. Lines of
 // architecture counters (NMI:, LOC:) are skipped: they are not device IRQs.
 func ParseInterrupts(r io.Reader) ([]IRQ, error) {
-	sc := bufio.NewScanner(r)
+	sc := fieldscan.New(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var cpus []int
 	var out []IRQ
-	line := 0
 	for sc.Scan() {
-		line++
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
+		line, f := sc.Line(), sc.Fields()
 		if cpus == nil {
 			for _, h := range f {
 				id, err := strconv.Atoi(strings.TrimPrefix(h, "CPU"))

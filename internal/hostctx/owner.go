@@ -3,13 +3,13 @@
 package hostctx
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/droptrace/droptrace/internal/fieldscan"
 	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
@@ -25,13 +25,11 @@ type UDPSocket struct {
 // "sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops".
 func ParseProcNetUDP(r io.Reader) ([]UDPSocket, error) {
 	var out []UDPSocket
-	sc := bufio.NewScanner(r)
-	line := 0
+	sc := fieldscan.New(r)
 	for sc.Scan() {
-		line++
-		f := strings.Fields(sc.Text())
-		if line == 1 || len(f) == 0 {
-			continue
+		line, f := sc.Line(), sc.Fields()
+		if line == 1 {
+			continue // the header
 		}
 		if len(f) < 13 {
 			return nil, fmt.Errorf("udp line %d: %d fields, want 13", line, len(f))

@@ -3,26 +3,23 @@
 package hostctx
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/fieldscan"
 )
 
 // ParseSockstat reads /proc/net/sockstat or sockstat6: "UDP: inuse 3 mem 12" lines of
 // name/value pairs. mem is in pages; the kernel compares it with net.ipv4.udp_mem/tcp_mem.
 func ParseSockstat(r io.Reader) (map[string]map[string]int64, error) {
 	out := map[string]map[string]int64{}
-	sc := bufio.NewScanner(r)
-	line := 0
+	sc := fieldscan.New(r)
 	for sc.Scan() {
-		line++
+		line := sc.Line()
 		group, rest, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
-			if strings.TrimSpace(sc.Text()) == "" {
-				continue
-			}
 			return nil, fmt.Errorf("sockstat line %d: want \"GROUP: name value ...\", got %q", line, sc.Text())
 		}
 		f := strings.Fields(rest)
@@ -54,14 +51,9 @@ type McastAddr struct {
 // ParseDevMcast reads /proc/net/dev_mcast ("4 eth0 1 0 01005e000001").
 func ParseDevMcast(r io.Reader) ([]McastAddr, error) {
 	var out []McastAddr
-	sc := bufio.NewScanner(r)
-	line := 0
+	sc := fieldscan.New(r)
 	for sc.Scan() {
-		line++
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
+		line, f := sc.Line(), sc.Fields()
 		if len(f) != 5 {
 			return nil, fmt.Errorf("dev_mcast line %d: %d fields, want 5 (ifindex name users global address)", line, len(f))
 		}

@@ -10,12 +10,13 @@
 package snmp
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/fieldscan"
 )
 
 // Counters maps group ("Udp", "TcpExt", "Udp6") to field to raw value. Negative values (Tcp
@@ -54,19 +55,14 @@ func fileKind(firstGroup string) string {
 // (IcmpMsg prints at most 16 types per pair); their fields are combined.
 func Parse(r io.Reader) (Counters, error) {
 	c := Counters{}
-	sc := bufio.NewScanner(r)
+	sc := fieldscan.New(r)
 	// TcpExt and MPTcpExt headers are a few KiB and grow with every kernel release.
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	kind := "snmp/netstat"
-	line := 0
 	var header []string // group, then field names; nil when a header line is expected
 	var headerLine int
 	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if strings.TrimSpace(text) == "" {
-			continue
-		}
+		line, text := sc.Line(), sc.Text()
 		prefix, rest, ok := strings.Cut(text, ":")
 		if !ok || prefix == "" || strings.ContainsAny(prefix, " \t") {
 			return nil, fmt.Errorf("%s line %d: want \"Group: fields...\", got %q", kind, line, clip(text))
@@ -116,7 +112,7 @@ func Parse(r io.Reader) (Counters, error) {
 		header = nil
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s after line %d: %w", kind, line, err)
+		return nil, fmt.Errorf("read %s after line %d: %w", kind, sc.Line(), err)
 	}
 	if header != nil {
 		return nil, fmt.Errorf("%s line %d: header of %q has no value line", kind, headerLine, header[0])
@@ -135,15 +131,10 @@ func isLetter(b byte) bool {
 // "Udp6RcvbufErrors" is Udp6 RcvbufErrors, "Icmp6InType1" is Icmp6 InType1.
 func ParseSNMP6(r io.Reader) (Counters, error) {
 	c := Counters{}
-	sc := bufio.NewScanner(r)
+	sc := fieldscan.New(r)
 	seen := map[string]int{}
-	line := 0
 	for sc.Scan() {
-		line++
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
+		line, fields := sc.Line(), sc.Fields()
 		if len(fields) != 2 {
 			return nil, fmt.Errorf("snmp6 line %d: want \"name value\", got %d fields", line, len(fields))
 		}
@@ -167,7 +158,7 @@ func ParseSNMP6(r io.Reader) (Counters, error) {
 		c[group][field] = v
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read snmp6 after line %d: %w", line, err)
+		return nil, fmt.Errorf("read snmp6 after line %d: %w", sc.Line(), err)
 	}
 	if len(c) == 0 {
 		return nil, errors.New("snmp6: no counters, want \"name value\" lines")

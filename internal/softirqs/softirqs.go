@@ -11,12 +11,13 @@
 package softirqs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/fieldscan"
 )
 
 // Table maps a softirq name ("NET_RX") to CPU id to runs.
@@ -24,19 +25,14 @@ type Table map[string]map[int]uint64
 
 // Parse reads /proc/softirqs. Blank lines are skipped.
 func Parse(r io.Reader) (Table, error) {
-	sc := bufio.NewScanner(r)
+	sc := fieldscan.New(r)
 	// One header column per possible CPU: 11 bytes each, so a few thousand CPUs pass 64 KiB.
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	line := 0
 	var cpus []int
 	rowLine := map[string]int{}
 	t := Table{}
 	for sc.Scan() {
-		line++
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
+		line, fields := sc.Line(), sc.Fields()
 		if cpus == nil {
 			var err error
 			if cpus, err = parseHeader(fields); err != nil {
@@ -70,7 +66,7 @@ func Parse(r io.Reader) (Table, error) {
 		t[name] = row
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read softirqs after line %d: %w", line, err)
+		return nil, fmt.Errorf("read softirqs after line %d: %w", sc.Line(), err)
 	}
 	if cpus == nil {
 		return nil, errors.New(`softirqs: no header line, want "CPU0 CPU1 ..."`)

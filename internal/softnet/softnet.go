@@ -14,13 +14,13 @@
 package softnet
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
-	"strings"
+
+	"github.com/droptrace/droptrace/internal/fieldscan"
 )
 
 // CPU is one line of softnet_stat.
@@ -65,15 +65,10 @@ const (
 // MinColumns; blank lines are skipped.
 func Parse(r io.Reader) (Table, error) {
 	var t Table
-	sc := bufio.NewScanner(r)
+	sc := fieldscan.New(r)
 	seen := map[int]int{}
-	line := 0
 	for sc.Scan() {
-		line++
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
-			continue
-		}
+		line, fields := sc.Line(), sc.Fields()
 		if len(fields) < MinColumns {
 			return Table{}, fmt.Errorf("softnet_stat line %d: %d fields, want at least %d", line, len(fields), MinColumns)
 		}
@@ -117,7 +112,7 @@ func Parse(r io.Reader) (Table, error) {
 		t.CPUs = append(t.CPUs, c)
 	}
 	if err := sc.Err(); err != nil {
-		return Table{}, fmt.Errorf("read softnet_stat after line %d: %w", line, err)
+		return Table{}, fmt.Errorf("read softnet_stat after line %d: %w", sc.Line(), err)
 	}
 	if len(t.CPUs) == 0 {
 		return Table{}, errors.New("softnet_stat: no CPU lines, want one per online CPU")
