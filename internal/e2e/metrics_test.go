@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/rotate"
 )
 
 // syncBuffer collects a child's stderr while the test reads it.
@@ -179,26 +179,24 @@ func closedUDPPort(t *testing.T) int {
 	return port
 }
 
-// readRotated reads FILE.keep ... FILE.1, FILE oldest first; every file must open with the
+// readRotated reads the rotated set of path oldest first; every file must open with the
 // session's start record, which is kept once.
 func readRotated(t *testing.T, path string, keep int) ([]byte, int) {
 	t.Helper()
+	names, err := rotate.Files(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) > keep+1 {
+		t.Errorf("%d rotated files: more than %d old files kept", len(names), keep)
+	}
 	var all []byte
 	var first []byte
-	files := 0
-	for i := keep; i >= 0; i-- {
-		name := path
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", path, i)
-		}
+	for _, name := range names {
 		b, err := os.ReadFile(name)
-		if os.IsNotExist(err) {
-			continue
-		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		files++
 		line, rest, _ := bytes.Cut(b, []byte("\n"))
 		var h record.Header
 		if err := json.Unmarshal(line, &h); err != nil || h.Type != record.TypeStart {
@@ -217,7 +215,7 @@ func readRotated(t *testing.T, path string, keep int) ([]byte, int) {
 		}
 		all = append(all, rest...)
 	}
-	return all, files
+	return all, len(names)
 }
 
 // A daemon with the metrics endpoint, traced while UDP datagrams go to a closed loopback

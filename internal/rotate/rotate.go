@@ -11,6 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -144,10 +148,53 @@ func (w *Writer) shift() error {
 
 // name is the i-th file: path itself for 0, path.i for older ones.
 func (w *Writer) name(i int) string {
+	return name(w.path, i)
+}
+
+func name(path string, i int) string {
 	if i == 0 {
-		return w.path
+		return path
 	}
-	return fmt.Sprintf("%s.%d", w.path, i)
+	return path + "." + strconv.Itoa(i)
+}
+
+// Files lists the files of path's rotated set that exist, oldest first: path.N ... path.1,
+// then path. It lists every path.<n> in the directory, also those past a Writer's keep, so
+// that a reader sees all that is on disk.
+func Files(path string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("list rotated files of %s: %w", path, err)
+	}
+	prefix := filepath.Base(path) + "."
+	var old []int
+	current := false
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		if e.Name() == filepath.Base(path) {
+			current = true
+			continue
+		}
+		digits, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		// Only the names the Writer makes: "out.jsonl.2", not "out.jsonl.02" or "out.jsonl.0".
+		if n, err := strconv.Atoi(digits); err == nil && n > 0 && strconv.Itoa(n) == digits {
+			old = append(old, n)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(old)))
+	out := make([]string, 0, len(old)+1)
+	for _, n := range old {
+		out = append(out, name(path, n))
+	}
+	if current {
+		out = append(out, path)
+	}
+	return out, nil
 }
 
 func (w *Writer) open() error {

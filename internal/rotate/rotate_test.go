@@ -8,26 +8,24 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// files reads path, path.1, ... path.keep+1 (which must not exist), oldest first.
+// files reads the rotated set of path, oldest first; it must hold at most keep old files.
 func files(t *testing.T, path string, keep int) [][]byte {
 	t.Helper()
-	if _, err := os.Stat(fmt.Sprintf("%s.%d", path, keep+1)); err == nil {
-		t.Errorf("%s.%d exists: more than %d old files kept", path, keep+1, keep)
+	names, err := Files(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) > keep+1 {
+		t.Errorf("%d files %q: more than %d old files kept", len(names), names, keep)
 	}
 	var out [][]byte
-	for i := keep; i >= 0; i-- {
-		name := path
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", path, i)
-		}
+	for _, name := range names {
 		b, err := os.ReadFile(name)
-		if os.IsNotExist(err) {
-			continue
-		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,5 +227,89 @@ func TestCloseWritesAPartialLine(t *testing.T) {
 	}
 	if _, err := w.Write([]byte("x\n")); err == nil {
 		t.Error("write after Close succeeded")
+	}
+}
+
+func TestFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		exist []string // besides the directory "sub"
+		want  []string
+	}{
+		{name: "none", want: []string{}},
+		{name: "only the current file", exist: []string{"out.jsonl"}, want: []string{"out.jsonl"}},
+		{
+			name:  "oldest first, numbers compared as numbers",
+			exist: []string{"out.jsonl", "out.jsonl.1", "out.jsonl.2", "out.jsonl.10", "out.jsonl.9"},
+			want:  []string{"out.jsonl.10", "out.jsonl.9", "out.jsonl.2", "out.jsonl.1", "out.jsonl"},
+		},
+		{
+			name:  "gaps and a missing current file",
+			exist: []string{"out.jsonl.1", "out.jsonl.3"},
+			want:  []string{"out.jsonl.3", "out.jsonl.1"},
+		},
+		{
+			name: "names the writer does not make are not listed",
+			exist: []string{"out.jsonl", "out.jsonl.0", "out.jsonl.01", "out.jsonl.x", "out.jsonl.1.gz",
+				"out.jsonl.-1", "out.jsonl.", "other.jsonl.1", "out.jsonl2"},
+			want: []string{"out.jsonl"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "out.jsonl.4"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tc.exist {
+				if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := Files(filepath.Join(dir, "out.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]string, len(tc.want))
+			for i, n := range tc.want {
+				want[i] = filepath.Join(dir, n)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("Files = %q, want %q", got, want)
+			}
+		})
+	}
+	if _, err := Files(filepath.Join(t.TempDir(), "missing", "out.jsonl")); err == nil {
+		t.Error("Files in a missing directory: no error")
+	}
+}
+
+// Files lists what a Writer leaves, in the order it was written.
+func TestFilesFollowTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	w, err := Open(path, 10, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		fmt.Fprintf(w, "line %02d\n", i)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := Files(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	want := []string{"line 08\n", "line 09\n", "line 10\n", "line 11\n"}
+	if !slices.Equal(got, want) {
+		t.Errorf("contents oldest first = %q, want %q", got, want)
 	}
 }
