@@ -72,3 +72,12 @@ func (s *Scanner) Line() int {
 func (s *Scanner) Err() error {
 	return s.sc.Err()
 }
+
+// Clip shortens a field that an error message quotes, so that a line of garbage does not
+// flood the message.
+func Clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

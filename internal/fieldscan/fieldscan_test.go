@@ -154,3 +154,12 @@ func ExampleScanner() {
 	// 1 [Udp: InDatagrams RcvbufErrors]
 	// 3 [Udp: 12 3]
 }
+
+func TestClip(t *testing.T) {
+	forty := strings.Repeat("x", 40)
+	for in, want := range map[string]string{"": "", "abc": "abc", forty: forty, forty + "y": forty + "..."} {
+		if got := Clip(in); got != want {
+			t.Errorf("Clip(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -65,7 +65,7 @@ func Parse(r io.Reader) (Counters, error) {
 		line, text := sc.Line(), sc.Text()
 		prefix, rest, ok := strings.Cut(text, ":")
 		if !ok || prefix == "" || strings.ContainsAny(prefix, " \t") {
-			return nil, fmt.Errorf("%s line %d: want \"Group: fields...\", got %q", kind, line, clip(text))
+			return nil, fmt.Errorf("%s line %d: want \"Group: fields...\", got %q", kind, line, fieldscan.Clip(text))
 		}
 		fields := strings.Fields(rest)
 		if header == nil {
@@ -84,7 +84,7 @@ func Parse(r io.Reader) (Counters, error) {
 					if i == 0 {
 						hint = " (header line missing?)"
 					}
-					return nil, fmt.Errorf("%s line %d: %s header field %d is %q, want a name%s", kind, line, prefix, i+1, clip(f), hint)
+					return nil, fmt.Errorf("%s line %d: %s header field %d is %q, want a name%s", kind, line, prefix, i+1, fieldscan.Clip(f), hint)
 				}
 			}
 			header = append([]string{prefix}, fields...)
@@ -105,7 +105,7 @@ func Parse(r io.Reader) (Counters, error) {
 		for i, f := range fields {
 			v, err := parseValue(f)
 			if err != nil {
-				return nil, fmt.Errorf("%s line %d: %s %s = %q: %s", kind, line, prefix, header[i+1], clip(f), valueProblem(err))
+				return nil, fmt.Errorf("%s line %d: %s %s = %q: %s", kind, line, prefix, header[i+1], fieldscan.Clip(f), valueProblem(err))
 			}
 			g[header[i+1]] = v
 		}
@@ -141,7 +141,7 @@ func ParseSNMP6(r io.Reader) (Counters, error) {
 		name := fields[0]
 		i := strings.IndexByte(name, '6')
 		if i <= 0 || i == len(name)-1 {
-			return nil, fmt.Errorf("snmp6 line %d: name %q is not <group>6<field>", line, clip(name))
+			return nil, fmt.Errorf("snmp6 line %d: name %q is not <group>6<field>", line, fieldscan.Clip(name))
 		}
 		if prev, dup := seen[name]; dup {
 			return nil, fmt.Errorf("snmp6 line %d: %s already on line %d", line, name, prev)
@@ -149,7 +149,7 @@ func ParseSNMP6(r io.Reader) (Counters, error) {
 		seen[name] = line
 		v, err := parseValue(fields[1])
 		if err != nil {
-			return nil, fmt.Errorf("snmp6 line %d: %s = %q: %s", line, name, clip(fields[1]), valueProblem(err))
+			return nil, fmt.Errorf("snmp6 line %d: %s = %q: %s", line, name, fieldscan.Clip(fields[1]), valueProblem(err))
 		}
 		group, field := name[:i+1], name[i+1:]
 		if c[group] == nil {
@@ -164,13 +164,6 @@ func ParseSNMP6(r io.Reader) (Counters, error) {
 		return nil, errors.New("snmp6: no counters, want \"name value\" lines")
 	}
 	return c, nil
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }
 
 // Merge adds o's groups to c; o's value wins where both have a field. snmp, netstat and

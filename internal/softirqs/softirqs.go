@@ -42,7 +42,7 @@ func Parse(r io.Reader) (Table, error) {
 		}
 		name, ok := strings.CutSuffix(fields[0], ":")
 		if !ok || name == "" {
-			return nil, fmt.Errorf("softirqs line %d: want \"NAME: counts...\", got %q", line, clip(fields[0]))
+			return nil, fmt.Errorf("softirqs line %d: want \"NAME: counts...\", got %q", line, fieldscan.Clip(fields[0]))
 		}
 		if prev, dup := rowLine[name]; dup {
 			return nil, fmt.Errorf("softirqs line %d: %s already on line %d", line, name, prev)
@@ -59,7 +59,7 @@ func Parse(r io.Reader) (Table, error) {
 				if errors.Is(err, strconv.ErrRange) {
 					what = "wider than the kernel's 32-bit %u"
 				}
-				return nil, fmt.Errorf("softirqs line %d: %s CPU%d = %q: %s", line, name, cpus[i], clip(f), what)
+				return nil, fmt.Errorf("softirqs line %d: %s CPU%d = %q: %s", line, name, cpus[i], fieldscan.Clip(f), what)
 			}
 			row[cpus[i]] = v
 		}
@@ -85,11 +85,11 @@ func parseHeader(fields []string) ([]int, error) {
 	for _, f := range fields {
 		digits, ok := strings.CutPrefix(f, "CPU")
 		if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-			return nil, fmt.Errorf("header column %q is not CPU<n>", clip(f))
+			return nil, fmt.Errorf("header column %q is not CPU<n>", fieldscan.Clip(f))
 		}
 		id, err := strconv.Atoi(digits)
 		if err != nil {
-			return nil, fmt.Errorf("header column %q: CPU id out of range", clip(f))
+			return nil, fmt.Errorf("header column %q: CPU id out of range", fieldscan.Clip(f))
 		}
 		if seen[id] {
 			return nil, fmt.Errorf("header names CPU %d twice", id)
@@ -98,13 +98,6 @@ func parseHeader(fields []string) ([]int, error) {
 		cpus = append(cpus, id)
 	}
 	return cpus, nil
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }
 
 // Sub returns one softirq's per-CPU deltas. The counts are printed as unsigned int (%10u),
