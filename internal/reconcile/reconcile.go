@@ -129,6 +129,17 @@ func unavailable(name string, cpu *int, why string) record.Check {
 	return record.Check{Check: name, CPU: cpu, Status: record.StatusUnavailable, Note: why}
 }
 
+// missing says why a check cannot run: the reason of the first of its sources, in the order
+// given, that is not available.
+func missing(sources ...Availability) (why string, ok bool) {
+	for _, s := range sources {
+		if !s.OK {
+			return s.Why, true
+		}
+	}
+	return "", false
+}
+
 // gap is how far a check's traced and kernel counts are apart, and how far they may be: the
 // tolerance is what its kernel counter moved while the traced counts were read.
 type gap struct{ d, tol uint64 }
@@ -161,11 +172,8 @@ func (g gap) within(moved string) string {
 }
 
 func backlog(in Input) record.Check {
-	switch {
-	case !in.Drops.OK:
-		return unavailable(CheckBacklog, nil, in.Drops.Why)
-	case !in.Softnet.OK:
-		return unavailable(CheckBacklog, nil, in.Softnet.Why)
+	if why, ok := missing(in.Drops, in.Softnet); ok {
+		return unavailable(CheckBacklog, nil, why)
 	}
 	var traced, kernel uint64
 	for _, v := range in.BacklogByCPU {
@@ -280,13 +288,9 @@ func orNone(s []string) string {
 
 func coverage(in Input, c CPU) record.Check {
 	cpu := cpuPtr(c.CPU)
-	switch {
-	case !in.NetRx.OK:
-		return unavailable(CheckCoverage, cpu, in.NetRx.Why)
-	case !in.Softirqs.OK:
-		return unavailable(CheckCoverage, cpu, in.Softirqs.Why)
-	case !c.HasKernelRuns:
-		return unavailable(CheckCoverage, cpu, "CPU has no /proc/softirqs column")
+	column := Availability{c.HasKernelRuns, "CPU has no /proc/softirqs column"}
+	if why, ok := missing(in.NetRx, in.Softirqs, column); ok {
+		return unavailable(CheckCoverage, cpu, why)
 	}
 	chk := record.Check{Check: CheckCoverage, CPU: cpu, Traced: i64(c.Runs), Kernel: i64(c.KernelRuns)}
 	g := compare(in, Key{CheckCoverage, c.CPU}, c.Runs, c.KernelRuns)
@@ -314,15 +318,9 @@ func coveragePct(a, b uint64) string {
 
 func squeeze(in Input, c CPU) record.Check {
 	cpu := cpuPtr(c.CPU)
-	switch {
-	case !in.NetRx.OK:
-		return unavailable(CheckSqueeze, cpu, in.NetRx.Why)
-	case !in.Predict.OK:
-		return unavailable(CheckSqueeze, cpu, in.Predict.Why)
-	case !in.Softnet.OK:
-		return unavailable(CheckSqueeze, cpu, in.Softnet.Why)
-	case c.Softnet == nil:
-		return unavailable(CheckSqueeze, cpu, "CPU has no softnet_stat line in both samples (offline?)")
+	line := Availability{c.Softnet != nil, "CPU has no softnet_stat line in both samples (offline?)"}
+	if why, ok := missing(in.NetRx, in.Predict, in.Softnet, line); ok {
+		return unavailable(CheckSqueeze, cpu, why)
 	}
 	pred := c.BudgetSqueezes + c.TimeSqueezes
 	kern := c.Softnet.TimeSqueeze

@@ -155,6 +155,41 @@ func TestSqueezeUnavailableWithoutHZ(t *testing.T) {
 	}
 }
 
+// A check whose sources are missing says why the first of them, in the check's order, is.
+func TestUnavailableNamesTheFirstMissingSource(t *testing.T) {
+	no := func(why string) Availability { return Availability{Why: why} }
+	full := CPU{CPU: 0, Softnet: &Softnet{}, HasKernelRuns: true}
+	tests := []struct {
+		name  string
+		edit  func(*Input)
+		check string
+		cpu   int
+		want  string
+	}{
+		{"backlog: drops before softnet", func(in *Input) { in.Drops, in.Softnet = no("drops"), no("softnet") }, CheckBacklog, -1, "drops"},
+		{"backlog: softnet", func(in *Input) { in.Softnet = no("softnet") }, CheckBacklog, -1, "softnet"},
+		{"coverage: netrx before softirqs", func(in *Input) { in.NetRx, in.Softirqs = no("netrx"), no("softirqs") }, CheckCoverage, 0, "netrx"},
+		{"coverage: softirqs before the column", func(in *Input) { in.Softirqs, in.CPUs[0].HasKernelRuns = no("softirqs"), false }, CheckCoverage, 0, "softirqs"},
+		{"coverage: the column", func(in *Input) { in.CPUs[0].HasKernelRuns = false }, CheckCoverage, 0, "CPU has no /proc/softirqs column"},
+		{"squeeze: netrx first", func(in *Input) { in.NetRx, in.Predict, in.Softnet = no("netrx"), no("hz"), no("softnet") }, CheckSqueeze, 0, "netrx"},
+		{"squeeze: predict before softnet", func(in *Input) { in.Predict, in.Softnet = no("hz"), no("softnet") }, CheckSqueeze, 0, "hz"},
+		{"squeeze: softnet before the line", func(in *Input) { in.Softnet, in.CPUs[0].Softnet = no("softnet"), nil }, CheckSqueeze, 0, "softnet"},
+		{"squeeze: the line", func(in *Input) { in.CPUs[0].Softnet = nil }, CheckSqueeze, 0, "CPU has no softnet_stat line in both samples (offline?)"},
+		{"snmp: drops", func(in *Input) { in.Drops = no("drops") }, SNMPChecks[0].Name, -1, "drops"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.CPUs = []CPU{full}
+			tc.edit(&in)
+			c := find(t, Checks(in), tc.check, tc.cpu)
+			if c.Status != record.StatusUnavailable || c.Note != tc.want {
+				t.Errorf("got %s %q, want %s %q", c.Status, c.Note, record.StatusUnavailable, tc.want)
+			}
+		})
+	}
+}
+
 func TestCoverage(t *testing.T) {
 	in := base()
 	in.CPUs = []CPU{

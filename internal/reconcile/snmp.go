@@ -52,8 +52,8 @@ var SNMPChecks = []SNMPCheck{
 }
 
 func snmpCheck(in Input, sc SNMPCheck) record.Check {
-	if !in.Drops.OK {
-		return unavailable(sc.Name, nil, in.Drops.Why)
+	if why, ok := missing(in.Drops); ok {
+		return unavailable(sc.Name, nil, why)
 	}
 	var traced, unwatched uint64
 	var kernel int64
