@@ -3,6 +3,7 @@
 package hostctx
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,18 +13,24 @@ import (
 	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
-func parseFile(t *testing.T, name string) []IRQ {
+// parse reads the file at path with one of the package's parsers.
+func parse[T any](t *testing.T, path string, parser func(io.Reader) (T, error)) T {
 	t.Helper()
-	f, err := os.Open("testdata/" + name)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	irqs, err := ParseInterrupts(f)
+	v, err := parser(f)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
-	return irqs
+	return v
+}
+
+func parseFile(t *testing.T, name string) []IRQ {
+	t.Helper()
+	return parse(t, filepath.Join("testdata", name), ParseInterrupts)
 }
 
 func TestParseInterrupts(t *testing.T) {

@@ -4,7 +4,6 @@ package hostctx
 
 import (
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,15 +37,7 @@ func TestFindOwnerOfOwnSocket(t *testing.T) {
 	}
 	defer c.Close()
 	port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
-	f, err := os.Open("/proc/net/udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	socks, err := ParseProcNetUDP(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	socks := parse(t, "/proc/net/udp", ParseProcNetUDP)
 	var inode uint64
 	for _, s := range socks {
 		if s.LocalPort == port {

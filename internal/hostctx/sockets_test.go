@@ -26,22 +26,13 @@ func TestParseSockstat(t *testing.T) {
 			t.Errorf("%q: %v", bad.in, err)
 		}
 	}
-	f, _ := os.Open("testdata/sockstat.txt")
-	defer f.Close()
-	if _, err := ParseSockstat(f); err != nil {
-		t.Errorf("this machine's sockstat: %v", err)
-	}
+	parse(t, "testdata/sockstat.txt", ParseSockstat)
 }
 
 func TestDevMcast(t *testing.T) {
-	f, err := os.Open("testdata/dev_mcast.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	prev, err := ParseDevMcast(f)
-	if err != nil || len(prev) == 0 {
-		t.Fatalf("%v %v", prev, err)
+	prev := parse(t, "testdata/dev_mcast.txt", ParseDevMcast)
+	if len(prev) == 0 {
+		t.Fatal("no memberships in testdata/dev_mcast.txt")
 	}
 	cur := append([]McastAddr(nil), prev[1:]...)
 	cur = append(cur, McastAddr{Ifindex: 4, Ifname: "eth0", Users: 1, Addr: "01005e0000fb"})

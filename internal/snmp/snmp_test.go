@@ -24,6 +24,16 @@ func open(t testing.TB, name string) *os.File {
 	return f
 }
 
+// fixture is the content of testdata/name.
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func load(t testing.TB, name string) Counters {
 	t.Helper()
 	parse := Parse
@@ -304,11 +314,7 @@ func equal(a, b Counters) bool {
 // multi-KiB netstat files eats the whole fuzzing time.
 func FuzzParse(f *testing.F) {
 	for _, n := range []string{"5.4-snmp.txt", "6.1-snmp.txt"} {
-		b, err := os.ReadFile(filepath.Join("testdata", n))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
+		f.Add(string(fixture(f, n)))
 	}
 	f.Add("IpExt: InNoRoutes InTruncatedPkts InOctets\nIpExt: 0 0 918273645512\n\nMPTcpExt: MPCapableSYNRX\nMPTcpExt: 0\n")
 	f.Add("Tcp: RtoAlgorithm MaxConn\nTcp: 1 -1\nUdp: InDatagrams\n")
@@ -343,11 +349,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzParseSNMP6(f *testing.F) {
-	b, err := os.ReadFile("testdata/6.1-snmp6.txt")
-	if err != nil {
-		f.Fatal(err)
-	}
-	lines := strings.SplitAfter(string(b), "\n")
+	lines := strings.SplitAfter(string(fixture(f, "6.1-snmp6.txt")), "\n")
 	f.Add(strings.Join(lines[:3], "") + strings.Join(lines[66:80], ""))
 	f.Add("ifIndex                         \t2\nUdp6InErrors\t-1\n")
 	f.Fuzz(func(t *testing.T, in string) {
@@ -370,17 +372,4 @@ func FuzzParseSNMP6(f *testing.F) {
 			t.Fatalf("reparse of own output: %v\n%v\n%v", err, c, again)
 		}
 	})
-}
-
-func BenchmarkParseNetstat(b *testing.B) {
-	data, err := os.ReadFile("testdata/6.18-netstat.txt")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Parse(strings.NewReader(string(data))); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
