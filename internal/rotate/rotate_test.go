@@ -34,6 +34,17 @@ func files(t *testing.T, path string, keep int) [][]byte {
 	return out
 }
 
+// openTemp opens out.jsonl in a new temporary directory.
+func openTemp(t *testing.T, maxSize int64, keep int) (string, *Writer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	w, err := Open(path, maxSize, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, w
+}
+
 // lines of varied lengths, numbered so that order and loss show.
 func testLines(n int, r *rand.Rand) []string {
 	var out []string
@@ -49,11 +60,7 @@ func testLines(n int, r *rand.Rand) []string {
 func TestRotationNeverSplitsALine(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const maxSize, keep = 2000, 1000 // keep everything, to see every line
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	w, err := Open(path, maxSize, keep)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := openTemp(t, maxSize, keep)
 	lines := testLines(500, r)
 	all := []byte(strings.Join(lines, ""))
 	for rest := all; len(rest) > 0; {
@@ -94,11 +101,7 @@ func TestRotationNeverSplitsALine(t *testing.T) {
 func TestKeepsAtMostKeepOldFiles(t *testing.T) {
 	for _, keep := range []int{0, 1, 3} {
 		t.Run(fmt.Sprint(keep), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "out.jsonl")
-			w, err := Open(path, 100, keep)
-			if err != nil {
-				t.Fatal(err)
-			}
+			path, w := openTemp(t, 100, keep)
 			for i := range 50 {
 				fmt.Fprintf(w, "line %02d %s\n", i, strings.Repeat("y", 30)) // 40 bytes: two per file
 			}
@@ -123,11 +126,7 @@ func TestKeepsAtMostKeepOldFiles(t *testing.T) {
 
 // A line longer than the limit gets a file of its own rather than being split or lost.
 func TestLongLineGetsItsOwnFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	w, err := Open(path, 10, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := openTemp(t, 10, 5)
 	long := strings.Repeat("z", 50) + "\n"
 	for _, s := range []string{"a\n", long, "b\n"} {
 		if _, err := w.Write([]byte(s)); err != nil {
@@ -149,11 +148,7 @@ func TestLongLineGetsItsOwnFile(t *testing.T) {
 
 // Each file opened by a rotation starts with the header; the first file does not get it twice.
 func TestHeaderStartsEveryRotatedFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	w, err := Open(path, 30, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := openTemp(t, 30, 10)
 	fmt.Fprint(w, "HEAD\n")
 	w.SetHeader([]byte("HEAD\n"))
 	for i := range 6 {
@@ -210,11 +205,7 @@ func TestOpenRotatesAnExistingFile(t *testing.T) {
 
 // A partial line is written at Close rather than lost.
 func TestCloseWritesAPartialLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	w, err := Open(path, 100, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := openTemp(t, 100, 1)
 	fmt.Fprint(w, "whole\nhalf")
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
@@ -285,11 +276,7 @@ func TestFiles(t *testing.T) {
 
 // Files lists what a Writer leaves, in the order it was written.
 func TestFilesFollowTheWriter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	w, err := Open(path, 10, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, w := openTemp(t, 10, 3)
 	for i := range 12 {
 		fmt.Fprintf(w, "line %02d\n", i)
 	}
