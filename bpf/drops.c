@@ -50,12 +50,9 @@ struct {
 	__type(value, __u64);
 } drop_stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct drop_config);
-} drop_cfg SEC(".maps");
+/* Set by the loader before load (CollectionSpec.Variables): with events off the verifier
+ * removes the event path, with no rate limit the token bucket. */
+volatile const struct drop_config drop_cfg = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -74,7 +71,6 @@ struct {
 const struct drop_event *unused_drop_event __attribute__((unused));
 const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_slot *unused_drop_slot __attribute__((unused));
-const struct drop_config *unused_drop_config __attribute__((unused));
 const enum drop_stat *unused_drop_stat __attribute__((unused));
 
 static __always_inline void stat_inc(__u32 idx)
@@ -85,6 +81,11 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
+/* The slot index is the top bits of a multiplicative (Fibonacci) hash of the key's words. */
+#define DT_SLOT_BITS __builtin_ctz(DT_DROP_CACHE_SLOTS)
+_Static_assert(DT_DROP_CACHE_SLOTS >= 2 && (DT_DROP_CACHE_SLOTS & (DT_DROP_CACHE_SLOTS - 1)) == 0,
+	       "DT_DROP_CACHE_SLOTS is a power of two");
+
 static __always_inline bool count_in_slot(struct drop_key *key)
 {
 	__u64 *k = (__u64 *)key, *sk;
@@ -93,16 +94,19 @@ static __always_inline bool count_in_slot(struct drop_key *key)
 
 	_Static_assert(sizeof(struct drop_key) == 24, "drop_key is compared as three words");
 	idx = (__u32)(k[0] ^ (k[0] >> 29) ^ k[1] ^ (k[1] >> 32) ^ k[2] ^ (k[2] >> 16)) * 2654435761U;
-	idx = (idx >> 25) & (DT_DROP_CACHE_SLOTS - 1);
+	idx >>= 32 - DT_SLOT_BITS;
 	slot = bpf_map_lookup_elem(&drop_cache, &idx);
 	if (!slot)
 		return false;
 	sk = (__u64 *)&slot->key;
 	if (slot->count == 0) {
-		slot->key = *key;
-		/* The key before the count, in program order (x86 keeps stores in order; other
-		 * architectures may show userspace a key being written with count 0 at worst). */
-		asm volatile("" ::: "memory");
+		/* Whole-word stores: see struct drop_slot for why the seal, not the order, is what
+		 * keeps userspace from reading a count with a torn key. */
+		sk[0] = k[0];
+		sk[1] = k[1];
+		sk[2] = k[2];
+		slot->seal = DT_SLOT_SEALED | (k[0] ? DT_SLOT_WORD(0) : 0) | (k[1] ? DT_SLOT_WORD(1) : 0) |
+			     (k[2] ? DT_SLOT_WORD(2) : 0);
 		slot->count = 1;
 		return true;
 	}
@@ -116,11 +120,11 @@ static __always_inline bool count_in_slot(struct drop_key *key)
  * worth. Integer math in units of 1e-9 events; the elapsed time is capped at one second, which
  * both bounds the burst and keeps the product from overflowing. Under a drop storm this runs
  * for every drop and most are refused, so the clock is jiffies (a load) when userspace knows
- * HZ, not bpf_ktime_get_ns (~50 ns on a VM): the bucket then refills once per tick. */
-static __always_inline bool take_token(struct drop_config *cfg)
+ * HZ, not bpf_ktime_get_ns (a clock read): the bucket then refills once per tick. */
+static __always_inline bool take_token(void)
 {
 	const __u64 one = 1000000000ULL;
-	__u32 rate = cfg->max_event_rate, hz = cfg->hz;
+	__u32 rate = drop_cfg.max_event_rate, hz = drop_cfg.hz;
 	struct rate_state *st;
 	__u64 now, elapsed, cap;
 	__u32 zero = 0;
@@ -247,9 +251,8 @@ static __always_inline unsigned char *read_ip(struct skb_meta *m, void *dst, __u
 
 /* bpf_rdonly_cast (6.2+) turns an address into a typed pointer the verifier lets the program
  * load through directly, each load guarded by the exception table like a BTF field load: the
- * L4 protocol then costs a load where bpf_probe_read_kernel costs a helper call, about half of
- * the drop program's run time on a VM. Weak: on older kernels the loader poisons the call and
- * the probe_read path below stays. */
+ * L4 protocol then costs a load where bpf_probe_read_kernel costs a helper call. Weak: on
+ * older kernels the loader poisons the call and the probe_read path below stays. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* The L4 protocol from the IP header at p, or -1 when p does not hold the expected version
@@ -307,6 +310,7 @@ static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
 	__u16 proto = bpf_ntohs(m->protocol);
 
 	pk->l3 = proto;
+	pk->l4 = 0;
 	if (proto == DT_ETH_P_IP) {
 		struct iphdr ip;
 
@@ -375,6 +379,11 @@ static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
 {
 	unsigned char *h = m->ip;
 
+	/* Zeroed here, not where pk is declared: only an event needs them. */
+	pk->sport = 0;
+	pk->dport = 0;
+	__builtin_memset(pk->saddr, 0, sizeof(pk->saddr));
+	__builtin_memset(pk->daddr, 0, sizeof(pk->daddr));
 	if (!h)
 		return;
 	if (bpf_rdonly_cast) {
@@ -432,18 +441,13 @@ static __always_inline __u64 wakeup_flags(void)
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
 	struct drop_key key = {};
-	struct drop_config *cfg;
 	struct net_device *dev;
 	struct skb_meta m = {};
-	struct pkt pk = {};
+	struct pkt pk;
 	struct drop_event *e;
-	__u32 zero = 0;
 	__u64 one = 1, *cnt;
-	bool want_event;
 
 	stat_inc(DROP_STAT_SEEN);
-	cfg = bpf_map_lookup_elem(&drop_cfg, &zero);
-	want_event = cfg && cfg->events;
 
 	read_meta(skb, btf, &m);
 	parse_protocols(&m, &pk);
@@ -467,9 +471,9 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 			stat_inc(DROP_STAT_AGG_FULL);
 	}
 
-	if (!want_event)
+	if (!drop_cfg.events)
 		return;
-	if (!take_token(cfg)) {
+	if (!take_token()) {
 		stat_inc(DROP_STAT_EVENTS_RATELIMITED);
 		return;
 	}

@@ -19,12 +19,22 @@ struct drop_key {
 };
 
 /* A per-CPU slot of drop_cache: the first key hashed to it on that CPU, counted there for the
- * rest of the session. The count comes first and is written after the key: userspace copies a
- * slot front to back, so a nonzero count it reads implies the key after it is complete. */
+ * rest of the session. Userspace reads slots through the map syscall, a plain copy with no
+ * acquire ordering, so on a weakly ordered CPU (arm64) it may see the count of a key whose
+ * words it still reads as the zeros they were before the claim: whatever order BPF stores
+ * them in. The seal makes such a copy detectable rather than impossible: it is written with the
+ * key and says which of the key's three 64-bit words are nonzero (DT_SLOT_SEALED | DT_SLOT_WORD
+ * bits). A copy whose seal is missing, or that reads a word as zero the seal says is not, is
+ * skipped; its count is read at the next interval. Each word is one aligned 64-bit store and
+ * one 64-bit load, so a word is read either whole or as zero. */
 struct drop_slot {
 	__u64 count;
 	struct drop_key key;
+	__u64 seal;
 };
+
+#define DT_SLOT_SEALED 1
+#define DT_SLOT_WORD(i) (2ULL << (i))
 
 #define DT_DROP_CACHE_SLOTS 128
 
@@ -57,7 +67,8 @@ enum drop_stat {
 	DROP_STAT_MAX,
 };
 
-/* Configuration of the drop programs, written by userspace before attaching. */
+/* Configuration of the drop programs: a volatile const global that the loader sets before
+ * load, so that the verifier knows each field as a constant and removes what it turns off. */
 struct drop_config {
 	__u32 events;          /* 1: stream events */
 	__u32 max_event_rate;  /* events per second per CPU; 0: unlimited */
@@ -119,6 +130,13 @@ struct netrx_state {
 	__u32 timing;      /* enum netrx_timing */
 	__u32 active;
 	__u32 squeezed;
+};
+
+/* One per-CPU entry of netrx_percpu: what the handlers count and the run they are in, in one
+ * value so that each handler looks it up once. */
+struct netrx_cpu {
+	struct netrx_stats stats;
+	struct netrx_state run;
 };
 
 /* What net_rx_action reads at its start; userspace refreshes it every interval so that a

@@ -25,15 +25,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct netrx_stats);
+	__type(value, struct netrx_cpu);
 } netrx_percpu SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct netrx_state);
-} netrx_run SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -42,25 +35,29 @@ struct {
 	__type(value, struct netrx_config);
 } netrx_cfg SEC(".maps");
 
-const struct netrx_stats *unused_netrx_stats __attribute__((unused));
+const struct netrx_cpu *unused_netrx_cpu __attribute__((unused));
 const struct netrx_config *unused_netrx_config __attribute__((unused));
 
 static __always_inline void netrx_enter(void)
 {
 	struct netrx_config *cfg;
+	struct netrx_cpu *pc;
 	struct netrx_state *st;
 	struct netrx_stats *s;
 	__u32 zero = 0;
 	__u64 now;
 
-	st = bpf_map_lookup_elem(&netrx_run, &zero);
-	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
+	pc = bpf_map_lookup_elem(&netrx_percpu, &zero);
 	cfg = bpf_map_lookup_elem(&netrx_cfg, &zero);
-	if (!st || !s || !cfg)
+	if (!pc || !cfg)
 		return;
+	s = &pc->stats;
+	st = &pc->run;
 	s->runs++;
 	st->active = 1;
-	st->squeezed = 0;
+	/* A budget of 0 means "not configured yet": the run is then not predicted, as if it had
+	 * already squeezed, and netrx_poll needs no configuration of its own. */
+	st->squeezed = cfg->budget == 0;
 	st->budget_left = cfg->budget;
 	now = bpf_jiffies64();
 	st->time_limit = now + cfg->time_jiffies;
@@ -81,15 +78,17 @@ static __always_inline void netrx_enter(void)
 
 static __always_inline void netrx_exit(void)
 {
+	struct netrx_cpu *pc;
 	struct netrx_state *st;
 	struct netrx_stats *s;
 	__u32 zero = 0;
 	__u64 d;
 
-	st = bpf_map_lookup_elem(&netrx_run, &zero);
-	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
-	if (!st || !s || !st->active)
+	pc = bpf_map_lookup_elem(&netrx_percpu, &zero);
+	if (!pc || !pc->run.active)
 		return;
+	s = &pc->stats;
+	st = &pc->run;
 	st->active = 0;
 	s->exits++;
 	if (!st->squeezed && st->budget_left > 0 && (__s64)(bpf_jiffies64() - st->time_limit) >= 0)
@@ -112,16 +111,16 @@ static __always_inline void netrx_exit(void)
 
 static __always_inline void netrx_poll(int work)
 {
-	struct netrx_config *cfg;
+	struct netrx_cpu *pc;
 	struct netrx_state *st;
 	struct netrx_stats *s;
 	__u32 zero = 0;
 
-	st = bpf_map_lookup_elem(&netrx_run, &zero);
-	s = bpf_map_lookup_elem(&netrx_percpu, &zero);
-	cfg = bpf_map_lookup_elem(&netrx_cfg, &zero);
-	if (!st || !s || !cfg)
+	pc = bpf_map_lookup_elem(&netrx_percpu, &zero);
+	if (!pc)
 		return;
+	s = &pc->stats;
+	st = &pc->run;
 	if (work < 0)
 		work = 0;
 	if (!st->active) {
@@ -131,8 +130,8 @@ static __always_inline void netrx_poll(int work)
 	}
 	s->polls++;
 	s->packets += work;
-	/* net_rx_action stops at the first squeeze; a budget of 0 means "not configured yet". */
-	if (st->squeezed || cfg->budget == 0)
+	/* net_rx_action stops at the first squeeze. */
+	if (st->squeezed)
 		return;
 	st->budget_left -= work;
 	if (st->budget_left <= 0) {

@@ -56,6 +56,7 @@ type dropsDropSlot struct {
 	_     structs.HostLayout
 	Count uint64
 	Key   dropsDropKey
+	Seal  uint64
 }
 
 type dropsDropStat uint32
@@ -79,19 +80,18 @@ type dropsRateState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dropsMapDropCache        = "drop_cache"
-	dropsMapDropCfg          = "drop_cfg"
-	dropsMapDropCounts       = "drop_counts"
-	dropsMapDropStats        = "drop_stats"
-	dropsMapEventRate        = "event_rate"
-	dropsMapEvents           = "events"
-	dropsProgTpBtfKfreeSkb   = "tp_btf_kfree_skb"
-	dropsProgTpKfreeSkb      = "tp_kfree_skb"
-	dropsVarUnusedDropConfig = "unused_drop_config"
-	dropsVarUnusedDropEvent  = "unused_drop_event"
-	dropsVarUnusedDropKey    = "unused_drop_key"
-	dropsVarUnusedDropSlot   = "unused_drop_slot"
-	dropsVarUnusedDropStat   = "unused_drop_stat"
+	dropsMapDropCache       = "drop_cache"
+	dropsMapDropCounts      = "drop_counts"
+	dropsMapDropStats       = "drop_stats"
+	dropsMapEventRate       = "event_rate"
+	dropsMapEvents          = "events"
+	dropsProgTpBtfKfreeSkb  = "tp_btf_kfree_skb"
+	dropsProgTpKfreeSkb     = "tp_kfree_skb"
+	dropsVarDropCfg         = "drop_cfg"
+	dropsVarUnusedDropEvent = "unused_drop_event"
+	dropsVarUnusedDropKey   = "unused_drop_key"
+	dropsVarUnusedDropSlot  = "unused_drop_slot"
+	dropsVarUnusedDropStat  = "unused_drop_stat"
 )
 
 // loadDrops returns the embedded CollectionSpec for drops.
@@ -145,7 +145,6 @@ type dropsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsMapSpecs struct {
 	DropCache  *ebpf.MapSpec `ebpf:"drop_cache"`
-	DropCfg    *ebpf.MapSpec `ebpf:"drop_cfg"`
 	DropCounts *ebpf.MapSpec `ebpf:"drop_counts"`
 	DropStats  *ebpf.MapSpec `ebpf:"drop_stats"`
 	EventRate  *ebpf.MapSpec `ebpf:"event_rate"`
@@ -156,11 +155,11 @@ type dropsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
-	UnusedDropConfig *ebpf.VariableSpec `ebpf:"unused_drop_config"`
-	UnusedDropEvent  *ebpf.VariableSpec `ebpf:"unused_drop_event"`
-	UnusedDropKey    *ebpf.VariableSpec `ebpf:"unused_drop_key"`
-	UnusedDropSlot   *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
-	UnusedDropStat   *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
+	DropCfg         *ebpf.VariableSpec `ebpf:"drop_cfg"`
+	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
+	UnusedDropKey   *ebpf.VariableSpec `ebpf:"unused_drop_key"`
+	UnusedDropSlot  *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
+	UnusedDropStat  *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
 }
 
 // dropsObjects contains all objects after they have been loaded into the kernel.
@@ -184,7 +183,6 @@ func (o *dropsObjects) Close() error {
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsMaps struct {
 	DropCache  *ebpf.Map `ebpf:"drop_cache"`
-	DropCfg    *ebpf.Map `ebpf:"drop_cfg"`
 	DropCounts *ebpf.Map `ebpf:"drop_counts"`
 	DropStats  *ebpf.Map `ebpf:"drop_stats"`
 	EventRate  *ebpf.Map `ebpf:"event_rate"`
@@ -194,7 +192,6 @@ type dropsMaps struct {
 func (m *dropsMaps) Close() error {
 	return _DropsClose(
 		m.DropCache,
-		m.DropCfg,
 		m.DropCounts,
 		m.DropStats,
 		m.EventRate,
@@ -206,11 +203,11 @@ func (m *dropsMaps) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
-	UnusedDropConfig *ebpf.Variable `ebpf:"unused_drop_config"`
-	UnusedDropEvent  *ebpf.Variable `ebpf:"unused_drop_event"`
-	UnusedDropKey    *ebpf.Variable `ebpf:"unused_drop_key"`
-	UnusedDropSlot   *ebpf.Variable `ebpf:"unused_drop_slot"`
-	UnusedDropStat   *ebpf.Variable `ebpf:"unused_drop_stat"`
+	DropCfg         *ebpf.Variable `ebpf:"drop_cfg"`
+	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
+	UnusedDropKey   *ebpf.Variable `ebpf:"unused_drop_key"`
+	UnusedDropSlot  *ebpf.Variable `ebpf:"unused_drop_slot"`
+	UnusedDropStat  *ebpf.Variable `ebpf:"unused_drop_stat"`
 }
 
 // dropsPrograms contains all programs after they have been loaded into the kernel.

@@ -94,25 +94,37 @@ func DecodeEvent(b []byte, e *Event) error {
 	return nil
 }
 
-// ErrClosed is returned by ReadEvent once the tracer is closed.
-var ErrClosed = errClosed
+// ErrClosed is returned by NextEvent once the tracer is closed.
+var ErrClosed = errors.New("tracer closed")
 
-// ErrTimeout is returned by ReadEvent when the deadline passed with no event.
+// ErrTimeout is returned by NextEvent when the deadline passed with no event.
 var ErrTimeout = os.ErrDeadlineExceeded
 
-// ReadEvent blocks until the next drop event, the deadline (zero: none) or Close.
-func (t *Tracer) ReadEvent(rec *ringbuf.Record, e *Event, deadline time.Time) error {
+// NextEvent blocks until the next drop event, the deadline (zero: none) or Close, and decodes
+// it into e. It reuses one record buffer, so it allocates nothing per event, and must be
+// called from one goroutine at a time.
+func (t *Tracer) NextEvent(e *Event, deadline time.Time) error {
 	if t.reader == nil {
 		return ErrClosed
 	}
 	t.reader.SetDeadline(deadline)
-	if err := t.reader.ReadInto(rec); err != nil {
+	if err := t.reader.ReadInto(&t.rec); err != nil {
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return ErrClosed
 		}
 		return err
 	}
-	return DecodeEvent(rec.RawSample, e)
+	return DecodeEvent(t.rec.RawSample, e)
+}
+
+// ReadEvent is NextEvent that also hands out the record. It goes once the session calls
+// NextEvent: the record is the tracer's business.
+func (t *Tracer) ReadEvent(rec *ringbuf.Record, e *Event, deadline time.Time) error {
+	if err := t.NextEvent(e, deadline); err != nil {
+		return err
+	}
+	*rec = t.rec
+	return nil
 }
 
 // HasEvents says whether the event stream is on.

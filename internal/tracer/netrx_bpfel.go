@@ -19,16 +19,20 @@ type netrxNetrxConfig struct {
 	TimeJiffies uint32
 }
 
-type netrxNetrxState struct {
-	_          structs.HostLayout
-	StartNs    uint64
-	TimeLimit  uint64
-	BudgetLeft int64
-	Jiffy      uint64
-	JiffyRuns  uint32
-	Timing     uint32
-	Active     uint32
-	Squeezed   uint32
+type netrxNetrxCpu struct {
+	_     structs.HostLayout
+	Stats netrxNetrxStats
+	Run   struct {
+		_          structs.HostLayout
+		StartNs    uint64
+		TimeLimit  uint64
+		BudgetLeft int64
+		Jiffy      uint64
+		JiffyRuns  uint32
+		Timing     uint32
+		Active     uint32
+		Squeezed   uint32
+	}
 }
 
 type netrxNetrxStats struct {
@@ -56,7 +60,6 @@ type netrxNetrxStats struct {
 const (
 	netrxMapNetrxCfg           = "netrx_cfg"
 	netrxMapNetrxPercpu        = "netrx_percpu"
-	netrxMapNetrxRun           = "netrx_run"
 	netrxProgTpBtfNapiPoll     = "tp_btf_napi_poll"
 	netrxProgTpBtfSoftirqEntry = "tp_btf_softirq_entry"
 	netrxProgTpBtfSoftirqExit  = "tp_btf_softirq_exit"
@@ -64,7 +67,7 @@ const (
 	netrxProgTpSoftirqEntry    = "tp_softirq_entry"
 	netrxProgTpSoftirqExit     = "tp_softirq_exit"
 	netrxVarUnusedNetrxConfig  = "unused_netrx_config"
-	netrxVarUnusedNetrxStats   = "unused_netrx_stats"
+	netrxVarUnusedNetrxCpu     = "unused_netrx_cpu"
 )
 
 // loadNetrx returns the embedded CollectionSpec for netrx.
@@ -123,7 +126,6 @@ type netrxProgramSpecs struct {
 type netrxMapSpecs struct {
 	NetrxCfg    *ebpf.MapSpec `ebpf:"netrx_cfg"`
 	NetrxPercpu *ebpf.MapSpec `ebpf:"netrx_percpu"`
-	NetrxRun    *ebpf.MapSpec `ebpf:"netrx_run"`
 }
 
 // netrxVariableSpecs contains global variables before they are loaded into the kernel.
@@ -131,7 +133,7 @@ type netrxMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netrxVariableSpecs struct {
 	UnusedNetrxConfig *ebpf.VariableSpec `ebpf:"unused_netrx_config"`
-	UnusedNetrxStats  *ebpf.VariableSpec `ebpf:"unused_netrx_stats"`
+	UnusedNetrxCpu    *ebpf.VariableSpec `ebpf:"unused_netrx_cpu"`
 }
 
 // netrxObjects contains all objects after they have been loaded into the kernel.
@@ -156,14 +158,12 @@ func (o *netrxObjects) Close() error {
 type netrxMaps struct {
 	NetrxCfg    *ebpf.Map `ebpf:"netrx_cfg"`
 	NetrxPercpu *ebpf.Map `ebpf:"netrx_percpu"`
-	NetrxRun    *ebpf.Map `ebpf:"netrx_run"`
 }
 
 func (m *netrxMaps) Close() error {
 	return _NetrxClose(
 		m.NetrxCfg,
 		m.NetrxPercpu,
-		m.NetrxRun,
 	)
 }
 
@@ -172,7 +172,7 @@ func (m *netrxMaps) Close() error {
 // It can be passed to loadNetrxObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netrxVariables struct {
 	UnusedNetrxConfig *ebpf.Variable `ebpf:"unused_netrx_config"`
-	UnusedNetrxStats  *ebpf.Variable `ebpf:"unused_netrx_stats"`
+	UnusedNetrxCpu    *ebpf.Variable `ebpf:"unused_netrx_cpu"`
 }
 
 // netrxPrograms contains all programs after they have been loaded into the kernel.

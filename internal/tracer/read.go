@@ -3,7 +3,6 @@
 package tracer
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -44,8 +43,10 @@ type NetRx struct {
 	SampleBusyNs, SampleRuns, SampledFrom uint64
 	// TimeUncertain counts runs whose time squeeze BPF could not decide (a tick at the end of
 	// the run; see struct netrx_stats).
-	TimeUncertain   uint64
-	RecursionMisses uint64 // summed over the three programs, all CPUs
+	TimeUncertain uint64
+	// RecursionMisses is a host-wide total, the same in every CPU's entry. It goes once the
+	// session reads Tracer.NetRxRecursionMisses, which says it once.
+	RecursionMisses uint64
 }
 
 // EstBusyNs is the NET_RX busy time of the runs counted in n (a delta), exact when no run was
@@ -99,8 +100,8 @@ func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
 			return nil, fmt.Errorf("read drop_cache[%d]: %w", i, err)
 		}
 		for cpu, s := range slots {
-			if s.Count == 0 {
-				continue // free, or being claimed: its key may be incomplete
+			if !sealed(s) {
+				continue // free, or claimed while it was read: its count is read next time
 			}
 			key := dropKey(s.Key)
 			j, ok := at[key]
@@ -115,21 +116,49 @@ func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
 	return out, nil
 }
 
+// sealed says whether a copy of a slot holds a count and the whole key it counts: the seal is
+// set, and every key word it says is nonzero was read as nonzero (struct drop_slot).
+func sealed(s dropsDropSlot) bool {
+	if s.Count == 0 || s.Seal&dtSlotSealed == 0 {
+		return false
+	}
+	k := s.Key
+	nonzero := [3]bool{k.Location != 0, k.Reason != 0 || k.Netns != 0,
+		k.Ifindex != 0 || k.L3 != 0 || k.L4 != 0 || k.Pad != 0}
+	for i, nz := range nonzero {
+		if s.Seal&dtSlotWord(i) != 0 && !nz {
+			return false
+		}
+	}
+	return true
+}
+
+// The seal's bits, DT_SLOT_SEALED and DT_SLOT_WORD in bpf/droptrace.h.
+const dtSlotSealed = 1
+
+func dtSlotWord(i int) uint64 { return 2 << i }
+
 // ReadDropStats returns the drop programs' own counters.
 func (t *Tracer) ReadDropStats() (DropStats, error) {
 	var s DropStats
 	if !t.drops {
 		return s, nil
 	}
-	dst := []*[]uint64{&s.Seen, &s.AggFull, &s.EventsSent, &s.RateLimited, &s.RingFull}
-	for i, d := range dst {
-		var v []uint64
-		if err := t.dropsM.DropStats.Lookup(uint32(i), &v); err != nil {
-			return s, fmt.Errorf("read drop_stats[%d]: %w", i, err)
+	for _, c := range []struct {
+		stat dropsDropStat
+		dst  *[]uint64
+	}{
+		{dropsDropStatDROP_STAT_SEEN, &s.Seen},
+		{dropsDropStatDROP_STAT_AGG_FULL, &s.AggFull},
+		{dropsDropStatDROP_STAT_EVENTS_SENT, &s.EventsSent},
+		{dropsDropStatDROP_STAT_EVENTS_RATELIMITED, &s.RateLimited},
+		{dropsDropStatDROP_STAT_EVENTS_RINGBUF_FULL, &s.RingFull},
+	} {
+		if err := t.dropsM.DropStats.Lookup(uint32(c.stat), c.dst); err != nil {
+			return s, fmt.Errorf("read drop_stats[%d]: %w", c.stat, err)
 		}
-		*d = v
 	}
-	s.RecursionMisses = recursionMisses(t.progs["skb:kfree_skb"])
+	s.RecursionMisses = recursionMisses(t.progs[dropTracepoint.name])
 	return s, nil
 }
 
@@ -138,16 +167,14 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 	if !t.netrx {
 		return nil, nil
 	}
-	var v []netrxNetrxStats
+	var v []netrxNetrxCpu
 	if err := t.netrxM.NetrxPercpu.Lookup(uint32(0), &v); err != nil {
 		return nil, fmt.Errorf("read netrx_percpu: %w", err)
 	}
-	var misses uint64
-	for _, n := range netrxTracepoints {
-		misses += recursionMisses(t.progs[n.name])
-	}
+	misses := t.NetRxRecursionMisses()
 	out := make([]NetRx, len(v))
-	for i, s := range v {
+	for i, c := range v {
+		s := c.Stats
 		out[i] = NetRx{Runs: s.Runs, Exits: s.Exits, BusyNs: s.BusyNs, Polls: s.Polls,
 			Packets: s.Packets, BudgetSqueezes: s.BudgetSqueezes, TimeSqueezes: s.TimeSqueezes,
 			OtherPolls: s.OtherPolls, OtherPackets: s.OtherPackets, MaxRunNs: s.MaxRunNs,
@@ -155,6 +182,16 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain, RecursionMisses: misses}
 	}
 	return out, nil
+}
+
+// NetRxRecursionMisses counts, over all CPUs and the three NET_RX programs, the tracepoint hits
+// the kernel did not run a program for because one was already running on that CPU.
+func (t *Tracer) NetRxRecursionMisses() uint64 {
+	var misses uint64
+	for _, n := range netrxTracepoints {
+		misses += recursionMisses(t.progs[n.name])
+	}
+	return misses
 }
 
 func recursionMisses(p *ebpf.Program) uint64 {
@@ -167,6 +204,3 @@ func recursionMisses(p *ebpf.Program) uint64 {
 	}
 	return st.RecursionMisses
 }
-
-// errClosed is returned by NextEvent once the tracer is closed.
-var errClosed = errors.New("tracer closed")

@@ -24,7 +24,7 @@ func TestPrivDropsCountedWhenSlotsAreTaken(t *testing.T) {
 			for i := uint32(0); i < cache.MaxEntries(); i++ {
 				slots := make([]dropsDropSlot, tr.ncpu)
 				for c := range slots {
-					slots[c] = dropsDropSlot{Count: 1, Key: fake(i)}
+					slots[c] = dropsDropSlot{Count: 1, Key: fake(i), Seal: sealOf(fake(i))}
 				}
 				if err := cache.Put(i, slots); err != nil {
 					t.Fatalf("fill drop_cache[%d]: %v", i, err)
@@ -89,7 +89,8 @@ func TestPrivFreeSlotsNotReported(t *testing.T) {
 	last := tr.dropsM.DropCache.MaxEntries() - 1
 	slots := make([]dropsDropSlot, tr.ncpu)
 	for c := range slots {
-		slots[c] = dropsDropSlot{Count: 0, Key: dropsDropKey{Location: 0xfee, Netns: 3}}
+		k := dropsDropKey{Location: 0xfee, Netns: 3}
+		slots[c] = dropsDropSlot{Count: 0, Key: k, Seal: sealOf(k)}
 	}
 	if err := tr.dropsM.DropCache.Put(last, slots); err != nil {
 		t.Fatal(err)

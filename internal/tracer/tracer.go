@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a tracing session.
@@ -57,6 +58,7 @@ type Tracer struct {
 	drops   bool
 	netrx   bool
 	reader  *ringbuf.Reader
+	rec     ringbuf.Record // NextEvent's buffer
 }
 
 // ErrNoTracing means no program could be attached: the caller runs counters-only.
@@ -75,51 +77,58 @@ func Open(opts Options) (*Tracer, error) {
 	}
 	t := &Tracer{opts: opts, ncpu: ncpu, progs: map[string]*ebpf.Program{}}
 
-	var errs []string
+	var errs []error
 	if opts.NoDrops {
-		t.probes = append(t.probes, Probe{Name: "skb:kfree_skb", Status: "off"})
+		t.probes = append(t.probes, Probe{Name: dropTracepoint.name, Status: "off"})
 	} else if err := t.openDrops(); err != nil {
-		errs = append(errs, err.Error())
+		errs = append(errs, err)
 	}
 	if opts.NoNetRx {
 		for _, n := range netrxTracepoints {
 			t.probes = append(t.probes, Probe{Name: n.name, Status: "off"})
 		}
 	} else if err := t.openNetRx(); err != nil {
-		errs = append(errs, err.Error())
+		errs = append(errs, err)
 	}
 	if !t.drops && !t.netrx {
 		t.Close()
 		if len(errs) == 0 {
-			errs = append(errs, "every program family is off")
+			errs = append(errs, errors.New("every program family is off"))
 		}
 		if memlockErr != nil {
-			errs = append(errs, "raising RLIMIT_MEMLOCK failed too (kernels before 5.11 need CAP_SYS_RESOURCE): "+memlockErr.Error())
+			errs = append(errs, fmt.Errorf("raising RLIMIT_MEMLOCK failed too (kernels before 5.11 need CAP_SYS_RESOURCE): %w", memlockErr))
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNoTracing, strings.Join(errs, "; "))
+		return nil, fmt.Errorf("%w: %w", ErrNoTracing, errors.Join(errs...))
 	}
 	return t, nil
 }
 
-// attachment is one program variant and how to attach it.
-type attachment struct {
-	prog  string // program name in the object
-	btf   bool   // tp_btf (else classic tracepoint)
-	group string // classic tracepoint group/name
-	event string
+// tracepoint is one tracepoint and the programs that can serve it, in order of preference:
+// tp_btf (raw, BTF-typed arguments), then the classic tracepoint.
+type tracepoint struct {
+	name         string // "group:event", as probes report it
+	group, event string
+	btf, classic string // program names in the object
 }
 
-var dropTracepoints = []attachment{
-	{prog: "tp_btf_kfree_skb", btf: true, group: "skb", event: "kfree_skb"},
-	{prog: "tp_kfree_skb", group: "skb", event: "kfree_skb"},
+var dropTracepoint = tracepoint{"skb:kfree_skb", "skb", "kfree_skb", dropsProgTpBtfKfreeSkb, dropsProgTpKfreeSkb}
+
+var netrxTracepoints = []tracepoint{
+	{"irq:softirq_entry", "irq", "softirq_entry", netrxProgTpBtfSoftirqEntry, netrxProgTpSoftirqEntry},
+	{"irq:softirq_exit", "irq", "softirq_exit", netrxProgTpBtfSoftirqExit, netrxProgTpSoftirqExit},
+	{"napi:napi_poll", "napi", "napi_poll", netrxProgTpBtfNapiPoll, netrxProgTpNapiPoll},
 }
 
-type tpName struct{ name, group, event string }
-
-var netrxTracepoints = []tpName{
-	{"irq:softirq_entry", "irq", "softirq_entry"},
-	{"irq:softirq_exit", "irq", "softirq_exit"},
-	{"napi:napi_poll", "napi", "napi_poll"},
+// dropConfig is what the drop programs are loaded with.
+func (o Options) dropConfig() dropsDropConfig {
+	cfg := dropsDropConfig{MaxEventRate: o.MaxEventRate}
+	if o.HZ > 0 && 1_000_000_000%o.HZ == 0 {
+		cfg.Hz = uint32(o.HZ)
+	}
+	if o.Events {
+		cfg.Events = 1
+	}
+	return cfg
 }
 
 func (t *Tracer) openDrops() error {
@@ -135,32 +144,27 @@ func (t *Tracer) openDrops() error {
 		// The ring buffer is created either way (the program references it); keep it tiny.
 		ring = uint32(os.Getpagesize())
 	}
-	spec.Maps["events"].MaxEntries = ring
-	maps, err := loadMaps(spec)
-	if err != nil {
-		t.probes = append(t.probes, Probe{Name: "skb:kfree_skb", Status: "unavailable: " + hint(err)})
-		return fmt.Errorf("skb:kfree_skb: %w", err)
-	}
-	t.closers = append(t.closers, func() error { closeMaps(maps); return nil })
-	if err := assignMaps(maps, &t.dropsM); err != nil {
-		return err
-	}
-	cfg := dropsDropConfig{MaxEventRate: t.opts.MaxEventRate}
-	if t.opts.HZ > 0 && 1_000_000_000%t.opts.HZ == 0 {
-		cfg.Hz = uint32(t.opts.HZ)
-	}
-	if t.opts.Events {
-		cfg.Events = 1
-	}
-	if err := t.dropsM.DropCfg.Put(uint32(0), cfg); err != nil {
+	spec.Maps[dropsMapEvents].MaxEntries = ring
+	// A constant, not a map: the verifier then removes the code that configuration turns off.
+	if err := spec.Variables[dropsVarDropCfg].Set(t.opts.dropConfig()); err != nil {
 		return fmt.Errorf("configure drop programs: %w", err)
 	}
-	p, status, err := t.attachFirst(spec, maps, "skb:kfree_skb", dropTracepoints)
-	t.probes = append(t.probes, Probe{Name: "skb:kfree_skb", Status: status, OK: err == nil})
+	coll, err := loadMaps(spec)
 	if err != nil {
-		return fmt.Errorf("skb:kfree_skb: %w", err)
+		t.probes = append(t.probes, Probe{Name: dropTracepoint.name, Status: "unavailable: " + hint(err)})
+		return fmt.Errorf("%s: %w", dropTracepoint.name, err)
 	}
-	t.progs["skb:kfree_skb"] = p
+	t.closers = append(t.closers, func() error { coll.Close(); return nil })
+	p, status, err := t.attachFirst(spec, coll.Maps, dropTracepoint)
+	t.probes = append(t.probes, Probe{Name: dropTracepoint.name, Status: status, OK: err == nil})
+	if err != nil {
+		return fmt.Errorf("%s: %w", dropTracepoint.name, err)
+	}
+	t.progs[dropTracepoint.name] = p
+	if err := coll.Assign(&t.dropsM); err != nil {
+		return fmt.Errorf("drops object: %w: regenerate with make generate", err)
+	}
+	t.closers = append(t.closers, t.dropsM.Close)
 	t.drops = true
 	if t.opts.Events {
 		r, err := ringbuf.NewReader(t.dropsM.Events)
@@ -177,28 +181,20 @@ func (t *Tracer) openNetRx() error {
 	if err != nil {
 		return fmt.Errorf("load netrx BPF spec: %w", err)
 	}
-	maps, err := loadMaps(spec)
+	coll, err := loadMaps(spec)
 	if err != nil {
 		for _, n := range netrxTracepoints {
 			t.probes = append(t.probes, Probe{Name: n.name, Status: "unavailable: " + hint(err)})
 		}
 		return fmt.Errorf("NET_RX accounting: %w", err)
 	}
-	t.closers = append(t.closers, func() error { closeMaps(maps); return nil })
-	if err := assignMaps(maps, &t.netrxM); err != nil {
-		return err
-	}
+	t.closers = append(t.closers, func() error { coll.Close(); return nil })
 	// All three or nothing: entry without exit, or polls without the bracket, would count
 	// nonsense rather than less.
 	var attached []link.Link
 	var failed error
 	for _, n := range netrxTracepoints {
-		short := n.event
-		variants := []attachment{
-			{prog: "tp_btf_" + short, btf: true, group: n.group, event: n.event},
-			{prog: "tp_" + short, group: n.group, event: n.event},
-		}
-		p, status, err := t.attachFirst(spec, maps, n.name, variants)
+		p, status, err := t.attachFirst(spec, coll.Maps, n)
 		t.probes = append(t.probes, Probe{Name: n.name, Status: status, OK: err == nil})
 		if err != nil {
 			failed = fmt.Errorf("%s: %w", n.name, err)
@@ -214,55 +210,59 @@ func (t *Tracer) openNetRx() error {
 		t.links = t.links[:len(t.links)-len(attached)]
 		return failed
 	}
+	if err := coll.Assign(&t.netrxM); err != nil {
+		return fmt.Errorf("netrx object: %w: regenerate with make generate", err)
+	}
+	t.closers = append(t.closers, t.netrxM.Close)
 	t.netrx = true
 	return nil
 }
 
-// attachFirst tries each variant in order and returns the first that loads and attaches.
-func (t *Tracer) attachFirst(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, name string, variants []attachment) (*ebpf.Program, string, error) {
-	var reasons []string
-	for _, v := range variants {
-		if v.btf && t.opts.ForceTracepoint {
+// attachFirst loads and attaches the first program of tp that loads and attaches. The status
+// is what probes report: the variant, or each variant's failure in short.
+func (t *Tracer) attachFirst(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map, tp tracepoint) (*ebpf.Program, string, error) {
+	var errs []error
+	var why []string
+	for _, btf := range []bool{true, false} {
+		if btf && t.opts.ForceTracepoint {
 			continue
 		}
-		p, err := loadProgram(spec, v.prog, maps)
+		kind, prog := "tracepoint", tp.classic
+		if btf {
+			kind, prog = "tp_btf", tp.btf
+		}
+		p, err := loadProgram(spec, prog, maps)
 		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: %s", kind(v), hint(err)))
+			errs = append(errs, fmt.Errorf("%s: %w", kind, err))
+			why = append(why, kind+": "+hint(err))
 			continue
 		}
 		var l link.Link
-		if v.btf {
+		if btf {
 			l, err = link.AttachTracing(link.TracingOptions{Program: p})
 		} else {
-			l, err = link.Tracepoint(v.group, v.event, p, nil)
+			l, err = link.Tracepoint(tp.group, tp.event, p, nil)
 		}
 		if err != nil {
 			p.Close()
-			reasons = append(reasons, fmt.Sprintf("%s attach: %s", kind(v), hint(err)))
+			errs = append(errs, fmt.Errorf("%s attach: %w", kind, err))
+			why = append(why, kind+" attach: "+hint(err))
 			continue
 		}
 		t.links = append(t.links, l)
 		t.closers = append(t.closers, p.Close)
-		return p, kind(v), nil
+		return p, kind, nil
 	}
-	err := errors.New(strings.Join(reasons, "; "))
-	return nil, "unavailable: " + err.Error(), err
-}
-
-func kind(a attachment) string {
-	if a.btf {
-		return "tp_btf"
-	}
-	return "tracepoint"
+	return nil, "unavailable: " + strings.Join(why, "; "), errors.Join(errs...)
 }
 
 // hint turns the common failures into what to do about them.
 func hint(err error) string {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, os.ErrPermission), strings.Contains(msg, "operation not permitted"):
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
 		return msg + " (needs root, or CAP_BPF and CAP_PERFMON; run with sudo; check kernel.unprivileged_bpf_disabled and lockdown)"
-	case strings.Contains(msg, "no such file or directory") && strings.Contains(msg, "tracing"):
+	case errors.Is(err, unix.ENOENT) && strings.Contains(msg, "tracing"):
 		return msg + " (tracefs not mounted: mount -t tracefs nodev /sys/kernel/tracing)"
 	}
 	// Verifier logs are long; the first lines say enough for a probe result.
@@ -273,54 +273,27 @@ func hint(err error) string {
 }
 
 // loadMaps creates every map of a spec (programs excluded) so that each program variant can be
-// loaded later against the same maps.
-func loadMaps(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error) {
+// loaded later against the same maps. The maps the Go side reads are moved into the generated
+// struct with Collection.Assign once a program is attached; the collection keeps the rest (the
+// .rodata of volatile const configuration).
+func loadMaps(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
 	s := spec.Copy()
 	s.Programs = map[string]*ebpf.ProgramSpec{}
 	coll, err := ebpf.NewCollection(s)
 	if err != nil {
 		return nil, fmt.Errorf("create BPF maps: %w", err)
 	}
-	maps := coll.Maps
-	coll.Maps = nil
-	coll.Close()
-	return maps, nil
-}
-
-func closeMaps(maps map[string]*ebpf.Map) {
-	for _, m := range maps {
-		m.Close()
-	}
-}
-
-func assignMaps(maps map[string]*ebpf.Map, to any) error {
-	switch m := to.(type) {
-	case *dropsMaps:
-		m.DropCfg, m.DropCounts, m.DropStats = maps["drop_cfg"], maps["drop_counts"], maps["drop_stats"]
-		m.DropCache, m.EventRate, m.Events = maps["drop_cache"], maps["event_rate"], maps["events"]
-		if m.DropCfg == nil || m.DropCounts == nil || m.DropStats == nil || m.Events == nil || m.DropCache == nil {
-			return errors.New("drops object is missing maps: regenerate with make generate")
-		}
-	case *netrxMaps:
-		m.NetrxCfg, m.NetrxPercpu, m.NetrxRun = maps["netrx_cfg"], maps["netrx_percpu"], maps["netrx_run"]
-		if m.NetrxCfg == nil || m.NetrxPercpu == nil || m.NetrxRun == nil {
-			return errors.New("netrx object is missing maps: regenerate with make generate")
-		}
-	}
-	return nil
+	return coll, nil
 }
 
 // loadProgram loads one program of spec against already created maps.
 func loadProgram(spec *ebpf.CollectionSpec, name string, maps map[string]*ebpf.Map) (*ebpf.Program, error) {
-	s := spec.Copy()
-	for n := range s.Programs {
-		if n != name {
-			delete(s.Programs, n)
-		}
-	}
-	if len(s.Programs) == 0 {
+	ps, ok := spec.Programs[name]
+	if !ok {
 		return nil, fmt.Errorf("program %s not in the object: regenerate with make generate", name)
 	}
+	s := spec.Copy()
+	s.Programs = map[string]*ebpf.ProgramSpec{name: ps.Copy()}
 	coll, err := ebpf.NewCollectionWithOptions(s, ebpf.CollectionOptions{MapReplacements: maps})
 	if err != nil {
 		return nil, err

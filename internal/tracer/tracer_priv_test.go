@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf/ringbuf"
 )
 
 func requireRoot(t *testing.T) {
@@ -80,10 +78,9 @@ func TestPrivDropsCountedAndStreamed(t *testing.T) {
 			sendUDP(t, port, n)
 
 			var got int
-			var rec ringbuf.Record
 			var e Event
 			for got < n {
-				err := tr.ReadEvent(&rec, &e, time.Now().Add(5*time.Second))
+				err := tr.NextEvent(&e, time.Now().Add(5*time.Second))
 				if err != nil {
 					t.Fatalf("after %d of %d events: %v", got, n, err)
 				}
@@ -249,10 +246,9 @@ func TestPrivIPv6DropEvents(t *testing.T) {
 				}
 			}
 			var got int
-			var rec ringbuf.Record
 			var e Event
 			for got < n {
-				if err := tr.ReadEvent(&rec, &e, time.Now().Add(5*time.Second)); err != nil {
+				if err := tr.NextEvent(&e, time.Now().Add(5*time.Second)); err != nil {
 					t.Fatalf("after %d of %d IPv6 events: %v", got, n, err)
 				}
 				if e.L3 == EthIPv6 && int(e.Dport) == port {
