@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package doctor probes what this kernel and these privileges allow droptrace to do, and says
-// how to fix what is missing. The same probes decide a session's mode at start.
+// how to fix what is missing. What decides a session's mode is internal/probe, the same
+// function a session starts from.
 package doctor
 
 import (
@@ -13,11 +14,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/probe"
+	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/snmp"
 	"github.com/droptrace/droptrace/internal/softirqs"
 	"github.com/droptrace/droptrace/internal/softnet"
@@ -99,14 +101,18 @@ func Run() Report {
 		}
 	}
 
-	reasons, err := dropreason.Load()
-	switch {
+	// The same probe a session starts from: what it finds here is the mode a session runs in.
+	host, tr := probe.Open(tracer.Options{}, false)
+	if tr != nil {
+		tr.Close()
+	}
+	switch err := host.ReasonsErr; {
 	case errors.Is(err, dropreason.ErrNoEnum):
 		add("drop reasons", Warn, "kernel has no enum skb_drop_reason (before 5.17): drops are counted without reasons", "")
 	case err != nil:
 		add("drop reasons", Warn, err.Error(), "")
 	default:
-		add("drop reasons", OK, fmt.Sprintf("%d reasons decoded from BTF", reasons.Len()), "")
+		add("drop reasons", OK, fmt.Sprintf("%d reasons decoded from BTF", host.Reasons.Len()), "")
 	}
 
 	if _, err := kallsyms.Load(); err != nil {
@@ -115,16 +121,15 @@ func Run() Report {
 		add("kallsyms", OK, "text symbols readable", "")
 	}
 
-	hzDetail, hzLevel, hzFix := "", OK, ""
-	if hz, err := sysctl.HZ(); err == nil {
-		hzDetail = fmt.Sprintf("HZ=%d (kernel config)", hz)
-	} else if hz, merr := tracer.MeasureHZ(100 * time.Millisecond); merr == nil {
-		hzDetail = fmt.Sprintf("HZ=%d (measured with bpf_jiffies64; no kernel config found)", hz)
-	} else {
-		hzLevel, hzDetail = Warn, fmt.Sprintf("HZ unknown (%v; %v): time squeezes are not predicted", err, merr)
-		hzFix = "provide /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r)"
+	switch host.HZSource {
+	case probe.HZKconfig:
+		add("hz", OK, fmt.Sprintf("HZ=%d (kernel config)", host.HZ), "")
+	case probe.HZMeasured:
+		add("hz", OK, fmt.Sprintf("HZ=%d (measured with bpf_jiffies64; no kernel config found)", host.HZ), "")
+	default:
+		add("hz", Warn, fmt.Sprintf("HZ unknown (%v): time squeezes are not predicted", host.HZErr),
+			"provide /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r)")
 	}
-	add("hz", hzLevel, hzDetail, hzFix)
 
 	if nc, err := sysctl.ReadNetCore(); err == nil {
 		add("sysctls", OK, fmt.Sprintf("netdev_budget=%d netdev_budget_usecs=%d netdev_max_backlog=%d dev_weight=%d",
@@ -133,20 +138,17 @@ func Run() Report {
 		add("sysctls", Warn, err.Error(), "")
 	}
 
-	tr, err := tracer.Open(tracer.Options{})
-	if err != nil {
-		add("bpf programs", Fail, err.Error(), "run as root; see the privileges, btf and tracefs lines above")
-	} else {
-		for _, p := range tr.Probes() {
-			level := OK
-			if !p.OK {
-				level = Warn
-			}
-			add("attach "+p.Name, level, p.Status, "")
-		}
-		r.CanTrace = true
-		tr.Close()
+	if host.TraceErr != nil {
+		add("bpf programs", Fail, host.TraceErr.Error(), "run as root; see the privileges, btf and tracefs lines above")
 	}
+	for _, p := range host.Probes {
+		level := OK
+		if !p.OK {
+			level = Warn
+		}
+		add("attach "+p.Name, level, p.Status, "")
+	}
+	r.CanTrace = host.Mode == record.ModeFull
 
 	if b, err := os.ReadFile("/proc/net/softnet_stat"); err != nil {
 		add("softnet_stat", Fail, err.Error(), "")

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package probe finds out what droptrace can do on this host: which tracepoints attach and
+// how, the kernel's HZ, whether drop reasons can be named, and so the mode a session runs in.
+// A session starts from it and `droptrace doctor` reports it, so the two cannot disagree.
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/sysctl"
+	"github.com/droptrace/droptrace/internal/tracer"
+)
+
+// Where HZ came from.
+const (
+	HZKconfig  = "kconfig"  // CONFIG_HZ in /proc/config.gz or /boot/config-$(uname -r)
+	HZMeasured = "measured" // jiffies read twice with BPF (tracer.MeasureHZ)
+)
+
+// Host is what this kernel and these privileges allow.
+type Host struct {
+	// HZ is CONFIG_HZ, 0 when unknown (HZErr says why): net_rx_action's time limit is in
+	// jiffies, so time squeezes are predicted only when it is known.
+	HZ       int
+	HZSource string // HZKconfig or HZMeasured; "" when unknown
+	HZErr    error
+	// Reasons names drop reasons from this kernel's BTF; ReasonsErr wraps
+	// dropreason.ErrNoEnum on kernels without them (before 5.17).
+	Reasons    *dropreason.Table
+	ReasonsErr error
+	// Probes says how each tracepoint attached, or why not; none when no tracer was opened.
+	Probes []tracer.Probe
+	// TraceErr says why no program attached (it wraps tracer.ErrNoTracing); nil when some did
+	// or when no tracer was asked for.
+	TraceErr error
+	// Mode is record.ModeFull when a tracer is open, else record.ModeCountersOnly.
+	Mode string
+}
+
+// Open probes the host and, unless countersOnly, opens a tracer with opts and the HZ found
+// (opts.HZ is ignored). The tracer is nil exactly when Host.Mode is record.ModeCountersOnly;
+// the caller closes it.
+func Open(opts tracer.Options, countersOnly bool) (Host, *tracer.Tracer) {
+	var h Host
+	h.HZ, h.HZSource, h.HZErr = HZ()
+	h.Reasons, h.ReasonsErr = dropreason.Load()
+	var tr *tracer.Tracer
+	if !countersOnly {
+		opts.HZ = h.HZ
+		var err error
+		if tr, err = tracer.Open(opts); err != nil {
+			h.TraceErr, tr = err, nil
+		} else {
+			h.Probes = tr.Probes()
+		}
+	}
+	h.Mode = mode(tr != nil)
+	return h, tr
+}
+
+func mode(tracing bool) string {
+	if tracing {
+		return record.ModeFull
+	}
+	return record.ModeCountersOnly
+}
+
+// HZ finds CONFIG_HZ from the kernel config, else, when no config says, measures jiffies
+// against the clock with a BPF program.
+func HZ() (int, string, error) {
+	return detectHZ(sysctl.HZ, func() (int, error) { return tracer.MeasureHZ(100 * time.Millisecond) })
+}
+
+func detectHZ(kconfig, measure func() (int, error)) (int, string, error) {
+	hz, err := kconfig()
+	if err == nil {
+		return hz, HZKconfig, nil
+	}
+	if !errors.Is(err, sysctl.ErrHZUnknown) {
+		return 0, "", err
+	}
+	hz, merr := measure()
+	if merr != nil {
+		return 0, "", fmt.Errorf("%w; measuring it with BPF failed: %w", err, merr)
+	}
+	return hz, HZMeasured, nil
+}
