@@ -41,7 +41,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-generate: ## regenerate BPF objects and loaders from bpf/*.c (needs clang, llvm)
+generate: ## regenerate BPF objects and loaders from bpf/*.c (needs clang-14 and llvm-14: the committed objects are Debian bookworm's clang 14 output)
 	$(GO) generate ./internal/tracer ./internal/netlab
 
 tracefs: ## mount tracefs when it is missing (classic tracepoints need it)
