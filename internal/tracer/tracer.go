@@ -262,7 +262,7 @@ func hint(err error) string {
 	switch {
 	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
 		return msg + " (needs root, or CAP_BPF and CAP_PERFMON; run with sudo; check kernel.unprivileged_bpf_disabled and lockdown)"
-	case errors.Is(err, unix.ENOENT) && strings.Contains(msg, "tracing"):
+	case errors.Is(err, os.ErrNotExist) && strings.Contains(msg, "tracing"):
 		return msg + " (tracefs not mounted: mount -t tracefs nodev /sys/kernel/tracing)"
 	}
 	// Verifier logs are long; the first lines say enough for a probe result.
