@@ -86,14 +86,36 @@ static __always_inline void stat_inc(__u32 idx)
 _Static_assert(DT_DROP_CACHE_SLOTS >= 2 && (DT_DROP_CACHE_SLOTS & (DT_DROP_CACHE_SLOTS - 1)) == 0,
 	       "DT_DROP_CACHE_SLOTS is a power of two");
 
-static __always_inline bool count_in_slot(struct drop_key *key)
+/* The drop key as its three 64-bit words (struct drop_key, little endian), built in registers:
+ * storing the fields one by one and loading them back as words stalls store forwarding on
+ * every drop. */
+struct key_words {
+	__u64 w[3];
+};
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key words are built little endian");
+_Static_assert(__builtin_offsetof(struct drop_key, reason) == 8 &&
+		       __builtin_offsetof(struct drop_key, netns) == 12 &&
+		       __builtin_offsetof(struct drop_key, ifindex) == 16 &&
+		       __builtin_offsetof(struct drop_key, l3) == 20 &&
+		       __builtin_offsetof(struct drop_key, l4) == 22 && sizeof(struct drop_key) == 24,
+	       "key_words follows struct drop_key");
+
+static __always_inline void make_key(struct key_words *k, __u64 location, __u32 reason, __u32 netns,
+				     __u32 ifindex, __u16 l3, __u8 l4)
 {
-	__u64 *k = (__u64 *)key, *sk;
+	k->w[0] = location;
+	k->w[1] = reason | (__u64)netns << 32;
+	k->w[2] = ifindex | (__u64)l3 << 32 | (__u64)l4 << 48;
+}
+
+static __always_inline bool count_in_slot(struct key_words *k)
+{
+	__u64 k0 = k->w[0], k1 = k->w[1], k2 = k->w[2], *sk;
 	struct drop_slot *slot;
 	__u32 idx;
 
-	_Static_assert(sizeof(struct drop_key) == 24, "drop_key is compared as three words");
-	idx = (__u32)(k[0] ^ (k[0] >> 29) ^ k[1] ^ (k[1] >> 32) ^ k[2] ^ (k[2] >> 16)) * 2654435761U;
+	idx = (__u32)(k0 ^ (k0 >> 29) ^ k1 ^ (k1 >> 32) ^ k2 ^ (k2 >> 16)) * 2654435761U;
 	idx >>= 32 - DT_SLOT_BITS;
 	slot = bpf_map_lookup_elem(&drop_cache, &idx);
 	if (!slot)
@@ -102,15 +124,15 @@ static __always_inline bool count_in_slot(struct drop_key *key)
 	if (slot->count == 0) {
 		/* Whole-word stores: see struct drop_slot for why the seal, not the order, is what
 		 * keeps userspace from reading a count with a torn key. */
-		sk[0] = k[0];
-		sk[1] = k[1];
-		sk[2] = k[2];
-		slot->seal = DT_SLOT_SEALED | (k[0] ? DT_SLOT_WORD(0) : 0) | (k[1] ? DT_SLOT_WORD(1) : 0) |
-			     (k[2] ? DT_SLOT_WORD(2) : 0);
+		sk[0] = k0;
+		sk[1] = k1;
+		sk[2] = k2;
+		slot->seal = DT_SLOT_SEALED | (k0 ? DT_SLOT_WORD(0) : 0) | (k1 ? DT_SLOT_WORD(1) : 0) |
+			     (k2 ? DT_SLOT_WORD(2) : 0);
 		slot->count = 1;
 		return true;
 	}
-	if (sk[0] != k[0] || sk[1] != k[1] || sk[2] != k[2])
+	if (sk[0] != k0 || sk[1] != k1 || sk[2] != k2)
 		return false;
 	slot->count++;
 	return true;
@@ -440,9 +462,9 @@ static __always_inline __u64 wakeup_flags(void)
 
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
-	struct drop_key key = {};
 	struct net_device *dev;
 	struct skb_meta m = {};
+	struct key_words key;
 	struct pkt pk;
 	struct drop_event *e;
 	__u64 one = 1, *cnt;
@@ -451,12 +473,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 
 	read_meta(skb, btf, &m);
 	parse_protocols(&m, &pk);
-	key.ifindex = m.ifindex;
-	key.netns = m.netns;
-	key.location = location;
-	key.reason = reason;
-	key.l3 = pk.l3;
-	key.l4 = pk.l4;
+	make_key(&key, location, reason, m.netns, m.ifindex, pk.l3, pk.l4);
 
 	if (count_in_slot(&key)) {
 		/* counted */
