@@ -3,8 +3,6 @@
 package session
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sysctl"
-	"github.com/droptrace/droptrace/internal/tracer"
 )
 
 func kernelRelease() string {
@@ -33,23 +30,6 @@ func onlineCPUs(fsys hostfs.FS) ([]int, error) {
 		return nil, err
 	}
 	return hostctx.ParseCPUList(strings.TrimSpace(string(b)))
-}
-
-// detectHZ finds CONFIG_HZ from the kernel config, else measures jiffies against the clock
-// with a BPF program; net_rx_action's time limit is in jiffies, so predictions need it.
-func detectHZ() (int, string, error) {
-	hz, err := sysctl.HZ()
-	if err == nil {
-		return hz, "kconfig", nil
-	}
-	if !errors.Is(err, sysctl.ErrHZUnknown) {
-		return 0, "", err
-	}
-	hz, merr := tracer.MeasureHZ(100 * time.Millisecond)
-	if merr != nil {
-		return 0, "", fmt.Errorf("%v; measuring it with BPF failed: %w", err, merr)
-	}
-	return hz, "measured", nil
 }
 
 // monoToWall converts CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) to wall time.

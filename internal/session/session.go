@@ -21,6 +21,7 @@ import (
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/probe"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sample"
@@ -132,8 +133,9 @@ func open(cfg Config) (*Session, error) {
 	}
 	start.Sysctl = assemble.Sysctl(nc)
 
+	host := s.openTracer(start)
 	// Drop reasons come from this kernel's BTF: numbering differs between kernels.
-	s.reasons, err = dropreason.Load()
+	s.reasons, err = host.Reasons, host.ReasonsErr
 	reasonsOK := reconcile.Availability{OK: true}
 	switch {
 	case errors.Is(err, dropreason.ErrNoEnum):
@@ -150,12 +152,11 @@ func open(cfg Config) (*Session, error) {
 		log.Warn("drop locations are shown as addresses", "err", err)
 	}
 
-	hzErr := s.openTracer(start)
 	s.avail.Drops, s.avail.NetRx, s.avail.Predict = s.sources(start, reasonsOK)
 	var apply func(sysctl.NetCore) reconcile.Availability
 	if s.tr != nil && s.tr.HasNetRx() {
 		apply = func(nc sysctl.NetCore) reconcile.Availability { return s.configureNetRx(nc, true, nil) }
-		s.avail.Predict = s.configureNetRx(nc, ncErr == nil, hzErr)
+		s.avail.Predict = s.configureNetRx(nc, ncErr == nil, host.HZErr)
 	}
 	s.sysctl = newSysctlWatch(cfg.FS, log, nc, s.avail.Predict, apply)
 
@@ -180,36 +181,31 @@ func open(cfg Config) (*Session, error) {
 	return s, nil
 }
 
-// openTracer finds the kernel's HZ and decides the mode: the tracer attached, or counters
-// only. It fills in the start record's HZ, mode and probes, and returns why HZ is unknown.
-func (s *Session) openTracer(start *record.Start) error {
-	hz, hzSrc, hzErr := detectHZ()
-	s.hz, start.HZ, start.HZSource = hz, hz, hzSrc
-	start.Mode = record.ModeCountersOnly
-	if !s.cfg.CountersOnly {
-		tr, err := tracer.Open(tracer.Options{
-			Events: s.cfg.Events, MaxEventRate: s.cfg.MaxEventRate, HZ: hz,
-			RingBufferBytes: s.cfg.RingBufferBytes, ForceTracepoint: s.cfg.ForceTracepoint,
-		})
-		if err != nil {
-			s.log.Warn("tracing is not possible, running counters-only (softnet_stat, softirqs, snmp)", "err", err,
-				"fix", "run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE); `droptrace doctor` shows every probe")
-		} else {
-			s.tr = tr
-		}
+// openTracer probes the host and decides the mode, as doctor reports it: the tracer attached,
+// or counters only. It fills in the start record's HZ, mode and probes.
+func (s *Session) openTracer(start *record.Start) probe.Host {
+	host, tr := probe.Open(tracer.Options{
+		Events: s.cfg.Events, MaxEventRate: s.cfg.MaxEventRate,
+		RingBufferBytes: s.cfg.RingBufferBytes, ForceTracepoint: s.cfg.ForceTracepoint,
+	}, s.cfg.CountersOnly)
+	s.tr = tr
+	s.hz, start.HZ, start.HZSource = host.HZ, host.HZ, host.HZSource
+	start.Mode = host.Mode
+	if host.TraceErr != nil {
+		s.log.Warn("tracing is not possible, running counters-only (softnet_stat, softirqs, snmp)", "err", host.TraceErr,
+			"fix", "run as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE); `droptrace doctor` shows every probe")
 	}
-	if s.tr == nil {
+	if tr == nil {
 		start.Probes["skb:kfree_skb"] = "unavailable: counters-only"
-		return hzErr
+		return host
 	}
-	start.Mode = record.ModeFull
-	for _, p := range s.tr.Probes() {
+	for _, p := range host.Probes {
 		start.Probes[p.Name] = p.Status
 		if !p.OK && p.Status != "off" {
 			s.log.Warn("tracepoint not attached", "tracepoint", p.Name, "status", p.Status)
 		}
 	}
-	return hzErr
+	return host
 }
 
 // sources says what each source can tell, from the mode and the probes attached.
