@@ -176,6 +176,9 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 		RingFull:    Sum(c.RingFull) - Sum(p.RingFull),
 		Recursion:   c.RecursionMisses - p.RecursionMisses,
 	}
+	if len(cur.NetRx) > 0 {
+		d.Stats.NetRxRecursion = cur.NetRxRecursionMisses - prev.NetRxRecursionMisses
+	}
 	for i, n := range cur.NetRx {
 		var o tracer.NetRx
 		if i < len(prev.NetRx) {
@@ -195,7 +198,6 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 			TimedRuns:     raw.TimedRuns + raw.SampleRuns,
 			TimeUncertain: n.TimeUncertain - o.TimeUncertain,
 		}
-		d.Stats.NetRxRecursion = n.RecursionMisses - o.RecursionMisses
 	}
 }
 

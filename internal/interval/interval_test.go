@@ -113,11 +113,11 @@ func TestDiff(t *testing.T) {
 		{
 			name: "tracer counters subtract; max_run is a level",
 			prev: sample.Sample{DropStats: tracer.DropStats{EventsSent: []uint64{1, 1}, RecursionMisses: 2},
-				NetRx: []tracer.NetRx{{Runs: 10, MaxRunNs: 900}}},
+				NetRx: []tracer.NetRx{{Runs: 10, MaxRunNs: 900}}, NetRxRecursionMisses: 7},
 			cur: sample.Sample{DropStats: tracer.DropStats{EventsSent: []uint64{3, 4}, RecursionMisses: 5},
-				NetRx: []tracer.NetRx{{Runs: 15, MaxRunNs: 800, BudgetSqueezes: 2}, {Runs: 1}}},
+				NetRx: []tracer.NetRx{{Runs: 15, MaxRunNs: 800, BudgetSqueezes: 2}, {Runs: 1}}, NetRxRecursionMisses: 9},
 			check: func(t *testing.T, d *Delta) {
-				if d.Stats.Sent != 5 || d.Stats.Recursion != 3 {
+				if d.Stats.Sent != 5 || d.Stats.Recursion != 3 || d.Stats.NetRxRecursion != 2 {
 					t.Errorf("stats %+v", d.Stats)
 				}
 				if n := d.NetRx[0]; n.Runs != 5 || n.MaxRunNs != 800 || n.BudgetSqueezes != 2 {

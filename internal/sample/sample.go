@@ -23,20 +23,23 @@ import (
 
 // Sample is every source read at one instant: cumulative values, turned into deltas later.
 type Sample struct {
-	At          time.Time
-	Drops       map[tracer.DropKey][]uint64
-	DropStats   tracer.DropStats
-	NetRx       []tracer.NetRx
-	Softnet     softnet.Table
-	SoftnetErr  error
-	Softirqs    softirqs.Table
-	SoftirqsErr error
-	Netns       map[uint32]*Netns
-	IRQs        map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
-	RxDropped   map[string]uint64      // interface -> core rx_dropped (cumulative)
-	Sockstat    map[string]map[string]int64
-	Mcast       []hostctx.McastAddr
-	McastOK     bool
+	At        time.Time
+	Drops     map[tracer.DropKey][]uint64
+	DropStats tracer.DropStats
+	NetRx     []tracer.NetRx
+	// NetRxRecursionMisses is the host-wide count of NET_RX tracepoint hits the kernel ran no
+	// program for.
+	NetRxRecursionMisses uint64
+	Softnet              softnet.Table
+	SoftnetErr           error
+	Softirqs             softirqs.Table
+	SoftirqsErr          error
+	Netns                map[uint32]*Netns
+	IRQs                 map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
+	RxDropped            map[string]uint64      // interface -> core rx_dropped (cumulative)
+	Sockstat             map[string]map[string]int64
+	Mcast                []hostctx.McastAddr
+	McastOK              bool
 	// Moved is how far each checked kernel counter advanced while the BPF maps were read:
 	// the kernel counters are read just before and just after them. A traced count read in
 	// between can differ from the kernel's by at most that much, in either direction; this
@@ -156,8 +159,11 @@ func (r *Reader) readTracer(sm *Sample) error {
 	if sm.DropStats, err = tr.ReadDropStats(); err != nil {
 		return err
 	}
-	sm.NetRx, err = tr.ReadNetRx()
-	return err
+	if sm.NetRx, err = tr.ReadNetRx(); err != nil {
+		return err
+	}
+	sm.NetRxRecursionMisses = tr.NetRxRecursionMisses()
+	return nil
 }
 
 // readHost reads the host context that changes: IRQ counts, rx_dropped, sockets, multicast.

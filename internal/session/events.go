@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cilium/ebpf/ringbuf"
-
 	"github.com/droptrace/droptrace/internal/assemble"
 	"github.com/droptrace/droptrace/internal/enrich"
 	"github.com/droptrace/droptrace/internal/record"
@@ -62,7 +60,6 @@ func newEventWriter(records Sink, names assemble.Names, ifnames *enrich.Ifnames)
 
 // run streams drop events from tr until ctx is cancelled and the ring is empty.
 func (w *eventWriter) run(ctx context.Context, tr *tracer.Tracer, log *slog.Logger) {
-	var rec ringbuf.Record
 	var e tracer.Event
 	var drainUntil time.Time
 	for {
@@ -78,7 +75,7 @@ func (w *eventWriter) run(ctx context.Context, tr *tracer.Tracer, log *slog.Logg
 			}
 			deadline = time.Now()
 		}
-		err := tr.ReadEvent(&rec, &e, deadline)
+		err := tr.NextEvent(&e, deadline)
 		switch {
 		case err == nil:
 		case errors.Is(err, tracer.ErrTimeout):

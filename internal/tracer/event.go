@@ -117,15 +117,5 @@ func (t *Tracer) NextEvent(e *Event, deadline time.Time) error {
 	return DecodeEvent(t.rec.RawSample, e)
 }
 
-// ReadEvent is NextEvent that also hands out the record. It goes once the session calls
-// NextEvent: the record is the tracer's business.
-func (t *Tracer) ReadEvent(rec *ringbuf.Record, e *Event, deadline time.Time) error {
-	if err := t.NextEvent(e, deadline); err != nil {
-		return err
-	}
-	*rec = t.rec
-	return nil
-}
-
 // HasEvents says whether the event stream is on.
 func (t *Tracer) HasEvents() bool { return t.reader != nil }

@@ -44,9 +44,6 @@ type NetRx struct {
 	// TimeUncertain counts runs whose time squeeze BPF could not decide (a tick at the end of
 	// the run; see struct netrx_stats).
 	TimeUncertain uint64
-	// RecursionMisses is a host-wide total, the same in every CPU's entry. It goes once the
-	// session reads Tracer.NetRxRecursionMisses, which says it once.
-	RecursionMisses uint64
 }
 
 // EstBusyNs is the NET_RX busy time of the runs counted in n (a delta), exact when no run was
@@ -171,7 +168,6 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 	if err := t.netrxM.NetrxPercpu.Lookup(uint32(0), &v); err != nil {
 		return nil, fmt.Errorf("read netrx_percpu: %w", err)
 	}
-	misses := t.NetRxRecursionMisses()
 	out := make([]NetRx, len(v))
 	for i, c := range v {
 		s := c.Stats
@@ -179,7 +175,7 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 			Packets: s.Packets, BudgetSqueezes: s.BudgetSqueezes, TimeSqueezes: s.TimeSqueezes,
 			OtherPolls: s.OtherPolls, OtherPackets: s.OtherPackets, MaxRunNs: s.MaxRunNs,
 			TimedRuns: s.TimedRuns, SampleBusyNs: s.SampleBusyNs, SampleRuns: s.SampleRuns,
-			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain, RecursionMisses: misses}
+			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain}
 	}
 	return out, nil
 }
