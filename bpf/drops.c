@@ -35,7 +35,7 @@ struct {
  * counting a drop costs, and a drop storm repeats one key. Each CPU first tries the slot its key
  * hashes to: a slot belongs to the first key that lands in it, for good, so a count never moves
  * and userspace adds slot and map counts of the same key. Keys that find their slot taken go to
- * drop_counts as before. */
+ * drop_counts. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DT_DROP_CACHE_SLOTS);

@@ -139,8 +139,8 @@ struct netrx_cpu {
 	struct netrx_state run;
 };
 
-/* What net_rx_action reads at its start; userspace refreshes it every interval so that a
- * sysctl changed during a session is picked up. */
+/* What net_rx_action reads at its start; userspace rewrites it when netdev_budget or
+ * netdev_budget_usecs change, so that a change during a session is picked up. */
 struct netrx_config {
 	__u32 budget;        /* net.core.netdev_budget; 0: do not predict */
 	__u32 time_jiffies;  /* usecs_to_jiffies(net.core.netdev_budget_usecs) */

@@ -148,7 +148,7 @@ func si(x float64) string {
 	return fmt.Sprintf("%.0f", x)
 }
 
-// Print writes the tables (Markdown, for the README) and the targets' verdicts.
+// Print writes the tables (Markdown, as in docs/performance.md) and the targets' verdicts.
 func (r *Report) Print(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "\ndroptrace cost: kernel %s, %d CPUs, flood pinned to CPU %d (%d-byte datagrams, sendmmsg batches of %d), sink and tracers unpinned\n",
@@ -229,7 +229,7 @@ func (r *Report) floodShare(w Workload) float64 {
 	return median(xs)
 }
 
-// Targets from the issue that asked for this benchmark.
+// Targets droptrace's cost is held to (docs/performance.md).
 const (
 	TargetAggregate   = 0.97
 	TargetEvents      = 0.90

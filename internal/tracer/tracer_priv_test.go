@@ -159,7 +159,7 @@ func TestPrivNetRxCountsRuns(t *testing.T) {
 	}
 }
 
-// This machine runs HZ=250 (CONFIG_HZ in /proc/config.gz); the BPF measurement must agree.
+// MeasureHZ must agree with the CONFIG_HZ of the running kernel's config.
 func TestPrivMeasureHZ(t *testing.T) {
 	requireRoot(t)
 	hz, err := MeasureHZ(100 * time.Millisecond)
