@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/doctor"
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/session"
 	"github.com/droptrace/droptrace/internal/view"
@@ -249,7 +250,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	rep := doctor.Run()
+	rep := doctor.Run(hostfs.Host())
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

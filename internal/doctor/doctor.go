@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/probe"
@@ -58,14 +59,15 @@ const (
 	capBPF         = 39
 )
 
-// Run performs every probe. Loading BPF programs is part of it: it is the only honest test.
-func Run() Report {
+// Run performs every probe of the host whose /proc and /sys are fsys. Loading BPF programs is
+// part of it: it is the only honest test.
+func Run(fsys hostfs.FS) Report {
 	var r Report
 	add := func(name, level, detail, fix string) {
 		r.Results = append(r.Results, Result{Name: name, Level: level, Detail: detail, Fix: fix})
 	}
 
-	caps, err := effectiveCaps("/proc/self/status")
+	caps, err := effectiveCaps(fsys, "/proc/self/status")
 	switch {
 	case err != nil:
 		add("privileges", Warn, err.Error(), "")
@@ -76,23 +78,23 @@ func Run() Report {
 			"run with sudo, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE")
 	}
 
-	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+	if _, err := fsys.Stat("/sys/kernel/tracing/events"); err == nil {
 		add("tracefs", OK, "/sys/kernel/tracing", "")
-	} else if _, err := os.Stat("/sys/kernel/debug/tracing/events"); err == nil {
+	} else if _, err := fsys.Stat("/sys/kernel/debug/tracing/events"); err == nil {
 		add("tracefs", OK, "/sys/kernel/debug/tracing", "")
 	} else {
 		add("tracefs", Warn, "not mounted: classic tracepoints cannot attach (tp_btf still can)",
 			"mount -t tracefs nodev /sys/kernel/tracing")
 	}
 
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil {
+	if _, err := fsys.Stat("/sys/kernel/btf/vmlinux"); err == nil {
 		add("btf", OK, "/sys/kernel/btf/vmlinux", "")
 	} else {
 		add("btf", Warn, "no kernel BTF: tp_btf programs and CO-RE relocations are refused, drop reasons cannot be named",
 			"use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
 	}
 
-	if b, err := os.ReadFile("/sys/kernel/security/lockdown"); err == nil {
+	if b, err := fsys.ReadFile("/sys/kernel/security/lockdown"); err == nil {
 		mode := lockdownMode(string(b))
 		if mode == "confidentiality" {
 			add("lockdown", Fail, "lockdown=confidentiality: BPF cannot read kernel memory", "boot with lockdown=integrity or none")
@@ -115,7 +117,7 @@ func Run() Report {
 		add("drop reasons", OK, fmt.Sprintf("%d reasons decoded from BTF", host.Reasons.Len()), "")
 	}
 
-	if _, err := kallsyms.Load(); err != nil {
+	if _, err := kallsyms.Load(fsys); err != nil {
 		add("kallsyms", Warn, err.Error()+": drop locations are shown as addresses", "run as root (kernel.kptr_restrict hides addresses)")
 	} else {
 		add("kallsyms", OK, "text symbols readable", "")
@@ -131,7 +133,7 @@ func Run() Report {
 			"provide /proc/config.gz (CONFIG_IKCONFIG_PROC) or /boot/config-$(uname -r)")
 	}
 
-	if nc, err := sysctl.ReadNetCore(); err == nil {
+	if nc, err := sysctl.On(fsys).ReadNetCore(); err == nil {
 		add("sysctls", OK, fmt.Sprintf("netdev_budget=%d netdev_budget_usecs=%d netdev_max_backlog=%d dev_weight=%d",
 			nc.Budget, nc.BudgetUsecs, nc.MaxBacklog, nc.DevWeight), "")
 	} else {
@@ -150,9 +152,7 @@ func Run() Report {
 	}
 	r.CanTrace = host.Mode == record.ModeFull
 
-	if b, err := os.ReadFile("/proc/net/softnet_stat"); err != nil {
-		add("softnet_stat", Fail, err.Error(), "")
-	} else if t, err := softnet.Parse(bytes.NewReader(b)); err != nil {
+	if t, err := hostfs.ReadParse(fsys, "/proc/net/softnet_stat", softnet.Parse); err != nil {
 		add("softnet_stat", Fail, err.Error(), "")
 	} else {
 		r.CanCounter = true
@@ -162,16 +162,12 @@ func Run() Report {
 		}
 		add("softnet_stat", OK, fmt.Sprintf("%d columns, %d CPUs, %s", t.Columns, len(t.CPUs), src), "")
 	}
-	if b, err := os.ReadFile("/proc/softirqs"); err != nil {
+	if _, err := hostfs.ReadParse(fsys, "/proc/softirqs", softirqs.Parse); err != nil {
 		add("softirqs", Warn, err.Error()+": NET_RX coverage cannot be checked", "")
-	} else if _, err := softirqs.Parse(bytes.NewReader(b)); err != nil {
-		add("softirqs", Warn, err.Error(), "")
 	} else {
 		add("softirqs", OK, "/proc/softirqs NET_RX readable", "")
 	}
-	if b, err := os.ReadFile("/proc/net/snmp"); err != nil {
-		add("snmp", Warn, err.Error(), "")
-	} else if _, err := snmp.Parse(bytes.NewReader(b)); err != nil {
+	if _, err := hostfs.ReadParse(fsys, "/proc/net/snmp", snmp.Parse); err != nil {
 		add("snmp", Warn, err.Error(), "")
 	} else {
 		add("snmp", OK, "/proc/net/snmp readable", "")
@@ -186,13 +182,12 @@ func Run() Report {
 
 func has(caps uint64, c uint) bool { return caps&(1<<c) != 0 }
 
-func effectiveCaps(path string) (uint64, error) {
-	f, err := os.Open(path)
+func effectiveCaps(fsys hostfs.FS, path string) (uint64, error) {
+	b, err := fsys.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
 			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)

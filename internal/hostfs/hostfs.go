@@ -37,6 +37,12 @@ func (f FS) Path(name string) string {
 // ReadFile reads a whole file.
 func (f FS) ReadFile(name string) ([]byte, error) { return os.ReadFile(f.Path(name)) }
 
+// Open opens a file for reading, for files too large to read whole (/proc/kallsyms).
+func (f FS) Open(name string) (*os.File, error) { return os.Open(f.Path(name)) }
+
+// Stat says whether and what name is.
+func (f FS) Stat(name string) (fs.FileInfo, error) { return os.Stat(f.Path(name)) }
+
 // ReadDir lists a directory.
 func (f FS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(f.Path(name)) }
 

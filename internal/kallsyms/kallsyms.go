@@ -13,11 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 // ErrHidden means every text address read as zero: kernel.kptr_restrict (or lockdown) hides
@@ -205,9 +206,9 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// Load reads /proc/kallsyms.
-func Load() (*Symbols, error) {
-	f, err := os.Open("/proc/kallsyms")
+// Load reads /proc/kallsyms of fsys.
+func Load(fsys hostfs.FS) (*Symbols, error) {
+	f, err := fsys.Open("/proc/kallsyms")
 	if err != nil {
 		return nil, fmt.Errorf("kallsyms: %w (drop locations need a kernel built with CONFIG_KALLSYMS=y)", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
 )
 
 func parseFile(t testing.TB, name string) (*Symbols, error) {
@@ -165,11 +167,40 @@ func kernelSymbol(t *testing.T, names ...string) (string, uint64) {
 	return "", 0
 }
 
+// Load reads the kallsyms of the FS it is given, and says what a kernel without them lacks.
+func TestLoadUnderRoot(t *testing.T) {
+	root := t.TempDir()
+	if _, err := Load(hostfs.New(root)); err == nil || !strings.Contains(err.Error(), "CONFIG_KALLSYMS") {
+		t.Errorf("Load of a tree without /proc/kallsyms: %v, want an error naming CONFIG_KALLSYMS", err)
+	}
+	b, err := os.ReadFile("testdata/sample.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "proc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "proc", "kallsyms"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(hostfs.New(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Parse(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() == 0 || s.Len() != want.Len() {
+		t.Errorf("Load under %s: %d symbols, want %d", root, s.Len(), want.Len())
+	}
+}
+
 func TestRealKallsyms(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: /proc/kallsyms shows addresses only to root; run the tests as root")
 	}
-	s, err := Load()
+	s, err := Load(hostfs.Host())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +299,7 @@ func BenchmarkLoad(b *testing.B) {
 	readKallsyms(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Load(); err != nil {
+		if _, err := Load(hostfs.Host()); err != nil {
 			b.Fatal(err)
 		}
 	}

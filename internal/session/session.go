@@ -147,7 +147,7 @@ func open(cfg Config) (*Session, error) {
 	default:
 		start.DropReasons = s.reasons.Len()
 	}
-	s.syms, err = kallsyms.Load()
+	s.syms, err = kallsyms.Load(cfg.FS)
 	if err != nil {
 		log.Warn("drop locations are shown as addresses", "err", err)
 	}
