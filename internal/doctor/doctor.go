@@ -104,7 +104,7 @@ func Run(fsys hostfs.FS) Report {
 	}
 
 	// The same probe a session starts from: what it finds here is the mode a session runs in.
-	host, tr := probe.Open(tracer.Options{}, false)
+	host, tr := probe.Open(fsys, tracer.Options{}, false)
 	if tr != nil {
 		tr.Close()
 	}

@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -42,12 +45,12 @@ type Host struct {
 	Mode string
 }
 
-// Open probes the host and, unless countersOnly, opens a tracer with opts and the HZ found
-// (opts.HZ is ignored). The tracer is nil exactly when Host.Mode is record.ModeCountersOnly;
-// the caller closes it.
-func Open(opts tracer.Options, countersOnly bool) (Host, *tracer.Tracer) {
+// Open probes the host whose /proc and /sys are fsys and, unless countersOnly, opens a tracer
+// with opts and the HZ found (opts.HZ is ignored). The tracer is nil exactly when Host.Mode is
+// record.ModeCountersOnly; the caller closes it.
+func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer.Tracer) {
 	var h Host
-	h.HZ, h.HZSource, h.HZErr = HZ()
+	h.HZ, h.HZSource, h.HZErr = HZ(fsys)
 	h.Reasons, h.ReasonsErr = dropreason.Load()
 	var tr *tracer.Tracer
 	if !countersOnly {
@@ -70,10 +73,20 @@ func mode(tracing bool) string {
 	return record.ModeCountersOnly
 }
 
-// HZ finds CONFIG_HZ from the kernel config, else, when no config says, measures jiffies
-// against the clock with a BPF program.
-func HZ() (int, string, error) {
-	return detectHZ(sysctl.HZ, func() (int, error) { return tracer.MeasureHZ(100 * time.Millisecond) })
+// HZ finds CONFIG_HZ from the running kernel's config under fsys, else, when no config says,
+// measures jiffies against the clock with a BPF program.
+func HZ(fsys hostfs.FS) (int, string, error) {
+	return detectHZ(func() (int, error) { return sysctl.HZ(fsys, KernelRelease()) },
+		func() (int, error) { return tracer.MeasureHZ(100 * time.Millisecond) })
+}
+
+// KernelRelease is the running kernel's release (uname -r); "" when uname fails.
+func KernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
 }
 
 func detectHZ(kconfig, measure func() (int, error)) (int, string, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -63,7 +64,7 @@ func TestPrivOpen(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: needs root to load BPF programs; run `sudo make test`")
 	}
-	h, tr := Open(tracer.Options{}, false)
+	h, tr := Open(hostfs.Host(), tracer.Options{}, false)
 	if tr == nil {
 		t.Fatalf("no tracer: %v", h.TraceErr)
 	}
@@ -82,7 +83,7 @@ func TestPrivOpen(t *testing.T) {
 	if h.HZ == 0 {
 		t.Errorf("HZ unknown: %v", h.HZErr)
 	}
-	c, tr2 := Open(tracer.Options{}, true)
+	c, tr2 := Open(hostfs.Host(), tracer.Options{}, true)
 	if tr2 != nil {
 		tr2.Close()
 		t.Fatal("countersOnly opened a tracer")

@@ -15,14 +15,6 @@ import (
 	"github.com/droptrace/droptrace/internal/sysctl"
 )
 
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return ""
-	}
-	return unix.ByteSliceToString(u.Release[:])
-}
-
 // onlineCPUs reads /sys/devices/system/cpu/online ("0-3,5,7-8").
 func onlineCPUs(fsys hostfs.FS) ([]int, error) {
 	b, err := fsys.ReadFile("/sys/devices/system/cpu/online")

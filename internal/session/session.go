@@ -112,7 +112,7 @@ func open(cfg Config) (*Session, error) {
 	}
 	s.start = start
 	start.Hostname, _ = os.Hostname()
-	start.Kernel = kernelRelease()
+	start.Kernel = probe.KernelRelease()
 	cpus, err := onlineCPUs(cfg.FS)
 	if err != nil {
 		log.Warn("cannot list online CPUs", "err", err)
@@ -184,7 +184,7 @@ func open(cfg Config) (*Session, error) {
 // openTracer probes the host and decides the mode, as doctor reports it: the tracer attached,
 // or counters only. It fills in the start record's HZ, mode and probes.
 func (s *Session) openTracer(start *record.Start) probe.Host {
-	host, tr := probe.Open(tracer.Options{
+	host, tr := probe.Open(s.cfg.FS, tracer.Options{
 		Events: s.cfg.Events, MaxEventRate: s.cfg.MaxEventRate,
 		RingBufferBytes: s.cfg.RingBufferBytes, ForceTracepoint: s.cfg.ForceTracepoint,
 	}, s.cfg.CountersOnly)

@@ -12,11 +12,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/hostfs"
 )
@@ -115,11 +112,12 @@ func (t Tree) ReadNetCore() (NetCore, error) {
 // ErrHZUnknown means no kernel config says what CONFIG_HZ is.
 var ErrHZUnknown = errors.New("CONFIG_HZ unknown")
 
-// HZ reads CONFIG_HZ from /proc/config.gz, else /boot/config-$(uname -r). When neither exists
-// the error wraps ErrHZUnknown, and the caller is expected to measure HZ instead.
-func HZ() (int, error) {
+// HZ reads CONFIG_HZ from fsys's /proc/config.gz, else /boot/config-<release> (release is
+// uname -r). When neither exists the error wraps ErrHZUnknown, and the caller is expected to
+// measure HZ instead.
+func HZ(fsys hostfs.FS, release string) (int, error) {
 	const procConfig = "/proc/config.gz"
-	f, err := os.Open(procConfig)
+	f, err := fsys.Open(procConfig)
 	switch {
 	case err == nil:
 		defer f.Close()
@@ -135,12 +133,8 @@ func HZ() (int, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return 0, fmt.Errorf("open %s: %w", procConfig, err)
 	}
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return 0, fmt.Errorf("uname: %w", err)
-	}
-	boot := "/boot/config-" + unix.ByteSliceToString(u.Release[:])
-	b, err := os.ReadFile(boot)
+	boot := "/boot/config-" + release
+	b, err := fsys.ReadFile(boot)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("no %s and no %s: %w", procConfig, boot, ErrHZUnknown)
 	}

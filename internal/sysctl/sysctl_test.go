@@ -7,10 +7,13 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/hostfs"
 )
@@ -116,9 +119,50 @@ func TestReadNetCore(t *testing.T) {
 	}
 }
 
+// HZ comes from /proc/config.gz first, else /boot/config-<release>; with neither, the error
+// wraps ErrHZUnknown so that the caller measures it.
+func TestHZUnderRoot(t *testing.T) {
+	put := func(root, name, src string) {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	both := t.TempDir()
+	put(both, "proc/config.gz", "testdata/config-1000.gz")
+	put(both, "boot/config-6.1.0-test", "testdata/config-250")
+	if hz, err := HZ(hostfs.New(both), "6.1.0-test"); err != nil || hz != 1000 {
+		t.Errorf("config.gz and boot config: %d, %v; want 1000 from /proc/config.gz", hz, err)
+	}
+	boot := t.TempDir()
+	put(boot, "boot/config-6.1.0-test", "testdata/config-250")
+	if hz, err := HZ(hostfs.New(boot), "6.1.0-test"); err != nil || hz != 250 {
+		t.Errorf("boot config only: %d, %v; want 250", hz, err)
+	}
+	if _, err := HZ(hostfs.New(boot), "6.12.0-other"); !errors.Is(err, ErrHZUnknown) {
+		t.Errorf("another release's boot config: %v, want ErrHZUnknown", err)
+	}
+	bad := t.TempDir()
+	put(bad, "proc/config.gz", "testdata/config-250")
+	if _, err := HZ(hostfs.New(bad), "x"); err == nil || errors.Is(err, ErrHZUnknown) {
+		t.Errorf("config.gz that is not gzip: %v, want an error that is not ErrHZUnknown", err)
+	}
+}
+
 // The running kernel's HZ, when it says; otherwise the error must let the caller measure it.
 func TestHZ(t *testing.T) {
-	hz, err := HZ()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	hz, err := HZ(hostfs.Host(), unix.ByteSliceToString(u.Release[:]))
 	if errors.Is(err, ErrHZUnknown) {
 		t.Skipf("SKIPPED: this kernel exposes no config: %v", err)
 	}
