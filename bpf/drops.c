@@ -33,33 +33,19 @@ struct {
 
 /* Looking a key up in drop_counts (hashing it, walking a bucket, a helper call) is most of what
  * counting a drop costs, and a drop storm repeats one key. Each CPU first tries the slot its key
- * hashes to: a slot belongs to the first key that lands in it, for good, so a count never moves
- * and userspace adds slot and map counts of the same key. Keys that find their slot taken go to
- * drop_counts. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DT_DROP_CACHE_SLOTS);
-	__type(key, __u32);
-	__type(value, struct drop_slot);
-} drop_cache SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DROP_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} drop_stats SEC(".maps");
-
-/* Set by the loader before load (CollectionSpec.Variables): with events off the verifier
- * removes the event path, with no rate limit the token bucket. */
-volatile const struct drop_config drop_cfg = {};
-
+ * hashes to (drop_cpu.slots): a slot belongs to the first key that lands in it, for good, so a
+ * count never moves and userspace adds slot and map counts of the same key. Keys that find their
+ * slot taken go to drop_counts. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct rate_state);
-} event_rate SEC(".maps");
+	__type(value, struct drop_cpu);
+} drop_percpu SEC(".maps");
+
+/* Set by the loader before load (CollectionSpec.Variables): with events off the verifier
+ * removes the event path, with no rate limit the token bucket. */
+volatile const struct drop_config drop_cfg = {};
 
 /* Userspace sets max_entries before load (--ring-buffer-size). */
 struct {
@@ -71,15 +57,8 @@ struct {
 const struct drop_event *unused_drop_event __attribute__((unused));
 const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_slot *unused_drop_slot __attribute__((unused));
+const struct drop_cpu *unused_drop_cpu __attribute__((unused));
 const enum drop_stat *unused_drop_stat __attribute__((unused));
-
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&drop_stats, &idx);
-
-	if (v)
-		*v += 1;
-}
 
 /* The slot index is the top bits of a multiplicative (Fibonacci) hash of the key's words. */
 #define DT_SLOT_BITS __builtin_ctz(DT_DROP_CACHE_SLOTS)
@@ -109,7 +88,7 @@ static __always_inline void make_key(struct key_words *k, __u64 location, __u32 
 	k->w[2] = ifindex | (__u64)l3 << 32 | (__u64)l4 << 48;
 }
 
-static __always_inline bool count_in_slot(struct key_words *k)
+static __always_inline bool count_in_slot(struct drop_cpu *pc, struct key_words *k)
 {
 	__u64 k0 = k->w[0], k1 = k->w[1], k2 = k->w[2], *sk;
 	struct drop_slot *slot;
@@ -117,9 +96,7 @@ static __always_inline bool count_in_slot(struct key_words *k)
 
 	idx = (__u32)(k0 ^ (k0 >> 29) ^ k1 ^ (k1 >> 32) ^ k2 ^ (k2 >> 16)) * 2654435761U;
 	idx >>= 32 - DT_SLOT_BITS;
-	slot = bpf_map_lookup_elem(&drop_cache, &idx);
-	if (!slot)
-		return false;
+	slot = &pc->slots[idx];
 	sk = (__u64 *)&slot->key;
 	if (slot->count == 0) {
 		/* Whole-word stores: see struct drop_slot for why the seal, not the order, is what
@@ -143,19 +120,14 @@ static __always_inline bool count_in_slot(struct key_words *k)
  * both bounds the burst and keeps the product from overflowing. Under a drop storm this runs
  * for every drop and most are refused, so the clock is jiffies (a load) when userspace knows
  * HZ, not bpf_ktime_get_ns (a clock read): the bucket then refills once per tick. */
-static __always_inline bool take_token(void)
+static __always_inline bool take_token(struct rate_state *st)
 {
 	const __u64 one = 1000000000ULL;
 	__u32 rate = drop_cfg.max_event_rate, hz = drop_cfg.hz;
-	struct rate_state *st;
 	__u64 now, elapsed, cap;
-	__u32 zero = 0;
 
 	if (rate == 0)
 		return true;
-	st = bpf_map_lookup_elem(&event_rate, &zero);
-	if (!st)
-		return false;
 	if (hz) {
 		now = bpf_jiffies64();
 		elapsed = now - st->last;
@@ -467,15 +439,20 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	struct key_words key;
 	struct pkt pk;
 	struct drop_event *e;
+	struct drop_cpu *pc;
 	__u64 one = 1, *cnt;
+	__u32 zero = 0;
 
-	stat_inc(DROP_STAT_SEEN);
+	pc = bpf_map_lookup_elem(&drop_percpu, &zero);
+	if (!pc)
+		return;
+	pc->stats[DROP_STAT_SEEN]++;
 
 	read_meta(skb, btf, &m);
 	parse_protocols(&m, &pk);
 	make_key(&key, location, reason, m.netns, m.ifindex, pk.l3, pk.l4);
 
-	if (count_in_slot(&key)) {
+	if (count_in_slot(pc, &key)) {
 		/* counted */
 	} else if ((cnt = bpf_map_lookup_elem(&drop_counts, &key))) {
 		*cnt += 1;
@@ -485,18 +462,18 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		if (cnt)
 			*cnt += 1;
 		else
-			stat_inc(DROP_STAT_AGG_FULL);
+			pc->stats[DROP_STAT_AGG_FULL]++;
 	}
 
 	if (!drop_cfg.events)
 		return;
-	if (!take_token()) {
-		stat_inc(DROP_STAT_EVENTS_RATELIMITED);
+	if (!take_token(&pc->rate)) {
+		pc->stats[DROP_STAT_EVENTS_RATELIMITED]++;
 		return;
 	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		stat_inc(DROP_STAT_EVENTS_RINGBUF_FULL);
+		pc->stats[DROP_STAT_EVENTS_RINGBUF_FULL]++;
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
@@ -525,7 +502,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
 	/* Counted before the submit: once submitted, the reader may count it written, and
 	 * written must never exceed sent. */
-	stat_inc(DROP_STAT_EVENTS_SENT);
+	pc->stats[DROP_STAT_EVENTS_SENT]++;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 

@@ -18,7 +18,7 @@ struct drop_key {
 	__u8 pad;
 };
 
-/* A per-CPU slot of drop_cache: the first key hashed to it on that CPU, counted there for the
+/* A slot of drop_cpu: the first key hashed to it on that CPU, counted there for the
  * rest of the session. Userspace reads slots through the map syscall, a plain copy with no
  * acquire ordering, so on a weakly ordered CPU (arm64) it may see the count of a key whose
  * words it still reads as the zeros they were before the claim: whatever order BPF stores
@@ -57,7 +57,7 @@ struct drop_event {
 	char ifname[DT_IFNAMSIZ];
 };
 
-/* Indexes into the per-CPU drop_stats array. */
+/* Indexes into drop_cpu.stats. */
 enum drop_stat {
 	DROP_STAT_SEEN = 0,        /* kfree_skb hits handled */
 	DROP_STAT_AGG_FULL,        /* aggregation map full: counted here instead of by key */
@@ -80,6 +80,14 @@ struct drop_config {
 struct rate_state {
 	__u64 tokens; /* in units of 1e-9 events */
 	__u64 last;   /* jiffies, or ns when drop_config.hz is 0 */
+};
+
+/* One per-CPU entry of drop_percpu: the drop program's counters, cache slots and event rate
+ * state in one value, so that a drop looks up one per-CPU value. */
+struct drop_cpu {
+	__u64 stats[DROP_STAT_MAX]; /* enum drop_stat */
+	struct drop_slot slots[DT_DROP_CACHE_SLOTS];
+	struct rate_state rate;
 };
 
 /* Per-CPU NET_RX softirq accounting (net_rx_action in net/core/dev.c). */

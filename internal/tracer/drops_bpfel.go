@@ -21,6 +21,17 @@ type dropsDropConfig struct {
 	Pad          uint32
 }
 
+type dropsDropCpu struct {
+	_     structs.HostLayout
+	Stats [5]uint64
+	Slots [128]dropsDropSlot
+	Rate  struct {
+		_      structs.HostLayout
+		Tokens uint64
+		Last   uint64
+	}
+}
+
 type dropsDropEvent struct {
 	_        structs.HostLayout
 	TsNs     uint64
@@ -70,24 +81,17 @@ const (
 	dropsDropStatDROP_STAT_MAX                 dropsDropStat = 5
 )
 
-type dropsRateState struct {
-	_      structs.HostLayout
-	Tokens uint64
-	Last   uint64
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dropsMapDropCache       = "drop_cache"
 	dropsMapDropCounts      = "drop_counts"
-	dropsMapDropStats       = "drop_stats"
-	dropsMapEventRate       = "event_rate"
+	dropsMapDropPercpu      = "drop_percpu"
 	dropsMapEvents          = "events"
 	dropsProgTpBtfKfreeSkb  = "tp_btf_kfree_skb"
 	dropsProgTpKfreeSkb     = "tp_kfree_skb"
 	dropsVarDropCfg         = "drop_cfg"
+	dropsVarUnusedDropCpu   = "unused_drop_cpu"
 	dropsVarUnusedDropEvent = "unused_drop_event"
 	dropsVarUnusedDropKey   = "unused_drop_key"
 	dropsVarUnusedDropSlot  = "unused_drop_slot"
@@ -144,10 +148,8 @@ type dropsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsMapSpecs struct {
-	DropCache  *ebpf.MapSpec `ebpf:"drop_cache"`
 	DropCounts *ebpf.MapSpec `ebpf:"drop_counts"`
-	DropStats  *ebpf.MapSpec `ebpf:"drop_stats"`
-	EventRate  *ebpf.MapSpec `ebpf:"event_rate"`
+	DropPercpu *ebpf.MapSpec `ebpf:"drop_percpu"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 }
 
@@ -156,6 +158,7 @@ type dropsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
 	DropCfg         *ebpf.VariableSpec `ebpf:"drop_cfg"`
+	UnusedDropCpu   *ebpf.VariableSpec `ebpf:"unused_drop_cpu"`
 	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropKey   *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	UnusedDropSlot  *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
@@ -182,19 +185,15 @@ func (o *dropsObjects) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsMaps struct {
-	DropCache  *ebpf.Map `ebpf:"drop_cache"`
 	DropCounts *ebpf.Map `ebpf:"drop_counts"`
-	DropStats  *ebpf.Map `ebpf:"drop_stats"`
-	EventRate  *ebpf.Map `ebpf:"event_rate"`
+	DropPercpu *ebpf.Map `ebpf:"drop_percpu"`
 	Events     *ebpf.Map `ebpf:"events"`
 }
 
 func (m *dropsMaps) Close() error {
 	return _DropsClose(
-		m.DropCache,
 		m.DropCounts,
-		m.DropStats,
-		m.EventRate,
+		m.DropPercpu,
 		m.Events,
 	)
 }
@@ -204,6 +203,7 @@ func (m *dropsMaps) Close() error {
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
 	DropCfg         *ebpf.Variable `ebpf:"drop_cfg"`
+	UnusedDropCpu   *ebpf.Variable `ebpf:"unused_drop_cpu"`
 	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropKey   *ebpf.Variable `ebpf:"unused_drop_key"`
 	UnusedDropSlot  *ebpf.Variable `ebpf:"unused_drop_slot"`

@@ -83,20 +83,21 @@ func dropKey(k dropsDropKey) DropKey {
 		Location: k.Location}
 }
 
-// addSlots adds the counts in drop_cache's per-CPU slots to drop_counts' counts. On one CPU a
-// key is counted in one place only: in its slot if it was the first key there (slots are never
-// given up), in drop_counts if another key had the slot first.
+// addSlots adds the counts in the per-CPU cache slots (drop_cpu.slots) to drop_counts' counts.
+// On one CPU a key is counted in one place only: in its slot if it was the first key there
+// (slots are never given up), in drop_counts if another key had the slot first.
 func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
+	pcs, err := t.readDropCPU()
+	if err != nil {
+		return nil, err
+	}
 	at := make(map[DropKey]int, len(out))
 	for i, c := range out {
 		at[c.Key] = i
 	}
-	var slots []dropsDropSlot
-	for i := uint32(0); i < t.dropsM.DropCache.MaxEntries(); i++ {
-		if err := t.dropsM.DropCache.Lookup(i, &slots); err != nil {
-			return nil, fmt.Errorf("read drop_cache[%d]: %w", i, err)
-		}
-		for cpu, s := range slots {
+	for i := range dtDropCacheSlots {
+		for cpu := range pcs {
+			s := pcs[cpu].Slots[i]
 			if !sealed(s) {
 				continue // free, or claimed while it was read: its count is read next time
 			}
@@ -105,12 +106,24 @@ func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
 			if !ok {
 				j = len(out)
 				at[key] = j
-				out = append(out, DropCount{Key: key, PerCPU: make([]uint64, len(slots))})
+				out = append(out, DropCount{Key: key, PerCPU: make([]uint64, len(pcs))})
 			}
 			out[j].PerCPU[cpu] += s.Count
 		}
 	}
 	return out, nil
+}
+
+// dtDropCacheSlots is DT_DROP_CACHE_SLOTS in bpf/droptrace.h.
+const dtDropCacheSlots = len(dropsDropCpu{}.Slots)
+
+// readDropCPU copies every CPU's drop_cpu value.
+func (t *Tracer) readDropCPU() ([]dropsDropCpu, error) {
+	var pcs []dropsDropCpu
+	if err := t.dropsM.DropPercpu.Lookup(uint32(0), &pcs); err != nil {
+		return nil, fmt.Errorf("read drop_percpu: %w", err)
+	}
+	return pcs, nil
 }
 
 // sealed says whether a copy of a slot holds a count and the whole key it counts: the seal is
@@ -141,6 +154,10 @@ func (t *Tracer) ReadDropStats() (DropStats, error) {
 	if !t.drops {
 		return s, nil
 	}
+	pcs, err := t.readDropCPU()
+	if err != nil {
+		return s, err
+	}
 	for _, c := range []struct {
 		stat dropsDropStat
 		dst  *[]uint64
@@ -151,8 +168,9 @@ func (t *Tracer) ReadDropStats() (DropStats, error) {
 		{dropsDropStatDROP_STAT_EVENTS_RATELIMITED, &s.RateLimited},
 		{dropsDropStatDROP_STAT_EVENTS_RINGBUF_FULL, &s.RingFull},
 	} {
-		if err := t.dropsM.DropStats.Lookup(uint32(c.stat), c.dst); err != nil {
-			return s, fmt.Errorf("read drop_stats[%d]: %w", c.stat, err)
+		*c.dst = make([]uint64, len(pcs))
+		for cpu := range pcs {
+			(*c.dst)[cpu] = pcs[cpu].Stats[c.stat]
 		}
 	}
 	s.RecursionMisses = recursionMisses(t.progs[dropTracepoint.name])

@@ -4,7 +4,7 @@ package tracer
 
 import "testing"
 
-// A drop whose key finds its drop_cache slot owned by another key must still be counted, in
+// A drop whose key finds its cache slot owned by another key must still be counted, in
 // drop_counts; and ReadDrops must add a key's slot and map counts. Every slot on every CPU is
 // given to a made-up key first, so the loopback drops can only be counted in the map.
 func TestPrivDropsCountedWhenSlotsAreTaken(t *testing.T) {
@@ -17,18 +17,17 @@ func TestPrivDropsCountedWhenSlotsAreTaken(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tr.Close()
-			cache := tr.dropsM.DropCache
-			fake := func(i uint32) dropsDropKey {
+			fake := func(i int) dropsDropKey {
 				return dropsDropKey{Location: 0xdead0000 + uint64(i), Reason: 1, Netns: 1, Ifindex: 999}
 			}
-			for i := uint32(0); i < cache.MaxEntries(); i++ {
-				slots := make([]dropsDropSlot, tr.ncpu)
-				for c := range slots {
-					slots[c] = dropsDropSlot{Count: 1, Key: fake(i), Seal: sealOf(fake(i))}
+			pcs := make([]dropsDropCpu, tr.ncpu)
+			for c := range pcs {
+				for i := range pcs[c].Slots {
+					pcs[c].Slots[i] = dropsDropSlot{Count: 1, Key: fake(i), Seal: sealOf(fake(i))}
 				}
-				if err := cache.Put(i, slots); err != nil {
-					t.Fatalf("fill drop_cache[%d]: %v", i, err)
-				}
+			}
+			if err := tr.dropsM.DropPercpu.Put(uint32(0), pcs); err != nil {
+				t.Fatalf("fill the cache slots: %v", err)
 			}
 			// One made-up key also in drop_counts: its counts there add to its slots'.
 			inMap := make([]uint64, tr.ncpu)
@@ -61,10 +60,10 @@ func TestPrivDropsCountedWhenSlotsAreTaken(t *testing.T) {
 			if udp < n {
 				t.Errorf("with every slot taken, %d UDP drops counted of %d sent to a closed port", udp, n)
 			}
-			if len(seen) != int(cache.MaxEntries()) {
-				t.Errorf("ReadDrops returned %d of the %d made-up slot keys", len(seen), cache.MaxEntries())
+			if len(seen) != dtDropCacheSlots {
+				t.Errorf("ReadDrops returned %d of the %d made-up slot keys", len(seen), dtDropCacheSlots)
 			}
-			for i := uint32(0); i < cache.MaxEntries(); i++ {
+			for i := range dtDropCacheSlots {
 				want := uint64(tr.ncpu)
 				if i == 7 {
 					want += 41
@@ -86,13 +85,12 @@ func TestPrivFreeSlotsNotReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	last := tr.dropsM.DropCache.MaxEntries() - 1
-	slots := make([]dropsDropSlot, tr.ncpu)
-	for c := range slots {
+	pcs := make([]dropsDropCpu, tr.ncpu)
+	for c := range pcs {
 		k := dropsDropKey{Location: 0xfee, Netns: 3}
-		slots[c] = dropsDropSlot{Count: 0, Key: k, Seal: sealOf(k)}
+		pcs[c].Slots[dtDropCacheSlots-1] = dropsDropSlot{Count: 0, Key: k, Seal: sealOf(k)}
 	}
-	if err := tr.dropsM.DropCache.Put(last, slots); err != nil {
+	if err := tr.dropsM.DropPercpu.Put(uint32(0), pcs); err != nil {
 		t.Fatal(err)
 	}
 	counts, err := tr.ReadDrops()

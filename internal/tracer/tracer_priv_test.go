@@ -115,7 +115,7 @@ func TestPrivDropsCountedAndStreamed(t *testing.T) {
 				sent += v
 			}
 			if sent < n {
-				t.Errorf("drop_stats events sent %d < %d", sent, n)
+				t.Errorf("drop stats: events sent %d < %d", sent, n)
 			}
 		})
 	}
