@@ -158,12 +158,13 @@ struct pkt {
 	__u8 saddr[16], daddr[16];
 };
 
-/* What the handler needs of the skb, read once. */
+/* What the key needs of the skb, read once; what only some drops need (skb->data, skb->len) is
+ * read from skb when they need it. */
 struct skb_meta {
 	struct net_device *dev;
-	unsigned char *head, *data;
+	unsigned char *head;
 	unsigned char *ip; /* the IP header parse_protocols trusted; NULL if none */
-	__u32 netns, ifindex, len;
+	__u32 netns, ifindex;
 	__u16 nh, protocol;
 };
 
@@ -179,10 +180,8 @@ static __always_inline void read_meta(struct sk_buff *skb, bool btf, struct skb_
 	if (btf) {
 		dev = skb->dev;
 		m->head = skb->head;
-		m->data = skb->data;
 		m->nh = skb->network_header;
 		m->protocol = skb->protocol;
-		m->len = skb->len;
 		if (dev) {
 			m->ifindex = dev->ifindex;
 			m->netns = dev->nd_net.net->ns.inum;
@@ -195,10 +194,8 @@ static __always_inline void read_meta(struct sk_buff *skb, bool btf, struct skb_
 	} else {
 		dev = BPF_CORE_READ(skb, dev);
 		m->head = BPF_CORE_READ(skb, head);
-		m->data = BPF_CORE_READ(skb, data);
 		m->nh = BPF_CORE_READ(skb, network_header);
 		m->protocol = BPF_CORE_READ(skb, protocol);
-		m->len = BPF_CORE_READ(skb, len);
 		if (dev) {
 			m->ifindex = BPF_CORE_READ(dev, ifindex);
 			m->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
@@ -210,6 +207,14 @@ static __always_inline void read_meta(struct sk_buff *skb, bool btf, struct skb_
 		}
 	}
 	m->dev = dev;
+}
+
+/* skb->data: where the IP header is when network_header is not trusted (see read_ip). */
+static __always_inline unsigned char *skb_data(struct sk_buff *skb, bool btf)
+{
+	if (btf)
+		return skb->data;
+	return BPF_CORE_READ(skb, data);
 }
 
 /* The IP header, with the four bytes after it: the ports when there are no IPv4 options (the
@@ -228,7 +233,8 @@ struct ip6_ports {
  * offset is trusted only when the version nibble there matches skb->protocol: on receive,
  * skb->data points at it once eth_type_trans has run, while network_header may still be stale
  * until __netif_receive_skb_core resets it (net/core/dev.c). */
-static __always_inline unsigned char *read_ip(struct skb_meta *m, void *dst, __u32 size, __u8 want_version)
+static __always_inline unsigned char *read_ip(struct sk_buff *skb, bool btf, struct skb_meta *m, void *dst,
+					     __u32 size, __u8 want_version)
 {
 	unsigned char *p;
 
@@ -237,7 +243,7 @@ static __always_inline unsigned char *read_ip(struct skb_meta *m, void *dst, __u
 		if (!bpf_probe_read_kernel(dst, size, p) && (*(__u8 *)dst >> 4) == want_version)
 			return p;
 	}
-	p = m->data;
+	p = skb_data(skb, btf);
 	if (!bpf_probe_read_kernel(dst, size, p) && (*(__u8 *)dst >> 4) == want_version)
 		return p;
 	return NULL;
@@ -268,7 +274,8 @@ static __always_inline int l4_at(unsigned char *p, __u8 want_version)
 }
 
 /* The same choice of header as read_ip, with direct loads. */
-static __always_inline void l4_direct(struct skb_meta *m, struct pkt *pk, __u8 want_version)
+static __always_inline void l4_direct(struct sk_buff *skb, bool btf, struct skb_meta *m, struct pkt *pk,
+				      __u8 want_version)
 {
 	int l4 = -1;
 
@@ -277,7 +284,7 @@ static __always_inline void l4_direct(struct skb_meta *m, struct pkt *pk, __u8 w
 		l4 = l4_at(m->ip, want_version);
 	}
 	if (l4 < 0) {
-		m->ip = m->data;
+		m->ip = skb_data(skb, btf);
 		l4 = l4_at(m->ip, want_version);
 	}
 	if (l4 >= 0)
@@ -299,7 +306,7 @@ static __always_inline void set_ports(struct pkt *pk, __u16 *ports)
 
 /* The L3 and L4 protocols, all that the aggregation key needs; remembers the IP header in
  * m->ip for parse_detail. */
-static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
+static __always_inline void parse_protocols(struct sk_buff *skb, bool btf, struct skb_meta *m, struct pkt *pk)
 {
 	__u16 proto = bpf_ntohs(m->protocol);
 
@@ -309,15 +316,15 @@ static __always_inline void parse_protocols(struct skb_meta *m, struct pkt *pk)
 		struct iphdr ip;
 
 		if (bpf_rdonly_cast)
-			l4_direct(m, pk, 4);
-		else if ((m->ip = read_ip(m, &ip, sizeof(ip), 4)))
+			l4_direct(skb, btf, m, pk, 4);
+		else if ((m->ip = read_ip(skb, btf, m, &ip, sizeof(ip), 4)))
 			pk->l4 = ip.protocol;
 	} else if (proto == DT_ETH_P_IPV6) {
 		struct ipv6hdr ip6;
 
 		if (bpf_rdonly_cast)
-			l4_direct(m, pk, 6);
-		else if ((m->ip = read_ip(m, &ip6, sizeof(ip6), 6)))
+			l4_direct(skb, btf, m, pk, 6);
+		else if ((m->ip = read_ip(skb, btf, m, &ip6, sizeof(ip6), 6)))
 			pk->l4 = ip6.nexthdr;
 	}
 }
@@ -449,7 +456,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	pc->stats[DROP_STAT_SEEN]++;
 
 	read_meta(skb, btf, &m);
-	parse_protocols(&m, &pk);
+	parse_protocols(skb, btf, &m, &pk);
 	make_key(&key, location, reason, m.netns, m.ifindex, pk.l3, pk.l4);
 
 	if (count_in_slot(pc, &key)) {
@@ -482,7 +489,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	e->reason = reason;
 	e->netns = m.netns;
 	e->ifindex = m.ifindex;
-	e->len = m.len;
+	e->len = btf ? skb->len : BPF_CORE_READ(skb, len);
 	e->cpu = bpf_get_smp_processor_id();
 	e->l3 = pk.l3;
 	e->l4 = pk.l4;
