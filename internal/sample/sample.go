@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/netns"
@@ -27,6 +29,9 @@ type Sample struct {
 	Drops     map[tracer.DropKey][]uint64
 	DropStats tracer.DropStats
 	NetRx     []tracer.NetRx
+	// TracerReadNs is CLOCK_MONOTONIC (the clock of drop events' timestamps) just before the
+	// BPF maps were read: a drop event stamped earlier was counted before this sample.
+	TracerReadNs uint64
 	// NetRxRecursionMisses is the host-wide count of NET_RX tracepoint hits the kernel ran no
 	// program for.
 	NetRxRecursionMisses uint64
@@ -148,6 +153,7 @@ func (r *Reader) readTracer(sm *Sample) error {
 	if tr == nil {
 		return nil
 	}
+	sm.TracerReadNs = monotonicNs()
 	counts, err := tr.ReadDrops()
 	if err != nil {
 		return err
@@ -271,4 +277,13 @@ func (r *Reader) unknownNetns(drops map[tracer.DropKey][]uint64) bool {
 		}
 	}
 	return false
+}
+
+// monotonicNs reads CLOCK_MONOTONIC, the clock bpf_ktime_get_ns stamps drop events with.
+func monotonicNs() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Nano())
 }

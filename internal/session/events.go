@@ -58,8 +58,12 @@ func newEventWriter(records Sink, names assemble.Names, ifnames *enrich.Ifnames)
 		mono: monoToWall(), known: map[ifKey]string{}}
 }
 
-// run streams drop events from tr until ctx is cancelled and the ring is empty.
-func (w *eventWriter) run(ctx context.Context, tr *tracer.Tracer, log *slog.Logger) {
+// run streams drop events from tr until ctx is cancelled and the ring is empty. Events stamped
+// before since (CLOCK_MONOTONIC ns) are skipped: the programs attach before the session's first
+// read of their counters, and a drop counted before that read is no drop of the session's, so
+// its event is no record of it either. A drop during the read itself can still land on either
+// side of it.
+func (w *eventWriter) run(ctx context.Context, tr *tracer.Tracer, log *slog.Logger, since uint64) {
 	var e tracer.Event
 	var drainUntil time.Time
 	for {
@@ -88,6 +92,9 @@ func (w *eventWriter) run(ctx context.Context, tr *tracer.Tracer, log *slog.Logg
 		default:
 			log.Error("drop event stream", "err", err)
 			return
+		}
+		if e.MonoNs < since {
+			continue
 		}
 		w.write(&e)
 	}

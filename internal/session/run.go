@@ -43,7 +43,7 @@ func (s *Session) run(ctx context.Context) (*record.Interval, error) {
 	var wg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	if s.tr != nil && s.tr.HasEvents() {
-		wg.Go(func() { s.events.run(bgCtx, s.tr, s.log) })
+		wg.Go(func() { s.events.run(bgCtx, s.tr, s.log, first.TracerReadNs) })
 	}
 	wg.Go(func() { s.sysctl.run(bgCtx) })
 
