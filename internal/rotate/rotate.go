@@ -8,7 +8,6 @@ package rotate
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +22,8 @@ import (
 // between files.
 type Writer struct {
 	path    string
+	dir     *Dir   // path's directory: every open, rename and removal is relative to it
+	base    string // path's name in dir
 	maxSize int64
 	keep    int
 
@@ -42,13 +43,25 @@ func Open(path string, maxSize int64, keep int) (*Writer, error) {
 	if keep < 0 {
 		return nil, fmt.Errorf("keep %d: must not be negative", keep)
 	}
-	w := &Writer{path: path, maxSize: maxSize, keep: keep}
-	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > 0 {
-		if err := w.shift(); err != nil {
-			return nil, err
-		}
+	dir, err := OpenDir(path)
+	if err != nil {
+		return nil, err
 	}
-	if err := w.open(); err != nil {
+	w := &Writer{path: path, dir: dir, base: filepath.Base(path), maxSize: maxSize, keep: keep}
+	// A link or a file of another user is refused, not rotated: renaming it to FILE.1 would
+	// keep it where droptrace's next run, or a reader, takes it for a recording.
+	st, ok, err := dir.lstat(w.base)
+	if err == nil && ok {
+		err = dir.check(w.base, &st)
+	}
+	if err == nil && ok && st.Size > 0 {
+		err = w.shift()
+	}
+	if err == nil {
+		err = w.open()
+	}
+	if err != nil {
+		dir.Close()
 		return nil, err
 	}
 	return w, nil
@@ -128,27 +141,29 @@ func (w *Writer) rotate() error {
 }
 
 // shift renames path to path.1, path.1 to path.2 and so on, dropping what falls past keep.
+// Names are relative to the held directory and neither renames nor removals follow links, so
+// a link planted at FILE.i is moved or removed itself and never redirects a write.
 func (w *Writer) shift() error {
 	if w.keep == 0 {
-		if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := w.dir.Remove(w.base); err != nil {
 			return fmt.Errorf("rotate %s: %w", w.path, err)
 		}
 		return nil
 	}
-	if err := os.Remove(w.name(w.keep)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := w.dir.Remove(w.name(w.keep)); err != nil {
 		return fmt.Errorf("rotate %s: %w", w.path, err)
 	}
 	for i := w.keep - 1; i >= 0; i-- {
-		if err := os.Rename(w.name(i), w.name(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := w.dir.rename(w.name(i), w.name(i+1)); err != nil {
 			return fmt.Errorf("rotate %s: %w", w.path, err)
 		}
 	}
 	return nil
 }
 
-// name is the i-th file: path itself for 0, path.i for older ones.
+// name is the i-th file in the directory: the file itself for 0, FILE.i for older ones.
 func (w *Writer) name(i int) string {
-	return name(w.path, i)
+	return name(w.base, i)
 }
 
 func name(path string, i int) string {
@@ -198,7 +213,7 @@ func Files(path string) ([]string, error) {
 }
 
 func (w *Writer) open() error {
-	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := w.dir.Create(w.base)
 	if err != nil {
 		return err
 	}
@@ -253,6 +268,9 @@ func (w *Writer) Close() error {
 	}
 	if w.err == nil {
 		w.err = os.ErrClosed
+	}
+	if derr := w.dir.Close(); err == nil {
+		err = derr
 	}
 	return err
 }
