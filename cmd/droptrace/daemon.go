@@ -45,27 +45,32 @@ type fleet struct {
 	log      *slog.Logger
 }
 
-// open checks the fleet flags against the others, starts the metrics endpoint and opens a
-// rotated output. In daemon mode it turns the live view off (f.live) and keeps stdout free of
-// records unless --output - asks for them.
-func (ff *fleetFlags) open(f *flags, log *slog.Logger) (*fleet, error) {
-	fl := &fleet{log: log}
-	rotating := ff.maxSize > 0
-	if rotating && (f.output == "" || f.output == "-") {
-		return nil, fmt.Errorf("--output-max-size %s: give --output FILE", ff.maxSize.String())
+// check checks the fleet flags against the others before anything is opened. In daemon mode
+// it turns the live view off (f.live) and keeps stdout free of records unless --output - asks
+// for them.
+func (ff *fleetFlags) check(f *flags) error {
+	if ff.maxSize > 0 && (f.output == "" || f.output == "-") {
+		return fmt.Errorf("--output-max-size %s: give --output FILE", ff.maxSize.String())
 	}
 	if ff.keep < 0 {
-		return nil, fmt.Errorf("--output-keep %d: must be 0 or more", ff.keep)
+		return fmt.Errorf("--output-keep %d: must be 0 or more", ff.keep)
 	}
 	if ff.daemon {
 		if f.live == "on" {
-			return nil, errors.New("--daemon has no live view: drop --live on")
+			return errors.New("--daemon has no live view: drop --live on")
 		}
 		f.live = "off"
 		if f.output == "" && ff.metricsAddr == "" {
-			return nil, errors.New("--daemon needs somewhere to put what it sees: --output FILE and/or --metrics-addr")
+			return errors.New("--daemon needs somewhere to put what it sees: --output FILE and/or --metrics-addr")
 		}
 	}
+	return nil
+}
+
+// open starts the metrics endpoint and opens a rotated output; check has passed.
+func (ff *fleetFlags) open(f *flags, log *slog.Logger) (*fleet, error) {
+	fl := &fleet{log: log}
+	rotating := ff.maxSize > 0
 	if ff.metricsAddr != "" {
 		fl.metrics = metrics.New(version)
 		srv, err := metrics.Serve(ff.metricsAddr, fl.metrics, log)

@@ -23,14 +23,14 @@ func TestBadFleetFlags(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--daemon"}, 1, "--daemon needs somewhere to put what it sees"},
-		{[]string{"--daemon", "--live", "on", "--output", "/dev/null"}, 1, "--daemon has no live view"},
-		{[]string{"--output-max-size", "64M"}, 1, "--output-max-size 64M: give --output FILE"},
-		{[]string{"--output-max-size", "1k", "--output", "-"}, 1, "--output-max-size 1K: give --output FILE"},
+		{[]string{"--daemon"}, 2, "--daemon needs somewhere to put what it sees"},
+		{[]string{"--daemon", "--live", "on", "--output", "/dev/null"}, 2, "--daemon has no live view"},
+		{[]string{"--output-max-size", "64M"}, 2, "--output-max-size 64M: give --output FILE"},
+		{[]string{"--output-max-size", "1k", "--output", "-"}, 2, "--output-max-size 1K: give --output FILE"},
 		{[]string{"--output-max-size", "lots", "--output", "x"}, 2, "want a size such as 64M"},
-		{[]string{"--output-keep", "-1", "--output-max-size", "1M", "--output", "x"}, 1, "--output-keep -1: must be 0 or more"},
+		{[]string{"--output-keep", "-1", "--output-max-size", "1M", "--output", "x"}, 2, "--output-keep -1: must be 0 or more"},
 		{[]string{"--metrics-addr", "9000", "--output", "/dev/null"}, 1, `--metrics-addr "9000": want host:port`},
-		{[]string{"--daemon", "--metrics-addr", ":0", "--events"}, 1, "--events writes drop records"},
+		{[]string{"--daemon", "--metrics-addr", ":0", "--events"}, 2, "--events writes drop records"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer

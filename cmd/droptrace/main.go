@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := trace(f, stdout, log); err != nil {
 		// Plain text, not a log line: this is what the user reads when droptrace gives up.
 		fmt.Fprintln(stderr, "droptrace:", err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
 }
@@ -166,7 +166,23 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	cfg := session.Config{
 		Interval: f.interval, Duration: f.duration, Events: f.events, MaxEventRate: f.maxEventRate,
 		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
-		ReadyFile: f.readyFile, Version: version, Log: log,
+		Version: version, Log: log,
+	}
+	if err := checkOutputs(&f, tty); err != nil {
+		return err
+	}
+	var ready *readyFile
+	if f.readyFile != "" {
+		r, err := prepareReadyFile(f.readyFile)
+		if err != nil {
+			return err
+		}
+		ready = r
+		defer func() {
+			if err := ready.remove(); err != nil {
+				log.Warn("remove ready file", "err", err)
+			}
+		}()
 	}
 	fl, err := f.fleet.open(&f, log)
 	if err != nil {
@@ -182,9 +198,9 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		cfg.Records = w
 		tty = false // stdout carries data
 	case f.output != "":
-		file, err := os.OpenFile(f.output, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		file, err := openOutput(f.output)
 		if err != nil {
-			return fmt.Errorf("open --output: %w", err)
+			return err
 		}
 		w := record.NewWriter(file)
 		cfg.Records = w
@@ -210,17 +226,17 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		if tty {
 			cfg.Live = view.New(stdout, view.Options{Color: true, Width: width})
 		}
-	case "off":
-	default:
-		return fmt.Errorf("--live %q: want auto, on or off", f.live)
 	}
 	cfg.Live = fl.live(cfg.Live)
 	if cfg.Records == nil && cfg.Live == nil {
-		return errors.New("nothing to write: give --output FILE or --live on")
+		return errors.New("nothing to write: give --output FILE or --live on") // checkOutputs missed a case
 	}
-	if f.events && cfg.Records == nil {
-		// Streaming events the view never shows would cost the traced host for nothing.
-		return errors.New("--events writes drop records: give --output FILE (or --output - when stdout is not a terminal)")
+	switch {
+	case ready == nil:
+	case cfg.Records != nil:
+		cfg.Records = &readySink{Sink: cfg.Records, ready: ready}
+	default:
+		cfg.Live = &readySink{Sink: cfg.Live, ready: ready, atStart: true}
 	}
 
 	// SIGINT and SIGTERM end the session cleanly: the last interval and the summary are

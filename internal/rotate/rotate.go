@@ -52,7 +52,7 @@ func Open(path string, maxSize int64, keep int) (*Writer, error) {
 	// keep it where droptrace's next run, or a reader, takes it for a recording.
 	st, ok, err := dir.lstat(w.base)
 	if err == nil && ok {
-		err = dir.check(w.base, &st)
+		err = dir.check(w.base, &st, false)
 	}
 	if err == nil && ok && st.Size > 0 {
 		err = w.shift()

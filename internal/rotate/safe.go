@@ -52,13 +52,19 @@ func (d *Dir) Close() error {
 func (d *Dir) join(name string) string { return filepath.Join(d.path, name) }
 
 // check says whether the existing entry name may be written: a regular file with one name,
-// owned by root or by the user running droptrace.
-func (d *Dir) check(name string, st *unix.Stat_t) error {
+// owned by root or by the user running droptrace; with devices, also a character device or a
+// FIFO of theirs (--output /dev/null, a pipe to a collector), which no other user can plant.
+func (d *Dir) check(name string, st *unix.Stat_t, devices bool) error {
 	what := ""
+	typ := st.Mode & unix.S_IFMT
 	switch {
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+	case typ == unix.S_IFLNK:
 		what = "is a symbolic link"
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+	case devices && (typ == unix.S_IFCHR || typ == unix.S_IFIFO):
+		if !trustedOwner(st.Uid) {
+			what = fmt.Sprintf("is owned by uid %d", st.Uid)
+		}
+	case typ != unix.S_IFREG:
 		what = "is not a regular file"
 	case !trustedOwner(st.Uid):
 		what = fmt.Sprintf("is owned by uid %d", st.Uid)
@@ -97,13 +103,18 @@ func (d *Dir) Check(name string) error {
 	if err != nil || !ok {
 		return err
 	}
-	return d.check(name, &st)
+	return d.check(name, &st, false)
 }
 
 // Create opens name for writing, emptied: a new file is created with mode 0600 (recordings
-// name other users' peers and processes); an existing one must pass the checks above. A link
-// is never followed, also when one is planted between the checks and the open.
+// name other users' peers and processes); an existing one must be a regular file that passes
+// the checks above. A link is never followed, also when one is planted between the checks
+// and the open.
 func (d *Dir) Create(name string) (*os.File, error) {
+	return d.create(name, false)
+}
+
+func (d *Dir) create(name string, devices bool) (*os.File, error) {
 	for range 5 { // only a name that keeps appearing and vanishing needs more than two
 		fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == nil {
@@ -125,7 +136,7 @@ func (d *Dir) Create(name string) (*os.File, error) {
 		if !ok {
 			continue
 		}
-		if err := d.check(name, &st); err != nil {
+		if err := d.check(name, &st, devices); err != nil {
 			return nil, err
 		}
 		fd, err = unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -133,7 +144,7 @@ func (d *Dir) Create(name string) (*os.File, error) {
 			continue
 		}
 		if errors.Is(err, unix.ELOOP) {
-			return nil, d.check(name, &unix.Stat_t{Mode: unix.S_IFLNK})
+			return nil, d.check(name, &unix.Stat_t{Mode: unix.S_IFLNK}, devices)
 		}
 		if err != nil {
 			return nil, &os.PathError{Op: "open", Path: d.join(name), Err: err}
@@ -144,7 +155,7 @@ func (d *Dir) Create(name string) (*os.File, error) {
 			unix.Close(fd)
 			return nil, &os.PathError{Op: "stat", Path: d.join(name), Err: err}
 		}
-		if err := d.check(name, &got); err != nil {
+		if err := d.check(name, &got, devices); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}
@@ -152,7 +163,9 @@ func (d *Dir) Create(name string) (*os.File, error) {
 			unix.Close(fd)
 			continue
 		}
-		if err := unix.Ftruncate(fd, 0); err != nil {
+		if got.Mode&unix.S_IFMT != unix.S_IFREG {
+			// A device or a FIFO is written as it is: it cannot be emptied.
+		} else if err := unix.Ftruncate(fd, 0); err != nil {
 			unix.Close(fd)
 			return nil, &os.PathError{Op: "truncate", Path: d.join(name), Err: err}
 		}
@@ -185,12 +198,14 @@ func (d *Dir) rename(from, to string) error {
 	return &os.LinkError{Op: "rename", Old: d.join(from), New: d.join(to), Err: err}
 }
 
-// Create opens path for writing as droptrace opens every output file: see Dir.Create.
+// Create opens path for writing as droptrace opens an output file that is not rotated: as
+// Dir.Create, and an existing character device or FIFO of root's (or of the user running
+// droptrace) is written too.
 func Create(path string) (*os.File, error) {
 	d, err := OpenDir(path)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	return d.Create(filepath.Base(path))
+	return d.create(filepath.Base(path), true)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -169,5 +170,26 @@ func TestPrivRotationThroughPlantedLinks(t *testing.T) {
 			continue
 		}
 		unchanged(t, out+n, []byte(want))
+	}
+}
+
+// A non-rotated output may be a character device or a FIFO of root's (--output /dev/null); a
+// rotated one may not, since rotating renames what is there.
+func TestPrivDevicesOnlyWhenNotRotated(t *testing.T) {
+	needRoot(t)
+	f, err := Create(os.DevNull)
+	if err != nil {
+		t.Fatalf("Create(%s): %v", os.DevNull, err)
+	}
+	f.Close()
+	fifo := filepath.Join(t.TempDir(), "out.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(fifo, 100, 2); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("rotated FIFO: %v; want ErrUnsafe", err)
+	}
+	if st, err := os.Lstat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("%s after a refused Open: %v %v; want the FIFO left in place", fifo, st, err)
 	}
 }

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/rotate"
+	"github.com/droptrace/droptrace/internal/session"
+)
+
+// usageError is a flag the user must change: droptrace exits 2 without touching any file.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode is the exit status for an error of a session: 2 for what the user must change
+// (a bad flag, an output path droptrace refuses to write as root), 1 for a failure.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, rotate.ErrUnsafe) {
+		return 2
+	}
+	return 1
+}
+
+// checkOutputs checks every flag that says where output goes, before any file is created,
+// emptied or written: a usage error must leave an existing recording as it was. tty says
+// whether stdout is a terminal.
+func checkOutputs(f *flags, tty bool) error {
+	if err := f.fleet.check(f); err != nil {
+		return usageError{err}
+	}
+	switch f.live {
+	case "auto", "on", "off":
+	default:
+		return usageError{fmt.Errorf("--live %q: want auto, on or off", f.live)}
+	}
+	// The same decisions trace makes when it opens the sinks.
+	records := f.output != "" || (!tty && f.fleet.stdoutRecords())
+	live := f.live == "on" || (f.live == "auto" && tty && f.output != "-") || f.fleet.metricsAddr != ""
+	if !records && !live {
+		return usageError{errors.New("nothing to write: give --output FILE or --live on")}
+	}
+	if f.events && !records {
+		// Streaming events the view never shows would cost the traced host for nothing.
+		return usageError{errors.New("--events writes drop records: give --output FILE (or --output - when stdout is not a terminal)")}
+	}
+	return nil
+}
+
+// openOutput opens --output FILE without following a link, refusing a file droptrace must
+// not write as root (rotate.Create).
+func openOutput(path string) (*os.File, error) {
+	file, err := rotate.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("open --output: %w", err)
+	}
+	return file, nil
+}
+
+// readyFile is --ready-file: written (our pid) once the session has read its first counters
+// and flushed its start record, removed at exit. It is written as the output is, never
+// through a link, in a directory held open from the start.
+type readyFile struct {
+	dir  *rotate.Dir
+	name string
+	path string
+}
+
+// prepareReadyFile refuses a ready file droptrace must not write and removes a stale one, so
+// that whoever waits for it does not take a previous run's file for this one.
+func prepareReadyFile(path string) (*readyFile, error) {
+	dir, err := rotate.OpenDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ready-file: %w", err)
+	}
+	r := &readyFile{dir: dir, name: filepath.Base(path), path: path}
+	if err := dir.Check(r.name); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("--ready-file: %w", err)
+	}
+	if err := dir.Remove(r.name); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("remove stale ready file: %w", err)
+	}
+	return r, nil
+}
+
+func (r *readyFile) write() error {
+	f, err := r.dir.Create(r.name)
+	if err != nil {
+		return fmt.Errorf("write ready file: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%d\n", os.Getpid())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write ready file %s: %w", r.path, err)
+	}
+	if readyHook != nil {
+		readyHook()
+	}
+	return nil
+}
+
+// readyHook, when set by a test, runs once the ready file is written: the one moment a test
+// can see it without waiting on a session in another process.
+var readyHook func()
+
+// remove removes the ready file at exit: a later reader must not take it for a live session.
+func (r *readyFile) remove() error {
+	err := r.dir.Remove(r.name)
+	r.dir.Close()
+	return err
+}
+
+// readySink writes the ready file when the session first flushes after its start record:
+// the moment the session is attached and has read its first counters, with the start record
+// already out. A session without records is never flushed, so its live sink writes the file
+// at the start record (atStart). The session calls Start and Flush from one goroutine.
+type readySink struct {
+	session.Sink
+	ready   *readyFile
+	atStart bool
+	started bool
+	done    bool
+}
+
+func (s *readySink) Start(r *record.Start) error {
+	err := s.Sink.Start(r)
+	s.started = true
+	if s.atStart {
+		s.done = true
+		if rerr := s.ready.write(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+func (s *readySink) Flush() error {
+	if err := s.Sink.Flush(); err != nil {
+		return err
+	}
+	if s.started && !s.done {
+		s.done = true
+		return s.ready.write()
+	}
+	return nil
+}
