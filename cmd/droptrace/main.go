@@ -69,7 +69,7 @@ func (f *flags) set(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.events, "events", false, "also stream one 'drop' record per dropped packet (rate-limited per CPU)")
 	fs.Uint32Var(&f.maxEventRate, "max-event-rate", 10000, "drop events per second per CPU, enforced in BPF (0: unlimited); the rest are counted in lost_events")
 	fs.Uint32Var(&f.ringBytes, "ring-buffer-size", 4<<20, "bytes of the drop event ring buffer (a power of two)")
-	fs.StringVar(&f.readyFile, "ready-file", "", "write this file (our pid) once everything is attached and the first counters are read")
+	fs.StringVar(&f.readyFile, "ready-file", "", "write this file (our pid) once everything is attached and the first counters are read; removed at start if stale and at exit")
 	fs.BoolVar(&f.countersOnly, "counters-only", false, "do not load BPF: poll softnet_stat, softirqs and snmp only")
 	fs.BoolVar(&f.tracepoint, "tracepoint", false, "attach classic tracepoints instead of tp_btf")
 	fs.StringVar(&f.live, "live", "auto", "live per-CPU view on the terminal: auto, on or off")

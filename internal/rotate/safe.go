@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,14 +76,29 @@ func (d *Dir) check(name string, st *unix.Stat_t, devices bool) error {
 		return nil
 	}
 	want := "root"
-	if uid := os.Getuid(); uid != 0 {
+	if uid, ok := invoker(); ok {
 		want = fmt.Sprintf("root or uid %d", uid)
 	}
 	return fmt.Errorf("refuse %s: %s (want a regular file owned by %s, or no file): %w", d.join(name), what, want, ErrUnsafe)
 }
 
+// trustedOwner says whether a file of uid may be written: root's, or that of the user who ran
+// droptrace, whose own files are theirs to overwrite.
 func trustedOwner(uid uint32) bool {
-	return uid == 0 || int(uid) == os.Getuid() || int(uid) == os.Geteuid()
+	inv, ok := invoker()
+	return uid == 0 || (ok && uint32(inv) == uid)
+}
+
+// invoker is the user who ran droptrace when that is not root: the real uid, or under sudo the
+// SUDO_UID that sudo sets (only root could have set it otherwise).
+func invoker() (int, bool) {
+	if uid := os.Getuid(); uid != 0 {
+		return uid, true
+	}
+	if uid, err := strconv.Atoi(os.Getenv("SUDO_UID")); err == nil && uid > 0 {
+		return uid, true
+	}
+	return 0, false
 }
 
 // lstat is name's state without following a link; ok is false when name does not exist.

@@ -193,3 +193,28 @@ func TestPrivDevicesOnlyWhenNotRotated(t *testing.T) {
 		t.Errorf("%s after a refused Open: %v %v; want the FIFO left in place", fifo, st, err)
 	}
 }
+
+// Under sudo, a file of the user who ran sudo is theirs to overwrite, and is written.
+func TestPrivCreateAcceptsSudoUsersFile(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	if err := os.WriteFile(path, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SUDO_UID", "")
+	if _, err := Create(path); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("nobody's file as root: %v; want ErrUnsafe", err)
+	}
+	t.Setenv("SUDO_UID", "65534")
+	f, err := Create(path)
+	if err != nil {
+		t.Fatalf("nobody's file under sudo by nobody: %v", err)
+	}
+	f.Close()
+	if st, err := os.Stat(path); err != nil || st.Size() != 0 {
+		t.Errorf("%s: %v %v; want it emptied", path, st, err)
+	}
+}
