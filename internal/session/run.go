@@ -5,7 +5,6 @@ package session
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -34,12 +33,6 @@ func (s *Session) run(ctx context.Context) (*record.Interval, error) {
 	if err := s.flush(); err != nil {
 		return nil, err
 	}
-	if s.cfg.ReadyFile != "" {
-		if err := os.WriteFile(s.cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
-			return nil, fmt.Errorf("write ready file %s: %w", s.cfg.ReadyFile, err)
-		}
-	}
-
 	var wg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	if s.tr != nil && s.tr.HasEvents() {

@@ -50,7 +50,6 @@ type Config struct {
 	RingBufferBytes uint32
 	ForceTracepoint bool
 	CountersOnly    bool
-	ReadyFile       string
 	Version         string
 	// FS is the filesystem /proc and /sys are read under; the zero FS is the host's.
 	FS hostfs.FS
