@@ -101,6 +101,7 @@ type Sink struct {
 	version string
 
 	mu        sync.Mutex
+	gen       uint64 // counts the records taken; the endpoint caches a rendering per generation
 	start     *record.Start
 	intervals uint64
 	last      time.Time
@@ -131,6 +132,7 @@ func (s *Sink) Start(r *record.Start) error {
 	defer s.mu.Unlock()
 	s.start = r
 	s.last = time.Time(r.Time)
+	s.gen++
 	return nil
 }
 
@@ -139,6 +141,7 @@ func (s *Sink) Interval(r *record.Interval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.add(r)
+	s.gen++
 	return nil
 }
 
@@ -148,6 +151,7 @@ func (s *Sink) Summary(r *record.Interval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total.Tracer.EventsUnread = record.AddSat(s.total.Tracer.EventsUnread, r.Tracer.EventsUnread)
+	s.gen++
 	return nil
 }
 
@@ -341,6 +345,13 @@ func Names() []string {
 	out := slices.Clone(allNames)
 	slices.Sort(out)
 	return out
+}
+
+// generation changes with every record taken.
+func (s *Sink) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
 }
 
 // health says whether the session is alive: started, and an interval ended recently.

@@ -3,17 +3,23 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // ListenAddr is where --metrics-addr binds. An address without a host (":9000") binds the
@@ -36,11 +42,25 @@ func ListenAddr(addr string) (string, error) {
 
 // Server serves a Sink's metrics over HTTP: /metrics (Prometheus text or OpenMetrics, as the
 // scraper asks), /healthz (200 while intervals keep coming) and an index at /.
+//
+// The endpoint is reachable by every local user, so what a client can cost is bounded: at most
+// MaxConns connections (see limitListener), timeouts on every phase of a request, small
+// headers, and /metrics served from a rendering made at most once per interval record.
 type Server struct {
 	ln  net.Listener
 	srv *http.Server
 	log *slog.Logger
 }
+
+// Limits of the endpoint. A scrape is one small request on one connection; these leave room
+// for several scrapers and a person with curl, and nothing for a flood.
+const (
+	MaxConns          = 64
+	ReadHeaderTimeout = 5 * time.Second
+	IdleTimeout       = 30 * time.Second
+	WriteTimeout      = 10 * time.Second
+	MaxHeaderBytes    = 8 << 10
+)
 
 // Serve listens on addr (see ListenAddr) and serves sink's metrics, with the Go runtime's and
 // the process's, until Shutdown.
@@ -56,41 +76,125 @@ func Serve(addr string, sink *Sink, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	return serve(ln, MaxConns, newEndpoint(sink, log), log), nil
+}
+
+func serve(inner net.Listener, maxConns int, h http.Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	ln := newLimitListener(inner, maxConns)
 	s := &Server{ln: ln, log: log}
-	s.srv = &http.Server{Handler: Handler(sink, log), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{
+		Handler:           ln.track(h),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		WriteTimeout:      WriteTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ConnContext:       ln.connContext,
+		ErrorLog:          stdlog.New(io.Discard, "", 0), // a client's bad request is not droptrace's error
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics endpoint stopped", "err", err)
 		}
 	}()
-	return s, nil
+	return s
 }
 
 // Handler is the endpoint's HTTP handler.
 func Handler(sink *Sink, log *slog.Logger) http.Handler {
+	return newEndpoint(sink, log)
+}
+
+// endpoint serves /metrics from a cache: the rendering of each format is made once per
+// generation of the sink (a new record), so N scrapes of one interval cost one render and N
+// writes of the same bytes.
+type endpoint struct {
+	sink *Sink
+	reg  *prometheus.Registry
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	mu      sync.Mutex // held while rendering: concurrent scrapes wait for one render
+	gen     uint64
+	cache   map[expfmt.Format][]byte
+	renders atomic.Uint64
+}
+
+func newEndpoint(sink *Sink, log *slog.Logger) *endpoint {
+	if log == nil {
+		log = slog.Default()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(sink,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		EnableOpenMetrics:   true,
-		ErrorLog:            errorLog{log},
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
-	}))
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	e := &endpoint{sink: sink, reg: reg, log: log, mux: http.NewServeMux()}
+	e.mux.HandleFunc("GET /metrics", e.metrics)
+	e.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ok, why := sink.health(time.Now())
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		fmt.Fprintln(w, why)
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	e.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "droptrace: /metrics (Prometheus, OpenMetrics), /healthz")
 	})
-	return mux
+	return e
+}
+
+func (e *endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.ServeHTTP(w, r) }
+
+func (e *endpoint) metrics(w http.ResponseWriter, r *http.Request) {
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
+	body, err := e.rendering(format)
+	if err != nil {
+		e.log.Error("metrics endpoint", "err", err)
+		http.Error(w, "cannot render metrics", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Add("Vary", "Accept")
+	w.Header().Set("Content-Type", string(format))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+// rendering returns format's rendering of the sink's latest generation, rendering it when
+// the sink has moved on since the last one.
+func (e *endpoint) rendering(format expfmt.Format) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The generation is read before gathering: a record added meanwhile makes the next
+	// scrape render again, never a stale rendering kept.
+	gen := e.sink.generation()
+	if gen != e.gen || e.cache == nil {
+		e.gen, e.cache = gen, map[expfmt.Format][]byte{}
+	}
+	if b, ok := e.cache[format]; ok {
+		return b, nil
+	}
+	e.renders.Add(1)
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return nil, fmt.Errorf("encode metrics: %w", err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		if err := c.Close(); err != nil {
+			return nil, fmt.Errorf("encode metrics: %w", err)
+		}
+	}
+	e.cache[format] = buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // Addr is the address the endpoint listens on.
@@ -100,7 +204,3 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
 }
-
-type errorLog struct{ log *slog.Logger }
-
-func (l errorLog) Println(v ...any) { l.log.Error("metrics endpoint", "err", fmt.Sprint(v...)) }
