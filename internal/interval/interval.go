@@ -234,7 +234,11 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string
 		}
 	}
 	for ino := range d.Netns {
-		if cur.Netns[ino] == nil {
+		switch {
+		case cur.Netns[ino] != nil:
+		case cur.NetnsErr != nil:
+			d.Netns[ino].Why = "namespace not listed: " + cur.NetnsErr.Error()
+		default:
 			d.Netns[ino].Why = "namespace not found (it vanished, or its processes are hidden)"
 		}
 	}

@@ -4,7 +4,10 @@ package interval
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +82,21 @@ func TestDiff(t *testing.T) {
 				}
 				if n := d.Netns[400]; n.SNMP != nil || n.Why != "namespace appeared during the interval: counters have no baseline yet" {
 					t.Errorf("new netns 400: %+v", n)
+				}
+			},
+		},
+		{
+			name: "drops in a namespace missed because the listing failed say why",
+			prev: sample.Sample{Netns: map[uint32]*sample.Netns{200: ns(200, 10)}},
+			cur: sample.Sample{Drops: map[tracer.DropKey][]uint64{udpDrop: {4}, goneDrop: {1}},
+				Netns:    map[uint32]*sample.Netns{200: ns(200, 13)},
+				NetnsErr: fmt.Errorf("list network namespaces (kept the 1 listed before): %w", syscall.EMFILE)},
+			check: func(t *testing.T, d *Delta) {
+				if n := d.Netns[200]; n.Traced[rcvbuf] != 4 || n.Why != "" {
+					t.Errorf("netns 200, still listed and read: %+v", n)
+				}
+				if n := d.Netns[300]; n.Unwatched[noSocket] != 1 || !strings.Contains(n.Why, "not listed") || !strings.Contains(n.Why, "too many open files") {
+					t.Errorf("netns 300, not listed: %+v", n)
 				}
 			},
 		},

@@ -40,11 +40,14 @@ type Sample struct {
 	Softirqs             softirqs.Table
 	SoftirqsErr          error
 	Netns                map[uint32]*Netns
-	IRQs                 map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
-	RxDropped            map[string]uint64      // interface -> core rx_dropped (cumulative)
-	Sockstat             map[string]map[string]int64
-	Mcast                []hostctx.McastAddr
-	McastOK              bool
+	// NetnsErr says why the namespaces could not be listed for this sample: Netns holds
+	// those listed before.
+	NetnsErr  error
+	IRQs      map[int]map[int]uint64 // network IRQ -> CPU -> interrupts (cumulative)
+	RxDropped map[string]uint64      // interface -> core rx_dropped (cumulative)
+	Sockstat  map[string]map[string]int64
+	Mcast     []hostctx.McastAddr
+	McastOK   bool
 	// Moved is how far each checked kernel counter advanced while the BPF maps were read:
 	// the kernel counters are read just before and just after them. A traced count read in
 	// between can differ from the kernel's by at most that much, in either direction; this
@@ -111,7 +114,12 @@ func (r *Reader) readProc() procCounters {
 	return p
 }
 
-// Read reads every source.
+// Read reads every source. A /proc file or namespace that cannot be read is reported in the
+// Sample (SoftnetErr, SoftirqsErr, NetnsErr, Netns[…].Err, absent host context), never as an
+// error: that is one interval's loss, and the next read may succeed. Only a BPF map that cannot
+// be read is an error: the tracer's maps are read through descriptors opened at start, so a
+// failure is not a passing shortage but maps gone or refused, which the next read would meet
+// too.
 func (r *Reader) Read() (*Sample, error) {
 	sm := &Sample{At: time.Now()}
 	// Namespaces come and go with containers; listing them walks /proc, so it is done at
@@ -119,9 +127,14 @@ func (r *Reader) Read() (*Sample, error) {
 	if r.nsCache == nil || time.Since(r.nsListedAt) >= r.cfg.NetnsEvery || r.unknownNetns(r.lastDrops) {
 		list, err := r.cfg.ListNetns()
 		if err != nil && len(list) == 0 {
-			return nil, fmt.Errorf("list network namespaces: %w", err)
+			// Transient (descriptors exhausted by another process, /proc busy): the
+			// namespaces listed last are read again, and the listing is retried next
+			// time; drops in a namespace created since are reported unwatched, with this
+			// error as the reason.
+			sm.NetnsErr = fmt.Errorf("list network namespaces (kept the %d listed before): %w", len(r.nsCache), err)
+		} else {
+			r.nsCache, r.nsListedAt = list, time.Now()
 		}
-		r.nsCache, r.nsListedAt = list, time.Now()
 	}
 	before := r.readProc()
 	if r.quiesce != nil {

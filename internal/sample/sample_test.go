@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,8 +85,52 @@ func TestReadMissingSources(t *testing.T) {
 	if !errors.Is(sm.SoftnetErr, os.ErrNotExist) || sm.McastOK {
 		t.Errorf("softnet err %v, mcast ok %v", sm.SoftnetErr, sm.McastOK)
 	}
-	r = NewReader(Config{FS: fixtureFS(t), ListNetns: func() ([]netns.NS, error) { return nil, errors.New("no /proc") }})
-	if _, err := r.Read(); err == nil {
-		t.Error("no namespace listed, yet no error")
+}
+
+// A failed listing of the namespaces (descriptors exhausted, say) is one sample's loss: the
+// namespaces listed before are kept, the sample says why, and the next read lists again.
+func TestReadKeepsNamespacesWhenListingFails(t *testing.T) {
+	host := netns.NS{Inode: 7, Name: "host"}
+	calls := 0
+	list := func() ([]netns.NS, error) {
+		calls++
+		if calls == 2 {
+			return nil, syscall.EMFILE
+		}
+		return []netns.NS{host}, nil
+	}
+	r := NewReader(Config{FS: fixtureFS(t), ListNetns: list})
+	for i := 1; i <= 3; i++ {
+		sm, err := r.Read()
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if i == 2 {
+			if !errors.Is(sm.NetnsErr, syscall.EMFILE) || sm.Netns[7] == nil {
+				t.Errorf("read %d, listing failed: err %v, namespaces %v", i, sm.NetnsErr, sm.Netns)
+			}
+		} else if sm.NetnsErr != nil || sm.Netns[7] == nil {
+			t.Errorf("read %d: err %v, namespaces %v", i, sm.NetnsErr, sm.Netns)
+		}
+	}
+
+	// No list yet: the sample has no namespaces and says why, and the next read lists again
+	// however seldom listing is due.
+	calls = 0
+	list = func() ([]netns.NS, error) {
+		calls++
+		if calls == 1 {
+			return nil, errors.New("no /proc")
+		}
+		return []netns.NS{host}, nil
+	}
+	r = NewReader(Config{FS: fixtureFS(t), ListNetns: list, NetnsEvery: time.Hour})
+	sm, err := r.Read()
+	if err != nil || sm.NetnsErr == nil || len(sm.Netns) != 0 {
+		t.Errorf("first listing failed: err %v, netns err %v, namespaces %v", err, sm.NetnsErr, sm.Netns)
+	}
+	sm, err = r.Read()
+	if err != nil || sm.NetnsErr != nil || sm.Netns[7] == nil {
+		t.Errorf("next read: err %v, netns err %v, namespaces %v", err, sm.NetnsErr, sm.Netns)
 	}
 }

@@ -19,7 +19,7 @@ import (
 
 func (s *Session) run(ctx context.Context) (*record.Interval, error) {
 	start := s.start
-	first, err := s.src.Read()
+	first, err := s.read()
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ loop:
 func (s *Session) step(prev *sample.Sample, seq int, total *totals) (*sample.Sample, error) {
 	s.sysctl.refresh()
 	changes, nc := s.sysctl.take()
-	cur, err := s.src.Read()
+	cur, err := s.read()
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +127,20 @@ func (s *Session) step(prev *sample.Sample, seq int, total *totals) (*sample.Sam
 	s.finish(rec)
 	s.emit(func(k Sink) error { return k.Interval(rec) })
 	return cur, nil
+}
+
+// read samples every source. Unreadable /proc files and namespaces are that interval's loss,
+// said in its checks (see sample.Reader.Read); the session goes on. A failed listing is
+// logged too, since it can hide a namespace's drops without a check to say so.
+func (s *Session) read() (*sample.Sample, error) {
+	sm, err := s.src.Read()
+	if err != nil {
+		return nil, err
+	}
+	if sm.NetnsErr != nil {
+		s.log.Warn("network namespaces not listed this interval; reading those listed before", "err", sm.NetnsErr)
+	}
+	return sm, nil
 }
 
 // finish trims a record to what is written, names the owners of its overflowing sockets and

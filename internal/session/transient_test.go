@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package session
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/enrich"
+	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/reconcile"
+	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/sample"
+	"github.com/droptrace/droptrace/internal/sysctl"
+)
+
+// recordSink keeps interval records and the summary, and ends the session after n intervals.
+type recordSink struct {
+	n         int
+	cancel    context.CancelFunc
+	intervals []*record.Interval
+	summary   *record.Interval
+}
+
+func (r *recordSink) Start(*record.Start) error { return nil }
+func (r *recordSink) Drop(*record.Drop) error   { return nil }
+func (r *recordSink) Flush() error              { return nil }
+func (r *recordSink) Summary(s *record.Interval) error {
+	r.summary = s
+	return nil
+}
+func (r *recordSink) Interval(rec *record.Interval) error {
+	r.intervals = append(r.intervals, rec)
+	if len(r.intervals) == r.n {
+		r.cancel()
+	}
+	return nil
+}
+
+// A namespace listing that fails with "too many open files" and a /proc file that vanishes for
+// one read cost the intervals that read them, which say why; the session goes on, the
+// intervals after recover, and the summary is written.
+func TestTransientReadErrorsCostOneInterval(t *testing.T) {
+	root := t.TempDir()
+	softnetPath := filepath.Join(root, "proc/net/softnet_stat")
+	for dst, src := range map[string]string{
+		softnetPath:                          "../softnet/testdata/6.18-2cpu.txt",
+		filepath.Join(root, "proc/softirqs"): "../softirqs/testdata/6.18-2cpu.txt",
+	} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reads: 1 is the session's first, 2 ends interval 1, and so on. Read 2 finds neither
+	// the namespaces nor softnet_stat; read 3 finds both again.
+	reads := 0
+	list := func() ([]netns.NS, error) {
+		reads++
+		switch reads {
+		case 2:
+			if err := os.Rename(softnetPath, softnetPath+".away"); err != nil {
+				t.Error(err)
+			}
+			return nil, syscall.EMFILE
+		case 3:
+			if err := os.Rename(softnetPath+".away", softnetPath); err != nil {
+				t.Error(err)
+			}
+		}
+		return []netns.NS{}, nil
+	}
+	fsys := hostfs.New(root)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	sink := &recordSink{n: 4, cancel: cancel}
+	var logs bytes.Buffer
+	s := testSession()
+	s.cfg = Config{Interval: time.Millisecond, Records: sink}
+	s.log = slog.New(slog.NewTextHandler(&logs, nil))
+	s.start = &record.Start{}
+	s.sysctl = newSysctlWatch(fsys, slog.New(slog.NewTextHandler(io.Discard, nil)), sysctl.NetCore{}, reconcile.Availability{OK: true}, nil)
+	s.events = newEventWriter(sink, s.names, &enrich.Ifnames{})
+	s.src = sample.NewReader(sample.Config{FS: fsys, ListNetns: list})
+
+	summary, err := s.run(ctx)
+	if err != nil {
+		t.Fatalf("session ended with %v; log:\n%s", err, &logs)
+	}
+	if summary == nil || sink.summary == nil {
+		t.Fatal("no summary written")
+	}
+	if len(sink.intervals) < 4 {
+		t.Fatalf("%d intervals", len(sink.intervals))
+	}
+	// Interval 1 read no softnet_stat at its end, interval 2 none at its start.
+	for i, rec := range sink.intervals[:2] {
+		c := checkOf(t, rec, reconcile.CheckBacklog, -1)
+		if c.Status != record.StatusUnavailable || !strings.Contains(c.Note, "softnet_stat unreadable") {
+			t.Errorf("interval %d backlog check: %+v, want unavailable saying softnet_stat was unreadable", i+1, c)
+		}
+	}
+	for i, rec := range sink.intervals[2:] {
+		if c := checkOf(t, rec, reconcile.CheckBacklog, -1); c.Status == record.StatusUnavailable {
+			t.Errorf("interval %d backlog check: %+v, want it back", i+3, c)
+		}
+	}
+	if !strings.Contains(logs.String(), "too many open files") {
+		t.Errorf("the failed listing is not logged:\n%s", &logs)
+	}
+}
