@@ -93,6 +93,7 @@ func serve(inner net.Listener, maxConns int, h http.Handler, log *slog.Logger) *
 		WriteTimeout:      WriteTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ConnContext:       ln.connContext,
+		ConnState:         ln.connState,
 		ErrorLog:          stdlog.New(io.Discard, "", 0), // a client's bad request is not droptrace's error
 	}
 	go func() {

@@ -3,6 +3,7 @@
 package metrics
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -63,39 +64,64 @@ func TestIdleConnectionsCannotShutOutAScrape(t *testing.T) {
 	}
 }
 
-// When every connection is being answered, a new one is closed at once rather than queued.
-func TestExcessConnectionClosedWhenAllBusy(t *testing.T) {
+// When every held connection is being answered, a new one waits for a slot instead of being
+// refused, and the response that frees the slot closes its connection to make room.
+func TestExcessConnectionWaitsForASlot(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	block := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	entered := make(chan struct{}, 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
-		<-release
+		if r.URL.Path == "/block" {
+			<-release
+		}
+		fmt.Fprintln(w, "ok")
 	})
-	srv := serve(inner, 1, block, nil)
+	srv := serve(inner, 1, h, nil)
 	defer srv.Shutdown(t.Context())
-	defer close(release)
 	busy, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	fmt.Fprintf(busy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	fmt.Fprintf(busy, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-entered
-	c, err := net.Dial("tcp", srv.Addr().String())
+
+	got := make(chan error, 1)
+	go func() {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Get("http://" + srv.Addr().String() + "/next")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("the second connection was answered while the only slot was busy: %v", err)
+	case <-entered:
+		t.Fatal("the second request was handled while the only slot was busy")
+	case <-time.After(200 * time.Millisecond): // waited: what a broken limit would not
+	}
+	close(release)
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(time.Minute)) // a bound for a broken build, not a timing
-	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("excess connection read: %v, want EOF (closed by the server)", err)
+	if resp.Header.Get("Connection") != "close" && !resp.Close {
+		t.Errorf("the response of a held connection while another waits keeps it open: %v", resp.Header)
 	}
-	if n := srv.ln.(*limitListener).open(); n != 1 {
-		t.Errorf("%d connections held, want the busy one", n)
+	if err := <-got; err != nil {
+		t.Errorf("the waiting connection: %v", err)
+	}
+	if n := srv.ln.(*limitListener).open(); n > 1 {
+		t.Errorf("%d connections held, limit 1", n)
 	}
 }
 
