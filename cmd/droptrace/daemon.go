@@ -30,10 +30,10 @@ type fleetFlags struct {
 }
 
 func (ff *fleetFlags) set(fs *pflag.FlagSet) {
-	fs.BoolVar(&ff.daemon, "daemon", false, "run as a service (systemd, Kubernetes): no live view, no JSON lines on stdout unless --output -, logs on stderr; SIGTERM ends the session cleanly")
-	fs.StringVar(&ff.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. :9000 (no host: 127.0.0.1 only; 0.0.0.0:9000 for every interface); off when empty")
-	fs.Var(&ff.maxSize, "output-max-size", "rotate --output FILE when it would grow past this size (e.g. 64M; 0: never); an existing FILE is kept as FILE.1 at start")
-	fs.IntVar(&ff.keep, "output-keep", 5, "rotated files to keep with --output-max-size (FILE.1 newest ... FILE.N)")
+	fs.BoolVar(&ff.daemon, "daemon", false, "run as a service (systemd, Kubernetes): no live view, no JSON lines on stdout unless --output -, logs on stderr; SIGTERM ends the session cleanly, SIGHUP is ignored")
+	fs.StringVar(&ff.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. :9000 (no host: 127.0.0.1 only); 0.0.0.0:9000 and [::]:9000 both listen on every IPv4 and IPv6 address: for one family give an address of it, e.g. 192.0.2.10:9000 or [2001:db8::10]:9000; off when empty")
+	fs.Var(&ff.maxSize, "output-max-size", "rotate --output FILE when it would grow past this size, 64K to 1024G (e.g. 64M; 0: never); an existing FILE is kept as FILE.1 at start")
+	fs.IntVar(&ff.keep, "output-keep", 5, "rotated files to keep with --output-max-size (FILE.1 newest ... FILE.N), 0 to 1000")
 }
 
 // fleet is what fleetFlags set up for one session.
@@ -47,13 +47,11 @@ type fleet struct {
 
 // check checks the fleet flags against the others before anything is opened. In daemon mode
 // it turns the live view off (f.live) and keeps stdout free of records unless --output - asks
-// for them.
+// for them. Its errors are usage errors (checkOutputs); --output-keep's range is
+// validateBounds'.
 func (ff *fleetFlags) check(f *flags) error {
 	if ff.maxSize > 0 && (f.output == "" || f.output == "-") {
 		return fmt.Errorf("--output-max-size %s: give --output FILE", ff.maxSize.String())
-	}
-	if ff.keep < 0 {
-		return fmt.Errorf("--output-keep %d: must be 0 or more", ff.keep)
 	}
 	if ff.daemon {
 		if f.live == "on" {
@@ -62,6 +60,12 @@ func (ff *fleetFlags) check(f *flags) error {
 		f.live = "off"
 		if f.output == "" && ff.metricsAddr == "" {
 			return errors.New("--daemon needs somewhere to put what it sees: --output FILE and/or --metrics-addr")
+		}
+	}
+	// A malformed address is a usage error; one that cannot be bound is a failure (open).
+	if ff.metricsAddr != "" {
+		if _, err := metrics.ListenAddr(ff.metricsAddr); err != nil {
+			return err
 		}
 	}
 	return nil

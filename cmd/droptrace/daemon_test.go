@@ -26,11 +26,15 @@ func TestBadFleetFlags(t *testing.T) {
 		{[]string{"--daemon"}, 2, "--daemon needs somewhere to put what it sees"},
 		{[]string{"--daemon", "--live", "on", "--output", "/dev/null"}, 2, "--daemon has no live view"},
 		{[]string{"--output-max-size", "64M"}, 2, "--output-max-size 64M: give --output FILE"},
-		{[]string{"--output-max-size", "1k", "--output", "-"}, 2, "--output-max-size 1K: give --output FILE"},
+		// 1K is below --output-max-size's range: the bound is checked before the flags' combination.
+		{[]string{"--output-max-size", "1k", "--output", "-"}, 2, "--output-max-size 1K: want 0 (never rotate) or 64K to 1024G"},
+		{[]string{"--output-max-size", "1M", "--output", "-"}, 2, "--output-max-size 1M: give --output FILE"},
 		{[]string{"--output-max-size", "lots", "--output", "x"}, 2, "want a size such as 64M"},
-		{[]string{"--output-keep", "-1", "--output-max-size", "1M", "--output", "x"}, 2, "--output-keep -1: must be 0 or more"},
-		{[]string{"--metrics-addr", "9000", "--output", "/dev/null"}, 1, `--metrics-addr "9000": want host:port`},
+		{[]string{"--output-keep", "-1", "--output-max-size", "1M", "--output", "x"}, 2, "--output-keep -1: want 0 to 1000"},
+		{[]string{"--metrics-addr", "9000", "--output", "/dev/null"}, 2, `--metrics-addr "9000": want host:port`},
 		{[]string{"--daemon", "--metrics-addr", ":0", "--events"}, 2, "--events writes drop records"},
+		// A well-formed address that cannot be bound is a failure, not a usage error.
+		{[]string{"--metrics-addr", "192.0.2.1:9", "--output", "/dev/null"}, 1, "--metrics-addr"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer

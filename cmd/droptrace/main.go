@@ -63,18 +63,30 @@ type flags struct {
 }
 
 func (f *flags) set(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.duration, "duration", 0, "stop after this long (0: until Ctrl-C or SIGTERM)")
-	fs.DurationVar(&f.interval, "interval", time.Second, "how often to sample, reconcile and emit an interval record")
+	fs.DurationVar(&f.duration, "duration", 0, "stop after this long, 100ms to 8784h (0: until Ctrl-C, SIGTERM or, without --daemon, SIGHUP)")
+	fs.DurationVar(&f.interval, "interval", time.Second, "how often to sample, reconcile and emit an interval record, 50ms to 1h")
 	fs.StringVar(&f.output, "output", "", "write JSON lines to this file ('-' for stdout); default: stdout when it is not a terminal")
 	fs.BoolVar(&f.events, "events", false, "also stream one 'drop' record per dropped packet (rate-limited per CPU)")
-	fs.Uint32Var(&f.maxEventRate, "max-event-rate", 10000, "drop events per second per CPU, enforced in BPF (0: unlimited); the rest are counted in lost_events")
-	fs.Uint32Var(&f.ringBytes, "ring-buffer-size", 4<<20, "bytes of the drop event ring buffer (a power of two)")
+	fs.Uint32Var(&f.maxEventRate, "max-event-rate", 10000, "drop events per second per CPU, enforced in BPF, up to 1000000 (0: unlimited); the rest are counted in lost_events")
+	fs.Uint32Var(&f.ringBytes, "ring-buffer-size", 4<<20, "bytes of the drop event ring buffer: a power of two from 4096 to 67108864 (64 MiB) of locked kernel memory")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write this file (our pid) once everything is attached and the first counters are read; removed at start if stale and at exit")
 	fs.BoolVar(&f.countersOnly, "counters-only", false, "do not load BPF: poll softnet_stat, softirqs and snmp only")
 	fs.BoolVar(&f.tracepoint, "tracepoint", false, "attach classic tracepoints instead of tp_btf")
 	fs.StringVar(&f.live, "live", "auto", "live per-CPU view on the terminal: auto, on or off")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	f.fleet.set(fs)
+}
+
+// newFlagSet binds f to a flag set that writes its usage to stderr.
+func newFlagSet(f *flags, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("droptrace", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	f.set(fs)
+	return fs
 }
 
 func main() {
@@ -94,13 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var f flags
-	fs := pflag.NewFlagSet("droptrace", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	f.set(fs)
+	fs := newFlagSet(&f, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -110,6 +116,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "droptrace: unexpected argument %q (subcommands: doctor, analyze, version)\n", fs.Arg(0))
+		return 2
+	}
+	if err := f.validateBounds(); err != nil {
+		fmt.Fprintf(stderr, "droptrace: %v\n(see droptrace --help)\n", err)
 		return 2
 	}
 	log, err := newLogger(stderr, f.logLevel)
@@ -148,15 +158,6 @@ func isTerminal(f *os.File) bool {
 }
 
 func trace(f flags, stdout io.Writer, log *slog.Logger) error {
-	if f.interval <= 0 {
-		return fmt.Errorf("--interval %s: must be positive", f.interval)
-	}
-	if f.duration < 0 {
-		return fmt.Errorf("--duration %s: must be 0 (until Ctrl-C) or positive", f.duration)
-	}
-	if f.ringBytes < 4096 || f.ringBytes&(f.ringBytes-1) != 0 {
-		return fmt.Errorf("--ring-buffer-size %d: must be a power of two of at least 4096", f.ringBytes)
-	}
 	outFile, _ := stdout.(*os.File)
 	tty := outFile != nil && isTerminal(outFile)
 	var width int
@@ -239,13 +240,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		cfg.Live = &readySink{Sink: cfg.Live, ready: ready, atStart: true}
 	}
 
-	// SIGINT and SIGTERM end the session cleanly: the last interval and the summary are
-	// written and the output flushed before exit. A daemon outlives the terminal it was
-	// started from, so its SIGHUP is ignored.
-	if f.fleet.daemon {
-		signal.Ignore(syscall.SIGHUP)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), endSignals(f.fleet.daemon)...)
 	defer stop()
 	_, err = session.Run(ctx, cfg)
 	if closeOut != nil {
@@ -254,6 +249,19 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		}
 	}
 	return err
+}
+
+// endSignals are the signals that end a session cleanly: the last interval and the summary
+// are written and the output flushed before exit 0. SIGHUP is one of them when droptrace runs
+// in a terminal, where it means the terminal (an ssh session) went away; left to its default
+// action it would kill droptrace and lose the summary. A daemon outlives the terminal it was
+// started from, so it ignores SIGHUP.
+func endSignals(daemon bool) []os.Signal {
+	if daemon {
+		signal.Ignore(syscall.SIGHUP)
+		return []os.Signal{os.Interrupt, syscall.SIGTERM}
+	}
+	return []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 }
 
 func runDoctor(args []string, stdout, stderr io.Writer) int {

@@ -16,9 +16,9 @@ func TestBadFlags(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--interval", "0s", "--output", "/dev/null"}, 1, "--interval 0s: must be positive"},
-		{[]string{"--duration", "-1s", "--output", "/dev/null"}, 1, "--duration -1s: must be 0"},
-		{[]string{"--ring-buffer-size", "5000", "--output", "/dev/null"}, 1, "--ring-buffer-size 5000: must be a power of two"},
+		{[]string{"--interval", "0s", "--output", "/dev/null"}, 2, "--interval 0s: want 50ms to 1h"},
+		{[]string{"--duration", "-1s", "--output", "/dev/null"}, 2, "--duration -1s: want 0"},
+		{[]string{"--ring-buffer-size", "5000", "--output", "/dev/null"}, 2, "--ring-buffer-size 5000: want a power of two"},
 		{[]string{"--live", "sometimes", "--output", "/dev/null"}, 2, `--live "sometimes": want auto, on or off`},
 		{[]string{"--log-level", "loud"}, 2, `--log-level "loud": want debug, info, warn or error`},
 		{[]string{"--interval", "fast"}, 2, `invalid argument "fast" for "--interval"`},

@@ -19,6 +19,9 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// usagef is a usageError with a formatted message: what the user reads.
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
 // exitCode is the exit status for an error of a session: 2 for what the user must change
 // (a bad flag, an output path droptrace refuses to write as root), 1 for a failure.
 func exitCode(err error) int {
@@ -39,17 +42,17 @@ func checkOutputs(f *flags, tty bool) error {
 	switch f.live {
 	case "auto", "on", "off":
 	default:
-		return usageError{fmt.Errorf("--live %q: want auto, on or off", f.live)}
+		return usagef("--live %q: want auto, on or off", f.live)
 	}
 	// The same decisions trace makes when it opens the sinks.
 	records := f.output != "" || (!tty && f.fleet.stdoutRecords())
 	live := f.live == "on" || (f.live == "auto" && tty && f.output != "-") || f.fleet.metricsAddr != ""
 	if !records && !live {
-		return usageError{errors.New("nothing to write: give --output FILE or --live on")}
+		return usagef("nothing to write: give --output FILE or --live on")
 	}
 	if f.events && !records {
 		// Streaming events the view never shows would cost the traced host for nothing.
-		return usageError{errors.New("--events writes drop records: give --output FILE (or --output - when stdout is not a terminal)")}
+		return usagef("--events writes drop records: give --output FILE (or --output - when stdout is not a terminal)")
 	}
 	return nil
 }

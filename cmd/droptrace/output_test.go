@@ -18,6 +18,9 @@ func TestUsageErrorLeavesOutputUntouched(t *testing.T) {
 		{"--live", "maybe"},
 		{"--output-max-size", "1M", "--output-keep", "-1"},
 		{"--daemon", "--live", "on"},
+		{"--interval", "1ns"},
+		{"--output-max-size", "1M", "--output-keep", "1000000"},
+		{"--metrics-addr", "9000"},
 	} {
 		path := filepath.Join(t.TempDir(), "existing.jsonl")
 		content := []byte(`{"type":"start"}` + "\n")
@@ -64,7 +67,7 @@ func plantedDir(t *testing.T) (dir, victim string, content []byte) {
 // exit 2 and a message naming the path and what was expected; the link's target is unchanged.
 func TestPrivOutputRefusesPlantedFiles(t *testing.T) {
 	needRoot(t)
-	session := []string{"--counters-only", "--live", "off", "--duration", "1ms"}
+	session := []string{"--counters-only", "--live", "off", "--duration", "100ms"}
 	for _, tc := range []struct {
 		name, flag, want string
 		extra            []string
@@ -115,7 +118,7 @@ func TestPrivOutputModeAndReadyFile(t *testing.T) {
 	readyHook = func() { saw, _ = os.ReadFile(ready) }
 	defer func() { readyHook = nil }()
 	var stdout, errb bytes.Buffer
-	code := run([]string{"--counters-only", "--live", "off", "--duration", "1ms", "--output", out, "--ready-file", ready}, &stdout, &errb)
+	code := run([]string{"--counters-only", "--live", "off", "--duration", "100ms", "--output", out, "--ready-file", ready}, &stdout, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
