@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -78,14 +79,8 @@ func Run(fsys hostfs.FS) Report {
 			"run with sudo, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE")
 	}
 
-	if _, err := fsys.Stat("/sys/kernel/tracing/events"); err == nil {
-		add("tracefs", OK, "/sys/kernel/tracing", "")
-	} else if _, err := fsys.Stat("/sys/kernel/debug/tracing/events"); err == nil {
-		add("tracefs", OK, "/sys/kernel/debug/tracing", "")
-	} else {
-		add("tracefs", Warn, "not mounted: classic tracepoints cannot attach (tp_btf still can)",
-			"mount -t tracefs nodev /sys/kernel/tracing")
-	}
+	tf := checkTracefs(fsys)
+	add("tracefs", tf.Level, tf.Detail, tf.Fix)
 
 	if _, err := fsys.Stat("/sys/kernel/btf/vmlinux"); err == nil {
 		add("btf", OK, "/sys/kernel/btf/vmlinux", "")
@@ -178,6 +173,58 @@ func Run(fsys hostfs.FS) Report {
 		add("netns", OK, fmt.Sprintf("%d network namespaces found", len(list)), "")
 	}
 	return r
+}
+
+// tracefsDirs are where tracefs is found, in order of preference.
+var tracefsDirs = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
+
+// checkTracefs tells a tracefs that is not mounted from one this user may not read: both fail
+// to show events/, and the fixes differ (mount it; run as root).
+func checkTracefs(fsys hostfs.FS) Result {
+	var denied string
+	for _, dir := range tracefsDirs {
+		_, err := fsys.Stat(dir + "/events")
+		switch {
+		case err == nil:
+			return Result{Name: "tracefs", Level: OK, Detail: dir}
+		case errors.Is(err, fs.ErrPermission) && denied == "":
+			denied = dir
+		}
+	}
+	if denied != "" {
+		where := denied + " is not readable"
+		if mountedTracefs(fsys, denied) {
+			where = "mounted at " + denied + " but not readable"
+		}
+		return Result{Name: "tracefs", Level: Warn,
+			Detail: fmt.Sprintf("%s by uid %d: classic tracepoints cannot attach (tp_btf still can)", where, os.Geteuid()),
+			Fix:    "run with sudo"}
+	}
+	return Result{Name: "tracefs", Level: Warn, Detail: "not mounted: classic tracepoints cannot attach (tp_btf still can)",
+		Fix: "mount -t tracefs nodev /sys/kernel/tracing"}
+}
+
+// mountedTracefs says whether /proc/self/mountinfo has a tracefs at dir.
+func mountedTracefs(fsys hostfs.FS, dir string) bool {
+	b, err := fsys.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		// "36 35 0:30 / /sys/kernel/tracing rw,nosuid - tracefs tracefs rw": the mount point
+		// is field 5, the type the first field after "-".
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 || f[4] != dir {
+			continue
+		}
+		for i, v := range f {
+			if v == "-" && i+1 < len(f) && f[i+1] == "tracefs" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func has(caps uint64, c uint) bool { return caps&(1<<c) != 0 }

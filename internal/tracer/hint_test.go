@@ -42,3 +42,53 @@ func TestHint(t *testing.T) {
 		t.Errorf("verifier log not cut to its first line: %q", h)
 	}
 }
+
+// When nothing attached, the error says what is actually wrong: without the capabilities, that
+// and the command that fixes it, not the library's RLIMIT_MEMLOCK advice; with them, the
+// loader's errors without that advice, and the limit only when it could not be raised.
+func TestNoTracingSaysTheCause(t *testing.T) {
+	denied := []error{
+		fmt.Errorf("skb:kfree_skb: create BPF maps: map events: map create: %w%s", unix.EPERM, libraryAdvice),
+		fmt.Errorf("NET_RX accounting: create BPF maps: map netrx_percpu: map create: %w%s", unix.EPERM, libraryAdvice),
+	}
+	memlock := fmt.Errorf("failed to set memlock rlimit: %w", unix.EPERM)
+	for _, tc := range []struct {
+		name       string
+		errs       []error
+		memlockErr error
+		privileged bool
+		want, not  []string
+	}{
+		{"unprivileged", denied, memlock, false,
+			[]string{"may not load BPF programs", "CAP_BPF and CAP_PERFMON", "run droptrace with sudo"},
+			[]string{"MEMLOCK", "RemoveMemlock"}},
+		{"privileged, limit raised", denied, nil, true,
+			[]string{"skb:kfree_skb: create BPF maps", "NET_RX accounting"},
+			[]string{"MEMLOCK", "RemoveMemlock", "sudo"}},
+		{"privileged, old kernel, limit not raised", denied, memlock, true,
+			[]string{"skb:kfree_skb: create BPF maps", "raising RLIMIT_MEMLOCK failed too", "CAP_SYS_RESOURCE"},
+			[]string{"RemoveMemlock"}},
+		{"unprivileged, not a refusal", []error{fmt.Errorf("tp_btf: %w", unix.EINVAL)}, nil, false,
+			[]string{"tp_btf: invalid argument"}, []string{"sudo"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := noTracing(tc.errs, tc.memlockErr, tc.privileged)
+			if !errors.Is(err, ErrNoTracing) || !errors.Is(err, tc.errs[0]) {
+				t.Errorf("%v does not wrap ErrNoTracing and the loader's error", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q lacks %q", err, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("%q has %q", err, n)
+				}
+			}
+		})
+	}
+	if h := hint(denied[0]); strings.Contains(h, "RemoveMemlock") || !strings.Contains(h, "run with sudo") {
+		t.Errorf("hint %q: want the library's advice replaced by the fix", h)
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
 )
 
 // Options configure a tracing session.
@@ -95,10 +94,7 @@ func Open(opts Options) (*Tracer, error) {
 		if len(errs) == 0 {
 			errs = append(errs, errors.New("every program family is off"))
 		}
-		if memlockErr != nil {
-			errs = append(errs, fmt.Errorf("raising RLIMIT_MEMLOCK failed too (kernels before 5.11 need CAP_SYS_RESOURCE): %w", memlockErr))
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNoTracing, errors.Join(errs...))
+		return nil, noTracing(errs, memlockErr, mayLoadBPF())
 	}
 	return t, nil
 }
@@ -258,9 +254,9 @@ func (t *Tracer) attachFirst(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Ma
 
 // hint turns the common failures into what to do about them.
 func hint(err error) string {
-	msg := err.Error()
+	msg := withoutLibraryAdvice(err.Error())
 	switch {
-	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+	case isPermission(err):
 		return msg + " (needs root, or CAP_BPF and CAP_PERFMON; run with sudo; check kernel.unprivileged_bpf_disabled and lockdown)"
 	case errors.Is(err, os.ErrNotExist) && strings.Contains(msg, "tracing"):
 		return msg + " (tracefs not mounted: mount -t tracefs nodev /sys/kernel/tracing)"

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package doctor
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
+)
+
+func writeFile(t *testing.T, root, name, text string) {
+	t.Helper()
+	p := filepath.Join(root, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tracefs is found at either place; missing at both, the fix is to mount it. (Mounted but
+// unreadable needs another uid: TestPrivDoctorUnprivilegedSaysWhatIsWrong in cmd/droptrace.)
+func TestCheckTracefs(t *testing.T) {
+	for _, tc := range []struct {
+		name, events  string // events: the directory created, "" for none
+		level, detail string
+		fix           string
+	}{
+		{"tracing", "sys/kernel/tracing/events", OK, "/sys/kernel/tracing", ""},
+		{"debugfs", "sys/kernel/debug/tracing/events", OK, "/sys/kernel/debug/tracing", ""},
+		{"none", "", Warn, "not mounted", "mount -t tracefs nodev /sys/kernel/tracing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			if tc.events != "" {
+				if err := os.MkdirAll(filepath.Join(root, tc.events), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := checkTracefs(hostfs.New(root))
+			if r.Level != tc.level || !strings.Contains(r.Detail, tc.detail) || r.Fix != tc.fix {
+				t.Errorf("%+v, want level %s, detail with %q, fix %q", r, tc.level, tc.detail, tc.fix)
+			}
+		})
+	}
+}
+
+func TestMountedTracefs(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "proc/self/mountinfo", `22 1 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+36 22 0:12 / /sys/kernel/tracing rw,nosuid,nodev,noexec,relatime shared:15 - tracefs tracefs rw
+37 22 0:7 / /sys/kernel/debug rw,nosuid,nodev,noexec,relatime shared:16 - debugfs debugfs rw
+`)
+	fsys := hostfs.New(root)
+	if !mountedTracefs(fsys, "/sys/kernel/tracing") {
+		t.Error("tracefs at /sys/kernel/tracing not found")
+	}
+	if mountedTracefs(fsys, "/sys/kernel/debug") || mountedTracefs(fsys, "/sys/kernel/debug/tracing") {
+		t.Error("debugfs taken for tracefs")
+	}
+	if mountedTracefs(hostfs.New(t.TempDir()), "/sys/kernel/tracing") {
+		t.Error("no mountinfo, yet tracefs is said to be mounted")
+	}
+}
