@@ -15,13 +15,6 @@ import (
 	"time"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root (BPF, signals to a tracing session); run `sudo make test`")
-	}
-}
-
 var (
 	buildOnce sync.Once
 	builtBin  string
@@ -39,9 +32,11 @@ func TestMain(m *testing.M) {
 }
 
 // droptraceBinary builds the command once: signal handling and privileges are properties of
-// the process, so these tests run the binary, not run().
+// the process, so these tests run the binary, not run(). The tests that use it load BPF and
+// change uid: without root they are skipped.
 func droptraceBinary(t *testing.T) string {
 	t.Helper()
+	needRoot(t)
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "droptrace-cmd-")
 		if buildErr != nil {
@@ -114,7 +109,6 @@ func countType(t *testing.T, path, typ string) int {
 // A terminal session whose terminal goes away (an ssh session dropping: SIGHUP) ends as on
 // Ctrl-C: summary written, exit 0.
 func TestPrivSIGHUPEndsSessionCleanly(t *testing.T) {
-	requireRoot(t)
 	cmd, out, stderr := startSession(t, "--duration", "30s", "--live", "off")
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -130,7 +124,6 @@ func TestPrivSIGHUPEndsSessionCleanly(t *testing.T) {
 // A daemon outlives the terminal it was started from: SIGHUP leaves it tracing, and SIGTERM
 // still ends it cleanly.
 func TestPrivDaemonIgnoresSIGHUP(t *testing.T) {
-	requireRoot(t)
 	cmd, out, stderr := startSession(t, "--daemon", "--interval", "100ms")
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
