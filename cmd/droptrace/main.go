@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,7 +120,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := f.validateBounds(); err != nil {
-		fmt.Fprintf(stderr, "droptrace: %v\n(see droptrace --help)\n", err)
+		// One line per flag out of range, each prefixed like every other message.
+		fmt.Fprintf(stderr, "droptrace: %s (see droptrace --help)\n", strings.ReplaceAll(err.Error(), "\n", "\ndroptrace: "))
 		return 2
 	}
 	log, err := newLogger(stderr, f.logLevel)
