@@ -17,11 +17,13 @@ import (
 // Render is the full screen for one interval or for the session summary, without the screen
 // clear: a pure function of its arguments, so the screen can be tested line by line. start may
 // be nil (the header then says only what the interval knows). No line is wider than the
-// width in opts (at least 80).
+// width in opts (at least 80). Every string of the records is shown escaped (see
+// textfmt.Terminal): a process, interface or cgroup name is the host's, not droptrace's.
 func Render(start *record.Start, iv *record.Interval, opts Options) string {
 	if iv == nil {
 		return ""
 	}
+	start, iv = textfmt.Safe(start), textfmt.Safe(iv)
 	r := newRenderer(start, iv, opts)
 	r.header()
 	r.table()
@@ -222,7 +224,7 @@ func (r *renderer) reasons() {
 	cntW, reasonW := 0, 0
 	for _, l := range locs {
 		cntW = max(cntW, len(strconv.FormatUint(l.Count, 10)))
-		reasonW = max(reasonW, len(l.Reason))
+		reasonW = max(reasonW, textfmt.Width(l.Reason))
 	}
 	for i, l := range locs {
 		lbl := textfmt.Label("")

@@ -202,8 +202,9 @@ func (r *renderer) totalCells(t *totals) []cell {
 // reasonsCell names up to n reasons that fit in w columns, and how many more there are. Counts
 // are never cut: a name is shortened first, since the count is what changes.
 func reasonsCell(rs []rank.Entry, n, w int) string {
+	// Widths in columns, not bytes: a reason name from a recording may hold any character.
 	var b strings.Builder
-	shown := 0
+	used, shown := 0, 0
 	for _, e := range rs {
 		if shown == n {
 			break
@@ -213,7 +214,7 @@ func reasonsCell(rs []rank.Entry, n, w int) string {
 		if shown > 0 {
 			item = " " + item
 		}
-		if b.Len()+len(item) > w {
+		if used+textfmt.Width(item) > w {
 			if shown > 0 {
 				break
 			}
@@ -221,23 +222,25 @@ func reasonsCell(rs []rank.Entry, n, w int) string {
 			item = clipName(e.Key, w-len(cnt)-1) + " " + cnt
 		}
 		b.WriteString(item)
+		used += textfmt.Width(item)
 		shown++
 	}
 	if more := len(rs) - shown; more > 0 {
-		if tail := fmt.Sprintf(" +%d", more); b.Len()+len(tail) <= w {
+		if tail := fmt.Sprintf(" +%d", more); used+len(tail) <= w {
 			b.WriteString(tail)
 		}
 	}
 	return b.String()
 }
 
-// clipName shortens a reason name with a "~", which reason names never contain.
+// clipName shortens a reason name with a "~", which reason names never contain; it cuts
+// between characters, never inside one.
 func clipName(s string, w int) string {
-	if len(s) <= w {
+	if textfmt.Width(s) <= w {
 		return s
 	}
 	if w <= 1 {
 		return "~"
 	}
-	return s[:w-1] + "~"
+	return string([]rune(s)[:w-1]) + "~"
 }
