@@ -49,10 +49,13 @@ func sans(size vg.Length, bold bool) font.Font {
 
 // WriteChart draws the document's recordings as a self-contained SVG (fonts by name, with
 // fallbacks; nothing fetched), or as an HTML page holding that SVG when html is set.
+// Strings from the recordings are escaped as for the terminal (textfmt.Terminal), which
+// leaves only characters XML allows; the SVG writer and writeHTML escape the markup.
 func WriteChart(w io.Writer, d *Document, html bool) error {
 	if len(d.Recordings) == 0 {
 		return fmt.Errorf("no recording to draw")
 	}
+	d = textfmt.Safe(d)
 	svg, err := chartSVG(d)
 	if err != nil {
 		return err

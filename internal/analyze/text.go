@@ -30,8 +30,11 @@ const (
 )
 
 // WriteText writes the document as the report a person reads: the comparison first when
-// there are several recordings, then each recording.
+// there are several recordings, then each recording. Every string from the recordings (and
+// their file names) is shown escaped (see textfmt.Terminal): a process, interface or cgroup
+// name is the recorded host's, not droptrace's.
 func WriteText(w io.Writer, d *Document) error {
+	d = textfmt.Safe(d)
 	bw := bufio.NewWriter(w)
 	t := &textOut{w: bw}
 	if d.Comparison != nil {

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package analyze
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/droptrace/droptrace/internal/textfmt/texttest"
+)
+
+// withComm is a fixture recording whose overflowing socket is owned by a process named comm,
+// as the session would write it.
+func withComm(t *testing.T, name, comm string) *Recording {
+	t.Helper()
+	q, err := json.Marshal(comm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.ReplaceAll(readFixture(t, name), []byte(`"comm":"collector"`), append([]byte(`"comm":`), q...))
+	rec, _ := mustRead(t, name, data)
+	return rec
+}
+
+// A process may name itself anything: its name must not set the terminal's title or clear
+// the screen of whoever reads the report, nor break the chart.
+func TestHostileProcessName(t *testing.T) {
+	doc := NewDocument([]*Recording{withComm(t, "incident.jsonl", texttest.Hostile)}, nil)
+	text, js := render(t, []*Recording{withComm(t, "incident.jsonl", texttest.Hostile)}, nil)
+	if err := texttest.Printable(string(text)); err != nil {
+		t.Errorf("text report: %v", err)
+	}
+	if want := `socket of pid 4242 (\x1b]0;PWN\x07\x1b[2J)`; !bytes.Contains(text, []byte(want)) {
+		t.Errorf("text report does not show %s, escaped; got:\n%s", want, text)
+	}
+	// The JSON document keeps the exact name, as JSON escapes it.
+	if !bytes.Contains(js, []byte(`"comm": "\u001b]0;PWN\u0007\u001b[2J"`)) {
+		t.Errorf("JSON document lost the exact name:\n%.2000s", js)
+	}
+	if got := doc.Recordings[0].Summary.Ports[0].Comm; got != texttest.Hostile {
+		t.Errorf("the document's record was changed: comm %q", got)
+	}
+}
+
+// hostileDocuments are the fixture recordings, alone and compared, with s appended to every
+// string a host or a recording decides.
+func hostileDocuments(t *testing.T, s string) []*Document {
+	var docs []*Document
+	for _, names := range [][]string{{"incident.jsonl"}, {"incident.jsonl", "tuned.jsonl"}} {
+		var recs []*Recording
+		for _, n := range names {
+			rec := withComm(t, n, "collector"+s)
+			texttest.Taint(rec, s)
+			recs = append(recs, rec)
+		}
+		docs = append(docs, NewDocument(recs, []Warning{{File: names[0] + s, Line: 3, Message: "bad " + s}}))
+	}
+	return docs
+}
+
+func FuzzRenderHostile(f *testing.F) {
+	for _, s := range []string{texttest.Hostile, "\u009b2J\x7f", "\xff\xfe", "\u202e", "日本\t\r\n", "</title><script>&", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, doc := range hostileDocuments(t, s) {
+			var text bytes.Buffer
+			if err := WriteText(&text, doc); err != nil {
+				t.Fatal(err)
+			}
+			if err := texttest.Printable(text.String()); err != nil {
+				t.Fatalf("text report: %v", err)
+			}
+			checkChart(t, doc)
+		}
+	})
+}
+
+// checkChart fails unless the SVG chart is valid XML whose text holds no control character,
+// and the HTML page holds no markup but its own. The SVG writer indents with tabs: layout,
+// not text.
+func checkChart(t *testing.T, doc *Document) {
+	t.Helper()
+	var svg, page bytes.Buffer
+	if err := WriteChart(&svg, doc, false); err != nil {
+		t.Fatal(err)
+	}
+	checkSVG(t, "SVG", svg.Bytes())
+	if err := WriteChart(&page, doc, true); err != nil {
+		t.Fatal(err)
+	}
+	p := page.String()
+	if err := texttest.Printable(strings.ReplaceAll(p, "\t", " ")); err != nil {
+		t.Errorf("HTML: %v", err)
+	}
+	if strings.Count(p, "<title>") != 1 || strings.Count(p, "</title>") != 1 || strings.Contains(p, "<script") {
+		t.Errorf("HTML page holds markup from the recording: %.300s", p)
+	}
+	start, end := strings.Index(p, "<svg"), strings.LastIndex(p, "</svg>")
+	if start < 0 || end < start {
+		t.Fatalf("HTML page holds no SVG")
+	}
+	checkSVG(t, "HTML's SVG", []byte(p[start:end+len("</svg>")]))
+}
+
+func checkSVG(t *testing.T, what string, svg []byte) {
+	t.Helper()
+	for _, text := range svgText(t, svg) { // fails on XML that does not parse
+		if err := texttest.Printable(text); err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+}
