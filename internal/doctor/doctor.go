@@ -26,6 +26,7 @@ import (
 	"github.com/droptrace/droptrace/internal/softirqs"
 	"github.com/droptrace/droptrace/internal/softnet"
 	"github.com/droptrace/droptrace/internal/sysctl"
+	"github.com/droptrace/droptrace/internal/textfmt"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
@@ -253,8 +254,11 @@ func lockdownMode(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// Print writes the report as an aligned table.
+// Print writes the report as an aligned table. Details quote the host (errors naming paths
+// and what a /proc or /sys file held, probe statuses), so every string is shown escaped
+// (textfmt.Terminal).
 func (r Report) Print(w io.Writer) {
+	r = textfmt.Safe(r)
 	for _, res := range r.Results {
 		fmt.Fprintf(w, "%-10s %-25s %s\n", "["+res.Level+"]", res.Name, res.Detail)
 		if res.Fix != "" {

@@ -3,12 +3,14 @@
 package doctor
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/textfmt/texttest"
 )
 
 func writeFile(t *testing.T, root, name, text string) {
@@ -64,5 +66,26 @@ func TestMountedTracefs(t *testing.T) {
 	}
 	if mountedTracefs(hostfs.New(t.TempDir()), "/sys/kernel/tracing") {
 		t.Error("no mountinfo, yet tracefs is said to be mounted")
+	}
+}
+
+// A detail may quote what a host file held or a path: it must not drive the terminal.
+func TestPrintEscapes(t *testing.T) {
+	r := Report{CanCounter: true, Results: []Result{
+		{Name: "lockdown", Level: OK, Detail: "none" + texttest.Hostile},
+		{Name: "softnet_stat", Level: Fail, Detail: "line 2: field \x9b\xff", Fix: "mount" + texttest.Hostile},
+	}}
+	var b bytes.Buffer
+	r.Print(&b)
+	if err := texttest.Printable(b.String()); err != nil {
+		t.Errorf("Print: %v", err)
+	}
+	for _, want := range []string{`none\x1b]0;PWN\x07\x1b[2J`, `field \x9b\xff`, `fix: mount\x1b]0;PWN`, "verdict: tracing is NOT possible"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Print lacks %q:\n%s", want, b.String())
+		}
+	}
+	if r.Results[0].Detail != "none"+texttest.Hostile {
+		t.Error("Print changed the report")
 	}
 }
