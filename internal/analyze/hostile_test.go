@@ -113,3 +113,22 @@ func checkSVG(t *testing.T, what string, svg []byte) {
 		}
 	}
 }
+
+// A warning quotes the recording (a time that does not parse), and the command prints
+// warnings to the terminal beside the JSON document: String escapes them.
+func TestWarningEscaped(t *testing.T) {
+	data := append(readFixture(t, "incident.jsonl"),
+		"{\"type\":\"interval\",\"time\":\"\u009b2J\x7f\xff\",\"seq\":99,\"duration_ms\":1}\n"...)
+	_, ws := mustRead(t, "incident.jsonl", data)
+	if len(ws) == 0 {
+		t.Fatal("no warning for a time that does not parse")
+	}
+	for _, w := range ws {
+		if err := texttest.Printable(w.String()); err != nil {
+			t.Errorf("warning %q: %v", w.Message, err)
+		}
+	}
+	if !strings.Contains(ws[0].String(), `\u009b2J\x7f\xff`) {
+		t.Errorf("warning does not show the time escaped: %s", ws[0])
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/textfmt"
 )
 
 // Warning is a problem that did not stop the analysis: a line that could not be used, or
@@ -33,11 +34,13 @@ type Warning struct {
 	Message string `json:"message"`
 }
 
+// String is the warning for a person, escaped (textfmt.Terminal): a message may quote the
+// recording, and the file name is anyone's.
 func (w Warning) String() string {
 	if w.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Message)
+		return textfmt.Terminal(fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Message))
 	}
-	return fmt.Sprintf("%s: %s", w.File, w.Message)
+	return textfmt.Terminal(fmt.Sprintf("%s: %s", w.File, w.Message))
 }
 
 // Recording is what could be read of one file.
