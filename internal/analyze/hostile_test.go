@@ -132,3 +132,14 @@ func TestWarningEscaped(t *testing.T) {
 		t.Errorf("warning does not show the time escaped: %s", ws[0])
 	}
 }
+
+// The one fatal error that quotes a recording escapes what it quotes.
+func TestFatalErrorEscaped(t *testing.T) {
+	_, _, err := Read("x.jsonl", strings.NewReader("{\"type\":\"start\",\"schema_version\":99,\"version\":\"v9\u009b2J\"}\n"))
+	if err == nil {
+		t.Fatal("no error for a newer schema")
+	}
+	if perr := texttest.Printable(err.Error()); perr != nil || !strings.Contains(err.Error(), `v9\u009b2J`) {
+		t.Errorf("error %q: %v", err, perr)
+	}
+}

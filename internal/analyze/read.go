@@ -226,7 +226,8 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 			return fmt.Errorf("%s:%d: a second start record: the file holds more than one recording (concatenated?); split it at this line and give each part to analyze", rd.rec.File, n)
 		}
 		if s.SchemaVersion > record.SchemaVersion {
-			return fmt.Errorf("%s:%d: schema_version %d is newer than this droptrace reads (%d): analyze it with the droptrace that wrote it (%s) or a newer one", rd.rec.File, n, s.SchemaVersion, record.SchemaVersion, s.Version)
+			return fmt.Errorf("%s:%d: schema_version %d is newer than this droptrace reads (%d): analyze it with the droptrace that wrote it (%s) or a newer one", rd.rec.File, n, s.SchemaVersion, record.SchemaVersion,
+				textfmt.Terminal(s.Version)) // the recording's words, in an error said to a person
 		}
 		if s.SchemaVersion < 1 {
 			rd.note(n, "start record has no schema_version: read as version %d", record.SchemaVersion)
