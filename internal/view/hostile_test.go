@@ -59,9 +59,7 @@ func hostileScreens(s string) []screen {
 	start.Context = &record.HostContext{Interfaces: []record.Interface{{Name: "eth0", RxQueues: 1}},
 		Sysctls: map[string]string{"net.core.rmem_max": "212992"}}
 	out := []screen{{"socket", start, iv}}
-	for _, sc := range append(screens(), screen{"no start", nil, summary()}) {
-		out = append(out, sc)
-	}
+	out = append(out, append(screens(), screen{"no start", nil, summary()})...)
 	for _, sc := range out {
 		texttest.Taint(sc.start, s)
 		texttest.Taint(sc.iv, s)
