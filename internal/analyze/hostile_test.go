@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/droptrace/droptrace/internal/textfmt"
 	"github.com/droptrace/droptrace/internal/textfmt/texttest"
 )
 
@@ -44,36 +46,75 @@ func TestHostileProcessName(t *testing.T) {
 	}
 }
 
-// hostileDocuments are the fixture recordings, alone and compared, with s appended to every
-// string a host or a recording decides.
-func hostileDocuments(t *testing.T, s string) []*Document {
-	var docs []*Document
-	for _, names := range [][]string{{"incident.jsonl"}, {"incident.jsonl", "tuned.jsonl"}} {
-		var recs []*Recording
-		for _, n := range names {
-			rec := withComm(t, n, "collector"+s)
-			texttest.Taint(rec, s)
-			recs = append(recs, rec)
+var (
+	fixturesOnce sync.Once
+	fixtureRecs  map[string]*Recording
+)
+
+// hostileDocument is the incident recording, alone or compared with the tuned one, with s
+// appended to every string a host or a recording decides (the socket owner's name too).
+func hostileDocument(t *testing.T, s string, compare bool) *Document {
+	fixturesOnce.Do(func() {
+		fixtureRecs = map[string]*Recording{}
+		for _, n := range []string{"incident.jsonl", "tuned.jsonl"} {
+			fixtureRecs[n], _ = mustRead(t, n, readFixture(t, n))
 		}
-		docs = append(docs, NewDocument(recs, []Warning{{File: names[0] + s, Line: 3, Message: "bad " + s}}))
+	})
+	names := []string{"incident.jsonl"}
+	if compare {
+		names = append(names, "tuned.jsonl")
 	}
-	return docs
+	var recs []*Recording
+	for _, n := range names {
+		// A deep copy, read once: the fixtures' strings need no escape, so Safe only copies.
+		rec := textfmt.Safe(fixtureRecs[n])
+		texttest.Taint(rec, s)
+		// The socket verdict, which quotes the owner's name, needs its reason's own name.
+		if sum := rec.Summary; sum != nil && s != "" {
+			sum.Drops["SOCKET_RCVBUFF"] = sum.Drops["SOCKET_RCVBUFF"+s]
+			for i := range sum.Ports {
+				sum.Ports[i].Reason = strings.TrimSuffix(sum.Ports[i].Reason, s)
+			}
+		}
+		recs = append(recs, rec)
+	}
+	return NewDocument(recs, []Warning{{File: names[0] + s, Line: 3, Message: "bad " + s}})
 }
 
+func TestHostileDocumentQuotesOwner(t *testing.T) {
+	doc := hostileDocument(t, "~x", true)
+	for _, r := range doc.Recordings {
+		var causes []string
+		for _, v := range r.Verdicts {
+			causes = append(causes, v.Cause)
+		}
+		if !strings.Contains(strings.Join(causes, "\n"), "(collector~x)") {
+			t.Errorf("%s: no verdict names the socket's owner:\n%s", r.File, strings.Join(causes, "\n"))
+		}
+	}
+}
+
+// FuzzRenderHostile renders the text report, or the chart (SVG and HTML), of hostile
+// recordings: one of them an input, so that each input costs one renderer's time.
 func FuzzRenderHostile(f *testing.F) {
 	for _, s := range []string{texttest.Hostile, "\u009b2J\x7f", "\xff\xfe", "\u202e", "日本\t\r\n", "</title><script>&", ""} {
-		f.Add(s)
+		for _, compare := range []bool{false, true} {
+			f.Add(s, compare, false)
+			f.Add(s, compare, true)
+		}
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, doc := range hostileDocuments(t, s) {
-			var text bytes.Buffer
-			if err := WriteText(&text, doc); err != nil {
-				t.Fatal(err)
-			}
-			if err := texttest.Printable(text.String()); err != nil {
-				t.Fatalf("text report: %v", err)
-			}
+	f.Fuzz(func(t *testing.T, s string, compare, chart bool) {
+		doc := hostileDocument(t, s, compare)
+		if chart {
 			checkChart(t, doc)
+			return
+		}
+		var text bytes.Buffer
+		if err := WriteText(&text, doc); err != nil {
+			t.Fatal(err)
+		}
+		if err := texttest.Printable(text.String()); err != nil {
+			t.Fatalf("text report: %v", err)
 		}
 	})
 }

@@ -3,7 +3,6 @@
 package textfmt
 
 import (
-	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
@@ -46,15 +45,24 @@ func Terminal(s string) string {
 		case shown(r, size):
 			b.WriteString(s[i : i+size])
 		case r < utf8.RuneSelf || r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
+			writeHex(&b, `\x`, uint32(s[i]), 2)
 		case r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
+			writeHex(&b, `\u`, uint32(r), 4)
 		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
+			writeHex(&b, `\U`, uint32(r), 8)
 		}
 		i += size
 	}
 	return b.String()
+}
+
+// writeHex writes prefix and v in n lower-case hex digits.
+func writeHex(b *strings.Builder, prefix string, v uint32, n int) {
+	const digits = "0123456789abcdef"
+	b.WriteString(prefix)
+	for i := n - 1; i >= 0; i-- {
+		b.WriteByte(digits[v>>(4*i)&0xf])
+	}
 }
 
 // shown says whether the rune r, size bytes of a string, is written as it is.
@@ -128,31 +136,33 @@ func safeCopy(dst, src reflect.Value) {
 func safeMap(src reflect.Value) reflect.Value {
 	t := src.Type()
 	m := reflect.MakeMapWithSize(t, src.Len())
-	keys := src.MapKeys()
-	strKeys := t.Key().Kind() == reflect.String
-	if strKeys {
-		// Keys that need no escape keep their name; of the others, which one is marked on a
-		// collision is decided by sorting, not by the map's order.
-		sort.Slice(keys, func(i, j int) bool {
-			a, b := keys[i].String(), keys[j].String()
-			if ca, cb := Terminal(a) != a, Terminal(b) != b; ca != cb {
-				return cb
-			}
-			return a < b
-		})
-	}
-	for _, k := range keys {
-		nk := reflect.New(t.Key()).Elem()
-		safeCopy(nk, k)
-		if strKeys {
-			base := nk.String()
-			for n := 2; m.MapIndex(nk).IsValid(); n++ {
-				nk.SetString(base + "#" + strconv.Itoa(n))
-			}
-		}
+	put := func(k, nk reflect.Value) {
 		nv := reflect.New(t.Elem()).Elem()
 		safeCopy(nv, src.MapIndex(k))
 		m.SetMapIndex(nk, nv)
+	}
+	// Keys that need no escape keep their name and cannot collide; the others are added
+	// after them in sorted order, so which of two colliding keys is marked does not depend
+	// on the map's order.
+	var escaped []reflect.Value
+	for _, k := range src.MapKeys() {
+		nk := reflect.New(t.Key()).Elem()
+		safeCopy(nk, k)
+		if t.Key().Kind() == reflect.String && nk.String() != k.String() {
+			escaped = append(escaped, k)
+			continue
+		}
+		put(k, nk)
+	}
+	sort.Slice(escaped, func(i, j int) bool { return escaped[i].String() < escaped[j].String() })
+	for _, k := range escaped {
+		nk := reflect.New(t.Key()).Elem()
+		base := Terminal(k.String())
+		nk.SetString(base)
+		for n := 2; m.MapIndex(nk).IsValid(); n++ {
+			nk.SetString(base + "#" + strconv.Itoa(n))
+		}
+		put(k, nk)
 	}
 	return m
 }

@@ -50,44 +50,55 @@ func verdictCauses(iv *record.Interval) string {
 	return b.String()
 }
 
-// hostileScreens are the test screens with s appended to every string of their records that
-// a host or a recording decides: names, reasons, locations, notes, verdicts, changes.
-func hostileScreens(s string) []screen {
-	start, iv := overflowingSocket("collector" + s)
+// socketScreen is the summary with an overflowing socket and the host context, the fullest
+// screen.
+func socketScreen() screen {
+	start, iv := overflowingSocket("collector")
 	iv.McastChanges = []string{"eth0 joined 239.1.1.1"}
 	iv.RxDropped = map[string]uint64{"eth0": 3}
 	start.Context = &record.HostContext{Interfaces: []record.Interface{{Name: "eth0", RxQueues: 1}},
 		Sysctls: map[string]string{"net.core.rmem_max": "212992"}}
-	out := []screen{{"socket", start, iv}}
-	out = append(out, append(screens(), screen{"no start", nil, summary()})...)
-	for _, sc := range out {
-		texttest.Taint(sc.start, s)
-		texttest.Taint(sc.iv, s)
-	}
-	return out
+	return screen{"socket", start, iv}
 }
 
+// hostileScreen is test screen i (of any number) with s appended to every string of its
+// records that a host or a recording decides: names, reasons, locations, notes, verdicts
+// (the socket owner's name too), changes.
+func hostileScreen(s string, i uint) screen {
+	all := append([]screen{socketScreen()}, screens()...)
+	all = append(all, screen{"no start", nil, summary()})
+	sc := all[i%uint(len(all))]
+	texttest.Taint(sc.start, s)
+	texttest.Taint(sc.iv, s)
+	return sc
+}
+
+// FuzzRender draws one screen of hostile records an input, without color at the narrowest
+// width or with color, so that each input costs one screen's time.
 func FuzzRender(f *testing.F) {
 	for _, s := range []string{texttest.Hostile, "\u009b2J\x7f", "\xff\xfe", "\u202e", "日本\t\r\n", ""} {
-		f.Add(s, false)
+		for i := range uint(5) {
+			f.Add(s, i, i%2 == 1)
+		}
 	}
-	f.Fuzz(func(t *testing.T, s string, summaryView bool) {
-		for _, sc := range hostileScreens(s) {
-			for _, width := range []int{80, 120} {
-				out := Render(sc.start, sc.iv, Options{Width: width})
-				if err := texttest.Printable(out); err != nil {
-					t.Fatalf("%s: %v", sc.name, err)
-				}
-				for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-					if n := len([]rune(line)); n > width {
-						t.Errorf("%s width %d: line %d has %d columns: %q", sc.name, width, i+1, n, line)
-					}
-				}
-			}
-			// With color on, the only escapes are the view's own.
+	f.Fuzz(func(t *testing.T, s string, i uint, color bool) {
+		sc := hostileScreen(s, i)
+		if color {
+			// The only escapes are the view's own.
 			out := Render(sc.start, sc.iv, Options{Width: 120, Color: true})
 			if err := texttest.Printable(ansi.ReplaceAllString(out, "")); err != nil {
 				t.Fatalf("%s with color: %v", sc.name, err)
+			}
+			return
+		}
+		const width = 80 // the narrowest: where escaped names must be clipped
+		out := Render(sc.start, sc.iv, Options{Width: width})
+		if err := texttest.Printable(out); err != nil {
+			t.Fatalf("%s: %v", sc.name, err)
+		}
+		for n, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if w := len([]rune(line)); w > width {
+				t.Errorf("%s: line %d has %d columns: %q", sc.name, n+1, w, line)
 			}
 		}
 	})
