@@ -11,6 +11,9 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo -E)
 # A count, not a duration: Go 1.26's fuzz coordinator can fail a target with "context deadline
 # exceeded" when a duration runs out under load (golang/go#75804, fixed in 1.27).
 FUZZTIME  ?= 50000x
+# The renderers' targets draw a whole screen or report per input (milliseconds each, not
+# microseconds like a parser's), so they get fewer inputs.
+FUZZTIME_RENDER ?= 2000x
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: help build run test unit fuzz lint generate tracefs clean
@@ -29,11 +32,12 @@ test: build tracefs ## vet, all tests including privileged end-to-end ones (as r
 	$(SUDO) $(GO) test -p 1 -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz
 
-fuzz: ## run every fuzz target for FUZZTIME
+fuzz: ## run every fuzz target for FUZZTIME (the renderers' for FUZZTIME_RENDER)
 	@set -e; for pkg in $$($(GO) list ./internal/...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f"; \
-	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+	    t=$(FUZZTIME); case $$f in FuzzRender*) t=$(FUZZTIME_RENDER);; esac; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $$t $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 	  done; done
 
 lint: ## gofmt, go vet, staticcheck
