@@ -43,6 +43,33 @@ struct {
 	__type(value, struct drop_cpu);
 } drop_percpu SEC(".maps");
 
+/* Socket-level drops (drop_cfg.sock_reasons) counted by receiving socket, across CPUs: one
+ * entry per socket, not per socket and CPU, so kernel memory does not grow with the CPUs.
+ * Userspace drains the map each interval: it swaps sock_maps' one entry to the other map, and
+ * the update returns only after every program that could still hold the old map has finished
+ * (maybe_wait_bpf_programs in kernel/bpf/syscall.c: synchronize_rcu for map-in-map updates),
+ * so it reads and deletes the old map's entries with no increment racing them. The map thus
+ * holds the sockets of one interval; a full map is counted (DROP_STAT_SOCK_FULL), and the
+ * drop itself still counted by reason above. */
+struct sock_drops_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DT_SOCK_ENTRIES);
+	__type(key, struct sock_key);
+	__type(value, __u64);
+};
+
+struct sock_drops_map sock_drops_a SEC(".maps");
+struct sock_drops_map sock_drops_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sock_drops_map);
+} sock_maps SEC(".maps") = {
+	.values = { &sock_drops_a },
+};
+
 /* Set by the loader before load (CollectionSpec.Variables): with events off the verifier
  * removes the event path, with no rate limit the token bucket. */
 volatile const struct drop_config drop_cfg = {};
@@ -58,6 +85,7 @@ const struct drop_event *unused_drop_event __attribute__((unused));
 const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_slot *unused_drop_slot __attribute__((unused));
 const struct drop_cpu *unused_drop_cpu __attribute__((unused));
+const struct sock_key *unused_sock_key __attribute__((unused));
 const enum drop_stat *unused_drop_stat __attribute__((unused));
 
 /* The slot index is the top bits of a multiplicative (Fibonacci) hash of the key's words. */
@@ -439,6 +467,50 @@ static __always_inline __u64 wakeup_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+static __always_inline bool sock_reason(__u32 reason)
+{
+	__u32 word = reason / 64;
+
+	if (word >= DT_SOCK_REASON_WORDS)
+		return false;
+	/* Hides the bound from clang so that it keeps the mask, which is what the verifier
+	 * follows. */
+	asm volatile("" : "+r"(word));
+	return (drop_cfg.sock_reasons[word & (DT_SOCK_REASON_WORDS - 1)] >> (reason % 64)) & 1;
+}
+
+/* Counts a socket-level drop by its destination (parse_detail has run). */
+static __always_inline void count_sock(struct drop_cpu *pc, struct skb_meta *m, struct pkt *pk, __u32 reason)
+{
+	struct sock_key key = {};
+	__u64 one = 1, *cnt;
+	__u32 zero = 0;
+	void *map;
+
+	map = bpf_map_lookup_elem(&sock_maps, &zero);
+	if (!map)
+		return;
+	__builtin_memcpy(key.addr, pk->daddr, 16);
+	key.netns = m->netns;
+	key.reason = reason;
+	key.port = pk->dport;
+	key.l3 = pk->l3;
+	key.l4 = pk->l4;
+	cnt = bpf_map_lookup_elem(map, &key);
+	if (cnt) {
+		__sync_fetch_and_add(cnt, 1);
+		return;
+	}
+	if (!bpf_map_update_elem(map, &key, &one, BPF_NOEXIST))
+		return;
+	/* Full, or another CPU inserted the key first. */
+	cnt = bpf_map_lookup_elem(map, &key);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else
+		pc->stats[DROP_STAT_SOCK_FULL]++;
+}
+
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
 	struct net_device *dev;
@@ -449,6 +521,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	struct drop_cpu *pc;
 	__u64 one = 1, *cnt;
 	__u32 zero = 0;
+	bool detailed;
 
 	pc = bpf_map_lookup_elem(&drop_percpu, &zero);
 	if (!pc)
@@ -472,6 +545,12 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 			pc->stats[DROP_STAT_AGG_FULL]++;
 	}
 
+	detailed = sock_reason(reason);
+	if (detailed) {
+		parse_detail(&m, &pk);
+		count_sock(pc, &m, &pk, reason);
+	}
+
 	if (!drop_cfg.events)
 		return;
 	if (!take_token(&pc->rate)) {
@@ -484,7 +563,8 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
-	parse_detail(&m, &pk);
+	if (!detailed)
+		parse_detail(&m, &pk);
 	e->location = location;
 	e->reason = reason;
 	e->netns = m.netns;

@@ -38,6 +38,22 @@ struct drop_slot {
 
 #define DT_DROP_CACHE_SLOTS 128
 
+/* A socket-level drop's key in sock_drops: the receiving socket as the packet names it, its
+ * destination. That is the socket's own address unless it is bound to a wildcard address,
+ * which userspace matches by port. */
+struct sock_key {
+	__u8 addr[16];  /* destination address; IPv4 in the first 4 bytes */
+	__u32 netns;
+	__u32 reason;
+	__u16 port;     /* destination port, host order; 0 when not TCP/UDP */
+	__u16 l3;
+	__u8 l4;
+	__u8 pad[3];
+};
+
+#define DT_SOCK_ENTRIES 4096
+#define DT_SOCK_REASON_WORDS 4
+
 /* One dropped packet, streamed through the ring buffer when events are on. */
 struct drop_event {
 	__u64 ts_ns; /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
@@ -64,6 +80,7 @@ enum drop_stat {
 	DROP_STAT_EVENTS_SENT,     /* events handed to the ring buffer */
 	DROP_STAT_EVENTS_RATELIMITED, /* events not sent: token bucket empty */
 	DROP_STAT_EVENTS_RINGBUF_FULL, /* events not sent: ring buffer full (reader too slow) */
+	DROP_STAT_SOCK_FULL,       /* socket-level drop not keyed by socket: sock_drops map full */
 	DROP_STAT_MAX,
 };
 
@@ -74,6 +91,9 @@ struct drop_config {
 	__u32 max_event_rate;  /* events per second per CPU; 0: unlimited */
 	__u32 hz;              /* CONFIG_HZ, for the rate limit's jiffies clock; 0: use ns */
 	__u32 pad;
+	/* Reasons (bit n: code n, core reasons only) whose drops are also counted by local
+	 * socket in sock_drops. */
+	__u64 sock_reasons[DT_SOCK_REASON_WORDS];
 };
 
 /* Per-CPU token bucket for the event stream. */

@@ -19,11 +19,12 @@ type dropsDropConfig struct {
 	MaxEventRate uint32
 	Hz           uint32
 	Pad          uint32
+	SockReasons  [4]uint64
 }
 
 type dropsDropCpu struct {
 	_     structs.HostLayout
-	Stats [5]uint64
+	Stats [6]uint64
 	Slots [128]dropsDropSlot
 	Rate  struct {
 		_      structs.HostLayout
@@ -78,8 +79,20 @@ const (
 	dropsDropStatDROP_STAT_EVENTS_SENT         dropsDropStat = 2
 	dropsDropStatDROP_STAT_EVENTS_RATELIMITED  dropsDropStat = 3
 	dropsDropStatDROP_STAT_EVENTS_RINGBUF_FULL dropsDropStat = 4
-	dropsDropStatDROP_STAT_MAX                 dropsDropStat = 5
+	dropsDropStatDROP_STAT_SOCK_FULL           dropsDropStat = 5
+	dropsDropStatDROP_STAT_MAX                 dropsDropStat = 6
 )
+
+type dropsSockKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Netns  uint32
+	Reason uint32
+	Port   uint16
+	L3     uint16
+	L4     uint8
+	Pad    [3]uint8
+}
 
 // Names of all BPF objects in the ELF.
 //
@@ -88,6 +101,9 @@ const (
 	dropsMapDropCounts      = "drop_counts"
 	dropsMapDropPercpu      = "drop_percpu"
 	dropsMapEvents          = "events"
+	dropsMapSockDropsA      = "sock_drops_a"
+	dropsMapSockDropsB      = "sock_drops_b"
+	dropsMapSockMaps        = "sock_maps"
 	dropsProgTpBtfKfreeSkb  = "tp_btf_kfree_skb"
 	dropsProgTpKfreeSkb     = "tp_kfree_skb"
 	dropsVarDropCfg         = "drop_cfg"
@@ -96,6 +112,7 @@ const (
 	dropsVarUnusedDropKey   = "unused_drop_key"
 	dropsVarUnusedDropSlot  = "unused_drop_slot"
 	dropsVarUnusedDropStat  = "unused_drop_stat"
+	dropsVarUnusedSockKey   = "unused_sock_key"
 )
 
 // loadDrops returns the embedded CollectionSpec for drops.
@@ -151,6 +168,9 @@ type dropsMapSpecs struct {
 	DropCounts *ebpf.MapSpec `ebpf:"drop_counts"`
 	DropPercpu *ebpf.MapSpec `ebpf:"drop_percpu"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	SockDropsA *ebpf.MapSpec `ebpf:"sock_drops_a"`
+	SockDropsB *ebpf.MapSpec `ebpf:"sock_drops_b"`
+	SockMaps   *ebpf.MapSpec `ebpf:"sock_maps"`
 }
 
 // dropsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -163,6 +183,7 @@ type dropsVariableSpecs struct {
 	UnusedDropKey   *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	UnusedDropSlot  *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
 	UnusedDropStat  *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
+	UnusedSockKey   *ebpf.VariableSpec `ebpf:"unused_sock_key"`
 }
 
 // dropsObjects contains all objects after they have been loaded into the kernel.
@@ -188,6 +209,9 @@ type dropsMaps struct {
 	DropCounts *ebpf.Map `ebpf:"drop_counts"`
 	DropPercpu *ebpf.Map `ebpf:"drop_percpu"`
 	Events     *ebpf.Map `ebpf:"events"`
+	SockDropsA *ebpf.Map `ebpf:"sock_drops_a"`
+	SockDropsB *ebpf.Map `ebpf:"sock_drops_b"`
+	SockMaps   *ebpf.Map `ebpf:"sock_maps"`
 }
 
 func (m *dropsMaps) Close() error {
@@ -195,6 +219,9 @@ func (m *dropsMaps) Close() error {
 		m.DropCounts,
 		m.DropPercpu,
 		m.Events,
+		m.SockDropsA,
+		m.SockDropsB,
+		m.SockMaps,
 	)
 }
 
@@ -208,6 +235,7 @@ type dropsVariables struct {
 	UnusedDropKey   *ebpf.Variable `ebpf:"unused_drop_key"`
 	UnusedDropSlot  *ebpf.Variable `ebpf:"unused_drop_slot"`
 	UnusedDropStat  *ebpf.Variable `ebpf:"unused_drop_stat"`
+	UnusedSockKey   *ebpf.Variable `ebpf:"unused_sock_key"`
 }
 
 // dropsPrograms contains all programs after they have been loaded into the kernel.

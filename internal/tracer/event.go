@@ -74,16 +74,8 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.L4 = b[offL4]
 	e.Sport = le.Uint16(b[offSport:])
 	e.Dport = le.Uint16(b[offDport:])
-	switch e.L3 {
-	case EthIPv4:
-		e.Src = netip.AddrFrom4([4]byte(b[offSaddr : offSaddr+4]))
-		e.Dst = netip.AddrFrom4([4]byte(b[offDaddr : offDaddr+4]))
-	case EthIPv6:
-		e.Src = netip.AddrFrom16([16]byte(b[offSaddr : offSaddr+16]))
-		e.Dst = netip.AddrFrom16([16]byte(b[offDaddr : offDaddr+16]))
-	default:
-		e.Src, e.Dst = netip.Addr{}, netip.Addr{}
-	}
+	e.Src = ipAddr(e.L3, [16]byte(b[offSaddr:offSaddr+16]))
+	e.Dst = ipAddr(e.L3, [16]byte(b[offDaddr:offDaddr+16]))
 	name := b[offIfname : offIfname+16]
 	if i := bytes.IndexByte(name, 0); i >= 0 {
 		name = name[:i]
@@ -92,6 +84,18 @@ func DecodeEvent(b []byte, e *Event) error {
 		e.Ifname = string(name)
 	}
 	return nil
+}
+
+// ipAddr is an address as BPF stores it: IPv4 in the first 4 of 16 bytes; invalid for
+// another ethertype.
+func ipAddr(l3 uint16, b [16]byte) netip.Addr {
+	switch l3 {
+	case EthIPv4:
+		return netip.AddrFrom4([4]byte(b[:4]))
+	case EthIPv6:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
 }
 
 // ErrClosed is returned by NextEvent once the tracer is closed.

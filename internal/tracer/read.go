@@ -27,6 +27,9 @@ type DropCount struct {
 // DropStats are the drop programs' own counters, cumulative, per possible CPU.
 type DropStats struct {
 	Seen, AggFull, EventsSent, RateLimited, RingFull []uint64
+	// SockFull counts socket-level drops that found the socket drop map full: counted by
+	// reason, not by socket.
+	SockFull []uint64
 	// RecursionMisses counts kfree_skb hits the kernel did not run the program for (a drop
 	// inside a drop program's run on the same CPU, e.g. from a hard interrupt).
 	RecursionMisses uint64
@@ -167,6 +170,7 @@ func (t *Tracer) ReadDropStats() (DropStats, error) {
 		{dropsDropStatDROP_STAT_EVENTS_SENT, &s.EventsSent},
 		{dropsDropStatDROP_STAT_EVENTS_RATELIMITED, &s.RateLimited},
 		{dropsDropStatDROP_STAT_EVENTS_RINGBUF_FULL, &s.RingFull},
+		{dropsDropStatDROP_STAT_SOCK_FULL, &s.SockFull},
 	} {
 		*c.dst = make([]uint64, len(pcs))
 		for cpu := range pcs {

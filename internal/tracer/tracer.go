@@ -35,6 +35,9 @@ type Options struct {
 	ForceTracepoint bool
 	// NoDrops and NoNetRx leave a family unattached.
 	NoDrops, NoNetRx bool
+	// SockReasons are the drop reason codes also counted by receiving socket
+	// (ReadSockDrops).
+	SockReasons []uint32
 }
 
 // Probe is the outcome of attaching one tracepoint.
@@ -57,7 +60,9 @@ type Tracer struct {
 	drops   bool
 	netrx   bool
 	reader  *ringbuf.Reader
-	rec     ringbuf.Record // NextEvent's buffer
+	// sockActive is which socket drop map BPF counts into: 0 sock_drops_a, 1 sock_drops_b.
+	sockActive int
+	rec        ringbuf.Record // NextEvent's buffer
 }
 
 // ErrNoTracing means no program could be attached: the caller runs counters-only.
@@ -117,7 +122,7 @@ var netrxTracepoints = []tracepoint{
 
 // dropConfig is what the drop programs are loaded with.
 func (o Options) dropConfig() dropsDropConfig {
-	cfg := dropsDropConfig{MaxEventRate: o.MaxEventRate}
+	cfg := dropsDropConfig{MaxEventRate: o.MaxEventRate, SockReasons: sockReasonBits(o.SockReasons)}
 	if o.HZ > 0 && 1_000_000_000%o.HZ == 0 {
 		cfg.Hz = uint32(o.HZ)
 	}

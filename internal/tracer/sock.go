@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// SockKey is the receiving socket of a socket-level drop as the packet names it: its
+// destination, in the network namespace it was dropped in. A socket bound to a wildcard
+// address shows here with the address the packet was sent to.
+type SockKey struct {
+	Netns  uint32 // netns inode
+	Reason uint32 // raw enum skb_drop_reason
+	L3     uint16 // ethertype
+	L4     uint8  // IP protocol
+	Addr   netip.Addr
+	Port   uint16 // 0 when not TCP/UDP
+}
+
+// SockCount is how many drops of one key were counted since the previous ReadSockDrops.
+type SockCount struct {
+	Key   SockKey
+	Count uint64
+}
+
+// sockReasonWords is DT_SOCK_REASON_WORDS: reasons 0 to 64*sockReasonWords-1 can be keyed by
+// socket.
+const sockReasonWords = len(dropsDropConfig{}.SockReasons)
+
+// sockReasonBits is the drop_config.sock_reasons bitmap of codes; codes beyond it, and
+// subsystem reasons, are not keyed by socket.
+func sockReasonBits(codes []uint32) (bits [sockReasonWords]uint64) {
+	for _, c := range codes {
+		if c < 64*uint32(sockReasonWords) {
+			bits[c/64] |= 1 << (c % 64)
+		}
+	}
+	return bits
+}
+
+// ReadSockDrops returns the socket-level drops counted since the previous call (since the
+// programs were attached, the first time), and drains the map that held them.
+//
+// BPF counts into whichever of two maps sock_maps points at. Pointing it at the other map
+// returns once no program can still be counting into the first (the kernel waits for an RCU
+// grace period on map-in-map updates), so the first is read and emptied with nothing lost.
+func (t *Tracer) ReadSockDrops() ([]SockCount, error) {
+	if !t.drops {
+		return nil, nil
+	}
+	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
+	old, next := maps[t.sockActive], maps[1-t.sockActive]
+	if err := t.dropsM.SockMaps.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+		return nil, fmt.Errorf("swap socket drop maps: %w", err)
+	}
+	t.sockActive = 1 - t.sockActive
+	return drainSock(old)
+}
+
+// drainSock reads and deletes every entry of a socket drop map no program counts into.
+func drainSock(m *ebpf.Map) ([]SockCount, error) {
+	var (
+		out  []SockCount
+		keys = make([]dropsSockKey, 256)
+		vals = make([]uint64, 256)
+		c    ebpf.MapBatchCursor
+	)
+	for {
+		n, err := m.BatchLookupAndDelete(&c, keys, vals, nil)
+		for i := range n {
+			out = append(out, SockCount{Key: sockKey(keys[i]), Count: vals[i]})
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) && len(out) == 0 {
+			return drainSockOneByOne(m)
+		}
+		if err != nil {
+			return out, fmt.Errorf("drain socket drop map: %w", err)
+		}
+	}
+}
+
+// drainSockOneByOne is drainSock for kernels without batch operations on hash maps (before
+// 5.6).
+func drainSockOneByOne(m *ebpf.Map) ([]SockCount, error) {
+	var (
+		out []SockCount
+		raw []dropsSockKey
+		k   dropsSockKey
+		v   uint64
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, SockCount{Key: sockKey(k), Count: v})
+		raw = append(raw, k)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read socket drop map: %w", err)
+	}
+	for _, k := range raw {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, fmt.Errorf("empty socket drop map: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func sockKey(k dropsSockKey) SockKey {
+	return SockKey{Netns: k.Netns, Reason: k.Reason, L3: k.L3, L4: k.L4,
+		Addr: ipAddr(k.L3, k.Addr), Port: k.Port}
+}
