@@ -79,10 +79,7 @@ func Record(d *interval.Delta, in Input, names Names, netrx bool) *record.Interv
 	rec.Tracer = tracerStats(d.Stats, in.Events)
 	rec.LostEvents = rec.Tracer.EventsRateLimited + rec.Tracer.EventsRingbufFull + rec.Tracer.EventsWriteFailed
 	rec.NetIRQs = irqCounts(d.IRQs, in.IRQs)
-	if len(in.Events.Ports) > 0 {
-		rec.Ports = append([]record.PortDrops(nil), in.Events.Ports...)
-		record.SortPorts(rec.Ports)
-	}
+	rec.Ports = ports(d.Sockets, in.Events.Ports, names)
 	rec.Sockstat = d.Sockstat
 	rec.McastChanges = d.Mcast
 	rec.MulticastDropEvents = in.Events.MulticastDrops
@@ -226,7 +223,7 @@ var tcpExtKept = map[string]bool{
 func tracerStats(st interval.DropStats, ev Events) record.Tracer {
 	return record.Tracer{
 		EventsSent: st.Sent, EventsRateLimited: st.RateLimited, EventsRingbufFull: st.RingFull,
-		EventsWriteFailed: ev.WriteFailed, EventsWritten: ev.Written, AggMapFull: st.AggFull,
+		EventsWriteFailed: ev.WriteFailed, EventsWritten: ev.Written, AggMapFull: st.AggFull, SockMapFull: st.SockFull,
 		DropRecursionMisses: st.Recursion, NetRxRecursionMisses: st.NetRxRecursion,
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -370,6 +371,26 @@ func (t *Table) Code(name string) (uint32, bool) {
 	}
 	c, ok := ext.codes[name]
 	return c, ok
+}
+
+// SocketLevel are the reasons of drops at a receiving socket, or for want of one: their
+// destination names the socket (or the port nobody listens on). Drops of these reasons are
+// counted by socket, and their owners looked up.
+var SocketLevel = []string{"SOCKET_RCVBUFF", "NO_SOCKET", "TCP_LISTEN_OVERFLOW", "SOCKET_BACKLOG",
+	"SOCKET_FILTER", "PROTO_MEM", "SOCKET_CLOSE"}
+
+// IsSocketLevel says whether name is one of SocketLevel.
+func IsSocketLevel(name string) bool { return slices.Contains(SocketLevel, name) }
+
+// Codes are the codes of the names this kernel has, in the order given.
+func (t *Table) Codes(names []string) []uint32 {
+	var out []uint32
+	for _, n := range names {
+		if c, ok := t.Code(n); ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Len is the number of reasons named: the core reasons, and those of the subsystems whose

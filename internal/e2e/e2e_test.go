@@ -461,7 +461,7 @@ func TestPrivHiddenLossReconciles(t *testing.T) {
 		t.Errorf("budget_squeeze %+v", v)
 	}
 	// The never-read socket is this test process's own: the verdict must name it.
-	if v := verdict("socket_rcvbuf", -1); v != nil && !strings.Contains(v.Cause, fmt.Sprintf("udp port %d in netns %d", floodPort, rx)) ||
+	if v := verdict("socket_rcvbuf", -1); v != nil && !strings.Contains(v.Cause, fmt.Sprintf("udp port %d on %s in netns %d", floodPort, lab.ReceiverAddr, rx)) ||
 		!strings.Contains(v.Cause, fmt.Sprintf("socket of pid %d", os.Getpid())) {
 		t.Errorf("socket_rcvbuf does not name the overflowing socket's port and owner (pid %d): %s", os.Getpid(), v.Cause)
 	}

@@ -32,14 +32,7 @@ func (e *explainer) socketRcvbuf() {
 	var ports []string
 	for _, p := range e.iv.Ports {
 		if p.Reason == "SOCKET_RCVBUFF" && len(ports) < 3 {
-			desc := fmt.Sprintf("%s port %d in netns %d (%d events", p.L4, p.Port, p.Netns, p.Events)
-			if p.PID > 0 {
-				desc += fmt.Sprintf("; socket of pid %d (%s)", p.PID, p.Comm)
-				if p.Cgroup != "" {
-					desc += " in cgroup " + p.Cgroup
-				}
-			}
-			ports = append(ports, desc+")")
+			ports = append(ports, portDesc(p))
 		}
 	}
 	if len(ports) > 0 {
@@ -132,4 +125,29 @@ func (e *explainer) simple(id, reason, cause, fix string) {
 		ID: id, Severity: record.SeverityInfo, Evidence: ev,
 		Cause: fmt.Sprintf("%d drops: %s", n, cause), Fix: fix, Confidence: record.ConfidenceHigh,
 	})
+}
+
+// portDesc names a port that took socket-level drops, with what is known of its socket: the
+// address, how many drops (counted by socket) and drop events, and the owner.
+func portDesc(p record.PortDrops) string {
+	where := fmt.Sprintf("%s port %d", p.L4, p.Port)
+	if p.Addr != "" {
+		where += " on " + p.Addr
+	}
+	where += fmt.Sprintf(" in netns %d", p.Netns)
+	var about []string
+	if p.Drops > 0 {
+		about = append(about, fmt.Sprintf("%d drops", p.Drops))
+	}
+	if p.Events > 0 || p.Drops == 0 {
+		about = append(about, fmt.Sprintf("%d events", p.Events))
+	}
+	if p.PID > 0 {
+		own := fmt.Sprintf("socket of pid %d (%s)", p.PID, p.Comm)
+		if p.Cgroup != "" {
+			own += " in cgroup " + p.Cgroup
+		}
+		about = append(about, own)
+	}
+	return where + " (" + strings.Join(about, "; ") + ")"
 }

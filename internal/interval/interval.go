@@ -22,7 +22,9 @@ import (
 type Delta struct {
 	// Evidence is what the checks need beyond what a record carries.
 	Evidence
-	Drops   map[tracer.DropKey][]uint64
+	Drops map[tracer.DropKey][]uint64
+	// Sockets are the socket-level drops by receiving socket over the interval.
+	Sockets []tracer.SockCount
 	Stats   DropStats
 	NetRx   map[int]tracer.NetRx
 	Softnet map[int]softnet.CPUDelta // CPUs with a baseline only
@@ -38,7 +40,7 @@ type Delta struct {
 
 // DropStats are the drop program's own counters over the interval.
 type DropStats struct {
-	Seen, AggFull, Sent, RateLimited, RingFull, Recursion, NetRxRecursion uint64
+	Seen, AggFull, SockFull, Sent, RateLimited, RingFull, Recursion, NetRxRecursion uint64
 }
 
 // Evidence is what reconciliation needs that interval records do not carry. A session sums it
@@ -124,6 +126,7 @@ func Diff(prev, cur *sample.Sample, reasonOf func(uint32) string) *Delta {
 			d.Drops[k] = dv
 		}
 	}
+	d.Sockets = cur.Sockets
 	d.diffTracer(prev, cur)
 	d.SoftnetErr = firstErr(cur.SoftnetErr, prev.SoftnetErr)
 	if d.SoftnetErr == nil {
@@ -171,6 +174,7 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 	d.Stats = DropStats{
 		Seen:        Sum(c.Seen) - Sum(p.Seen),
 		AggFull:     Sum(c.AggFull) - Sum(p.AggFull),
+		SockFull:    Sum(c.SockFull) - Sum(p.SockFull),
 		Sent:        Sum(c.EventsSent) - Sum(p.EventsSent),
 		RateLimited: Sum(c.RateLimited) - Sum(p.RateLimited),
 		RingFull:    Sum(c.RingFull) - Sum(p.RingFull),

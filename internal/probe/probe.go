@@ -55,6 +55,9 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	var tr *tracer.Tracer
 	if !countersOnly {
 		opts.HZ = h.HZ
+		if h.Reasons != nil {
+			opts.SockReasons = h.Reasons.Codes(dropreason.SocketLevel)
+		}
 		var err error
 		if tr, err = tracer.Open(opts); err != nil {
 			h.TraceErr, tr = err, nil

@@ -116,6 +116,10 @@ func (a *IRQCount) Add(o *IRQCount) {
 // socket's own drop counter, cumulative, takes the larger.
 func (a *PortDrops) Add(o *PortDrops) {
 	a.Events = AddSat(a.Events, o.Events)
+	a.Drops = AddSat(a.Drops, o.Drops)
+	if a.Addr == "" {
+		a.Addr = o.Addr
+	}
 	if o.PID > 0 {
 		a.PID, a.Comm, a.Cgroup = o.PID, o.Comm, o.Cgroup
 	}
@@ -283,10 +287,10 @@ func (s *Interval) addPorts(ports []PortDrops) {
 	SortPorts(s.Ports)
 }
 
-// SortPorts orders ports as records list them: most drop events first.
+// SortPorts orders ports as records list them: most drops first, then most drop events.
 func SortPorts(p []PortDrops) {
 	slices.SortFunc(p, func(a, b PortDrops) int {
-		return cmp.Or(cmp.Compare(b.Events, a.Events), cmp.Compare(a.Port, b.Port),
+		return cmp.Or(cmp.Compare(b.Drops, a.Drops), cmp.Compare(b.Events, a.Events), cmp.Compare(a.Port, b.Port),
 			cmp.Compare(a.Netns, b.Netns), strings.Compare(a.Reason, b.Reason), strings.Compare(a.L4, b.L4))
 	})
 }

@@ -124,6 +124,10 @@ type PortDrops struct {
 	Port   uint16 `json:"port"`
 	Netns  uint32 `json:"netns"`
 	Events uint64 `json:"events"`
+	// Drops counts every drop to the port (the tracer counts socket-level drops by socket,
+	// with or without events); Addr is the destination address that took the most of them.
+	Drops uint64 `json:"drops,omitempty"`
+	Addr  string `json:"addr,omitempty"`
 	// For UDP sockets that overflow: the owner process and its cgroup (container), and the
 	// socket's own cumulative drop counter from /proc/net/udp.
 	PID         int    `json:"pid,omitempty"`
@@ -241,6 +245,7 @@ type Tracer struct {
 	EventsWritten        uint64 `json:"events_written"`
 	EventsUnread         uint64 `json:"events_unread"`
 	AggMapFull           uint64 `json:"agg_map_full"`
+	SockMapFull          uint64 `json:"sock_map_full,omitempty"`
 	DropRecursionMisses  uint64 `json:"drop_recursion_misses"`
 	NetRxRecursionMisses uint64 `json:"net_rx_recursion_misses"`
 }

@@ -29,6 +29,9 @@ type Sample struct {
 	Drops     map[tracer.DropKey][]uint64
 	DropStats tracer.DropStats
 	NetRx     []tracer.NetRx
+	// Sockets are the socket-level drops counted since the previous sample (not cumulative:
+	// reading them drains the tracer's map).
+	Sockets []tracer.SockCount
 	// TracerReadNs is CLOCK_MONOTONIC (the clock of drop events' timestamps) just before the
 	// BPF maps were read: a drop event stamped earlier was counted before this sample.
 	TracerReadNs uint64
@@ -156,6 +159,14 @@ func (r *Reader) Read() (*Sample, error) {
 	}
 	sm.Netns = after.netns
 	sm.Moved = moved(before, after)
+	// After the bracket: draining waits for the kernel's RCU grace period, which would
+	// widen every check's slack. These counts name sockets; no check rests on them.
+	if tr := r.cfg.Tracer; tr != nil {
+		var err error
+		if sm.Sockets, err = tr.ReadSockDrops(); err != nil {
+			return nil, err
+		}
+	}
 	r.readHost(sm)
 	return sm, nil
 }

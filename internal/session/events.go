@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/droptrace/droptrace/internal/assemble"
+	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/enrich"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -145,13 +146,10 @@ func (w *eventWriter) write(e *tracer.Event) {
 	}
 }
 
-// portReasons are the drops whose destination port names the socket (or the missing one).
-var portReasons = map[string]bool{"SOCKET_RCVBUFF": true, "NO_SOCKET": true, "TCP_LISTEN_OVERFLOW": true, "SOCKET_BACKLOG": true}
-
 // countPort tallies socket-level drop events by port: which socket overflows is the first
 // question a socket_rcvbuf verdict must answer.
 func (w *eventWriter) countPort(d *record.Drop, multicast bool) {
-	byPort := portReasons[d.Reason] && d.Dport != 0
+	byPort := dropreason.IsSocketLevel(d.Reason) && d.Dport != 0
 	if !multicast && !byPort {
 		return
 	}
