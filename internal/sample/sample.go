@@ -178,16 +178,14 @@ func (r *Reader) readTracer(sm *Sample) error {
 		return nil
 	}
 	sm.TracerReadNs = monotonicNs()
-	counts, err := tr.ReadDrops()
+	counts, stats, err := tr.ReadDropsAndStats()
 	if err != nil {
 		return err
 	}
+	sm.DropStats = stats
 	sm.Drops = make(map[tracer.DropKey][]uint64, len(counts))
 	for _, c := range counts {
 		sm.Drops[c.Key] = c.PerCPU
-	}
-	if sm.DropStats, err = tr.ReadDropStats(); err != nil {
-		return err
 	}
 	if sm.NetRx, err = tr.ReadNetRx(); err != nil {
 		return err

@@ -63,8 +63,17 @@ func (n NetRx) EstBusyNs() uint64 {
 
 // ReadDrops returns every aggregation key with its per-CPU cumulative counts.
 func (t *Tracer) ReadDrops() ([]DropCount, error) {
+	counts, _, err := t.ReadDropsAndStats()
+	return counts, err
+}
+
+// ReadDropsAndStats returns every aggregation key with its per-CPU cumulative counts, and the
+// drop programs' own counters, from one copy of each CPU's drop_cpu value: its cache slots and
+// its counters then agree, where two reads would let a drop between them be counted in one
+// and not the other.
+func (t *Tracer) ReadDropsAndStats() ([]DropCount, DropStats, error) {
 	if !t.drops {
-		return nil, nil
+		return nil, DropStats{}, nil
 	}
 	var (
 		k   dropsDropKey
@@ -76,9 +85,13 @@ func (t *Tracer) ReadDrops() ([]DropCount, error) {
 		out = append(out, DropCount{Key: dropKey(k), PerCPU: append([]uint64(nil), v...)})
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read drop_counts map: %w", err)
+		return nil, DropStats{}, fmt.Errorf("read drop_counts map: %w", err)
 	}
-	return t.addSlots(out)
+	pcs, err := t.readDropCPU()
+	if err != nil {
+		return nil, DropStats{}, err
+	}
+	return addSlots(out, pcs), t.dropStats(pcs), nil
 }
 
 func dropKey(k dropsDropKey) DropKey {
@@ -89,11 +102,7 @@ func dropKey(k dropsDropKey) DropKey {
 // addSlots adds the counts in the per-CPU cache slots (drop_cpu.slots) to drop_counts' counts.
 // On one CPU a key is counted in one place only: in its slot if it was the first key there
 // (slots are never given up), in drop_counts if another key had the slot first.
-func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
-	pcs, err := t.readDropCPU()
-	if err != nil {
-		return nil, err
-	}
+func addSlots(out []DropCount, pcs []dropsDropCpu) []DropCount {
 	at := make(map[DropKey]int, len(out))
 	for i, c := range out {
 		at[c.Key] = i
@@ -114,7 +123,7 @@ func (t *Tracer) addSlots(out []DropCount) ([]DropCount, error) {
 			out[j].PerCPU[cpu] += s.Count
 		}
 	}
-	return out, nil
+	return out
 }
 
 // dtDropCacheSlots is DT_DROP_CACHE_SLOTS in bpf/droptrace.h.
@@ -153,14 +162,19 @@ func dtSlotWord(i int) uint64 { return 2 << i }
 
 // ReadDropStats returns the drop programs' own counters.
 func (t *Tracer) ReadDropStats() (DropStats, error) {
-	var s DropStats
 	if !t.drops {
-		return s, nil
+		return DropStats{}, nil
 	}
 	pcs, err := t.readDropCPU()
 	if err != nil {
-		return s, err
+		return DropStats{}, err
 	}
+	return t.dropStats(pcs), nil
+}
+
+// dropStats takes the counters out of a copy of drop_percpu.
+func (t *Tracer) dropStats(pcs []dropsDropCpu) DropStats {
+	var s DropStats
 	for _, c := range []struct {
 		stat dropsDropStat
 		dst  *[]uint64
@@ -178,7 +192,7 @@ func (t *Tracer) ReadDropStats() (DropStats, error) {
 		}
 	}
 	s.RecursionMisses = recursionMisses(t.progs[dropTracepoint.name])
-	return s, nil
+	return s
 }
 
 // ReadNetRx returns NET_RX accounting per possible CPU (index = CPU id).

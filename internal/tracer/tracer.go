@@ -329,13 +329,30 @@ func (t *Tracer) SetNetRx(budget, timeJiffies uint32) error {
 
 // Detach stops every program while keeping the maps and the event ring readable, so that a
 // last read sees counts that no longer move: every drop counted by reason is then also counted
-// as sent, rate-limited or ring-full, even in the middle of a storm. It is safe to call more
-// than once; Close detaches too.
+// as sent, rate-limited or ring-full, even in the middle of a storm. Closing a link does not
+// wait for the runs already under way on other CPUs, so Detach then waits for them (see
+// waitForPrograms). It is safe to call more than once; Close detaches too.
 func (t *Tracer) Detach() {
+	if len(t.links) == 0 {
+		return
+	}
 	for _, l := range t.links {
 		l.Close()
 	}
 	t.links = nil
+	t.waitForPrograms()
+}
+
+// waitForPrograms returns once every BPF program run that began before it has ended. Programs
+// on tracepoints run inside RCU read-side sections, and the kernel answers an update of a
+// map-in-map only after an RCU grace period (maybe_wait_bpf_programs in kernel/bpf/syscall.c),
+// so pointing sock_maps at the map it already points at is the wait.
+func (t *Tracer) waitForPrograms() {
+	if !t.drops {
+		return
+	}
+	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
+	_ = t.dropsM.SockMaps.Update(uint32(0), maps[t.sockActive], ebpf.UpdateAny)
 }
 
 // Close detaches everything and releases the maps. It is safe to call more than once.
