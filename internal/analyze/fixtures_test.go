@@ -162,7 +162,7 @@ func (l load) interval(seq int, end time.Time) *record.Interval {
 	if l.rcvbuf > 0 {
 		iv.Devices = append(iv.Devices, record.Device{Netns: collectorNS, Ifindex: 3, Ifname: "eth0", Drops: map[string]uint64{"SOCKET_RCVBUFF": l.rcvbuf}})
 		iv.Ports = []record.PortDrops{{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 5514, Netns: collectorNS,
-			Events: min(l.rcvbuf, 10000), PID: 4242, Comm: "collector", Cgroup: "/system.slice/collector.service", SocketDrops: 91234}}
+			Events: min(l.rcvbuf, 10000), Holder: record.Holder{PID: 4242, Comm: "collector", Cgroup: "/system.slice/collector.service"}, SocketDrops: 91234}}
 	}
 	iv.NetIRQs = []record.IRQCount{{IRQ: 45, Ifname: "eth0", Queue: 0, Count: sum4(l.received) / 8, ByCPU: map[int]uint64{0: sum4(l.received) / 8}}}
 	iv.Sockstat = map[string]map[string]int64{"UDP": {"inuse": 12, "mem": 320}}

@@ -29,6 +29,8 @@ type Names struct {
 // Availability is what the session knows about each source.
 type Availability struct {
 	Drops, NetRx, Predict reconcile.Availability
+	// Unnamed are the drop reasons the checks rest on that this kernel does not have.
+	Unnamed map[string]bool
 }
 
 // Input is what a record is made of besides the delta of the kernel counters.

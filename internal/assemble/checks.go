@@ -29,6 +29,7 @@ func Reconcile(rec *record.Interval, ev *interval.Evidence, avail Availability) 
 		BacklogByCPU:        map[int]uint64{},
 		DropRecursionMisses: rec.Tracer.DropRecursionMisses,
 		AggMapFull:          rec.Tracer.AggMapFull,
+		Unnamed:             avail.Unnamed,
 	}
 	for _, rc := range rec.CPUs {
 		if n := rc.Drops[ReasonCPUBacklog]; n > 0 {

@@ -7,10 +7,15 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/hostctx"
+	"github.com/droptrace/droptrace/internal/record"
 )
 
 // With no flags (no --events), a never-read UDP socket's receive-buffer drops are counted by
@@ -63,9 +68,10 @@ func TestPrivSocketDropsNamedWithoutEvents(t *testing.T) {
 			cause = v.Cause
 		}
 	}
-	want := fmt.Sprintf("udp port %d on 127.0.0.1 in netns %d (%d drops; socket of pid %d (", port, selfNetns(t), kernel, os.Getpid())
-	if !strings.Contains(cause, want) {
-		t.Errorf("socket_rcvbuf verdict %q does not say %q", cause, want)
+	// SetReadBuffer(2048): the kernel doubles it for its overhead.
+	want := fmt.Sprintf("udp port %d on 127.0.0.1 in netns %d (%d drops; receive buffer 4096 bytes effective, ", port, selfNetns(t), kernel)
+	if !strings.Contains(cause, want) || !strings.Contains(cause, fmt.Sprintf("; socket of pid %d (", os.Getpid())) {
+		t.Errorf("socket_rcvbuf verdict %q does not say %q and name pid %d", cause, want, os.Getpid())
 	}
 }
 
@@ -77,12 +83,12 @@ func socketDrops(t *testing.T, port uint16) uint64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	socks, err := hostctx.ParseProcNetUDP(f)
+	socks, err := hostctx.ParseProcNetInet(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range socks {
-		if s.LocalPort == port {
+		if s.Local.Port() == port {
 			return s.Drops
 		}
 	}
@@ -97,4 +103,80 @@ func selfNetns(t *testing.T) uint32 {
 		t.Fatal(err)
 	}
 	return uint32(fi.Sys().(*syscall.Stat_t).Ino)
+}
+
+// A TCP listener with backlog 1 that never accepts, hit by 64 connects: the kernel counts
+// ListenOverflows for the SYNs it refuses, which it consumes rather than drops. The check must
+// say so and match, no "unexplained" verdict may fire, and the listen_overflow verdict must
+// name the listener, its accept queue and its holder.
+func TestPrivListenOverflowNamesTheListener(t *testing.T) {
+	requireRoot(t)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(sa.(*unix.SockaddrInet4).Port)
+	rec := session(t, func() {
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 300*time.Millisecond)
+				if err == nil {
+					defer c.Close()
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	sum := rec.summary
+	var l *record.Listener
+	for i := range sum.Listeners {
+		if sum.Listeners[i].Port == port && sum.Listeners[i].Addr == "127.0.0.1" {
+			l = &sum.Listeners[i]
+		}
+	}
+	if l == nil {
+		t.Fatalf("summary listeners %+v do not name 127.0.0.1:%d", sum.Listeners, port)
+	}
+	if l.AcceptBacklog == nil || *l.AcceptBacklog != 1 || l.AcceptQueue <= 1 || l.PID != os.Getpid() || l.Netns != selfNetns(t) {
+		t.Errorf("listener %+v: want backlog 1, a full queue, held by pid %d in netns %d", *l, os.Getpid(), selfNetns(t))
+	}
+	c := check(t, sum, "tcp_listen_overflow", -1)
+	if val(c.Kernel) <= 0 {
+		t.Fatalf("ListenOverflows did not move: %+v", c)
+	}
+	if c.Status != record.StatusMatch && !(c.Status == record.StatusUnavailable && strings.Contains(c.Note, "frees no packet as TCP_LISTEN_OVERFLOW")) {
+		t.Errorf("tcp_listen_overflow %s traced %d kernel %d: %s; want a match (the refused SYNs are consumed, not dropped)", c.Status, val(c.Traced), val(c.Kernel), c.Note)
+	}
+	if val(c.Traced) < val(c.Kernel) && c.Status == record.StatusMatch && !strings.Contains(c.Note, "consumes rather than drops") {
+		t.Errorf("tcp_listen_overflow note does not say why fewer were traced: %s", c.Note)
+	}
+	var cause string
+	for _, v := range sum.Verdicts {
+		if v.ID == "unexplained" && strings.Contains(v.Cause, "tcp_listen_overflow") {
+			t.Errorf("unexplained verdict for a counter the tracer cannot see by design: %s", v.Cause)
+		}
+		if v.ID == "listen_overflow" {
+			cause = v.Cause
+		}
+	}
+	t.Logf("tcp_listen_overflow: %s, traced %d, kernel %d: %s", c.Status, val(c.Traced), val(c.Kernel), c.Note)
+	t.Logf("listen_overflow: %s", cause)
+	want := fmt.Sprintf("tcp 127.0.0.1:%d in netns %d, accept queue %d/1, held by pid %d (", port, selfNetns(t), l.AcceptQueue, os.Getpid())
+	if !strings.Contains(cause, want) {
+		t.Errorf("listen_overflow verdict %q does not say %q", cause, want)
+	}
 }

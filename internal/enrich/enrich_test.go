@@ -5,7 +5,10 @@ package enrich
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/hostfs"
@@ -31,41 +34,93 @@ func TestIfnames(t *testing.T) {
 	}
 }
 
-// Port 9000 in netns 7 is the socket with inode 48213 and 196661 drops of its own.
-const udpTable = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+// Netns 7: port 9000 is bound twice, on 10.251.0.2 (inode 48213, 196661 drops of its own, 0x900
+// bytes queued) and on the wildcard address (inode 48214); a TCP listener on 127.0.0.1:8080
+// (inode 777) has 2 connections waiting against a backlog of 1, one on :8081 is not full.
+const (
+	udpTable = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   263: 0200FB0A:2328 00000000:0000 07 00000000:00000900 00:00000000 00000000     0        0 48213 2 0000000000000000 196661
+  264: 00000000:2328 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 48214 2 0000000000000000 5
 `
+	tcpTable = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000001:00000002 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F91 00000000:0000 0A 00000080:00000003 00:00000000 00000000     0        0 778 1 0000000000000000 100 0 0 10 0
+`
+)
 
 func TestOwners(t *testing.T) {
-	o := NewOwners(hostfs.FS{})
-	walks := 0
-	o.find = func(_ hostfs.FS, inode uint64) (hostctx.Owner, bool) {
-		walks++
-		return hostctx.Owner{PID: 42, Comm: "collector", Cgroup: "/pod"}, inode == 48213
+	o := NewOwners(hostfs.New(t.TempDir()))
+	now := time.Unix(1e9, 0)
+	o.now = func() time.Time { return now }
+	var walks []map[uint64]bool
+	o.find = func(_ hostfs.FS, inodes map[uint64]bool) map[uint64][]hostctx.Owner {
+		walks = append(walks, inodes)
+		now = now.Add(time.Second) // a walk of a big host
+		return map[uint64][]hostctx.Owner{
+			48213: {{PID: 42, Comm: "collector", Cgroup: "/pod", FD: 3}, {PID: 43, FD: 3}, {PID: 44, FD: 5}},
+			777:   {{PID: 50, Comm: "server", FD: 4}},
+		}
+	}
+	o.inspect = func(h hostctx.Owner, inode uint64) (hostctx.SocketState, error) {
+		switch {
+		case h.PID == 42 && inode == 48213:
+			return hostctx.SocketState{RcvBuf: 8192}, nil
+		case h.PID == 50 && inode == 777:
+			return hostctx.SocketState{RcvBuf: 1 << 16, Listening: true, AcceptQueue: 2, AcceptBacklog: 1}, nil
+		}
+		return hostctx.SocketState{}, errors.New("not that socket")
 	}
 	read := func(ino uint32, name string) ([]byte, error) {
-		if ino == 7 && name == "udp" {
+		switch {
+		case ino == 7 && name == "udp":
 			return []byte(udpTable), nil
+		case ino == 7 && name == "tcp":
+			return []byte(tcpTable), nil
 		}
 		return nil, errors.New("no such table")
 	}
-	ports := []record.PortDrops{
-		{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 7},
+	rec := &record.Interval{Ports: []record.PortDrops{
+		{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 7, Addr: "10.251.0.2"},
 		{Reason: "NO_SOCKET", L4: "udp", Port: 9000, Netns: 7},
 		{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9001, Netns: 7},
 		{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 8},
+	}}
+	o.Annotate(rec, []uint32{7}, read)
+	o.Annotate(rec, []uint32{7}, read)
+	p := rec.Ports[0]
+	if p.PID != 42 || p.Comm != "collector" || p.Cgroup != "/pod" || !slices.Equal(p.SharedWith, []int{43, 44}) ||
+		p.SocketDrops != 196661 || p.Queue != 0x900 || p.RcvBuf != 8192 {
+		t.Errorf("port 9000 on 10.251.0.2: %+v", p)
 	}
-	o.Annotate(ports, read)
-	o.Annotate(ports, read)
-	if p := ports[0]; p.PID != 42 || p.Comm != "collector" || p.Cgroup != "/pod" || p.SocketDrops != 196661 {
-		t.Errorf("owner of port 9000: %+v", p)
-	}
-	for _, p := range ports[1:] {
-		if p.PID != 0 || p.SocketDrops != 0 {
-			t.Errorf("no owner to find: %+v", p)
+	for _, p := range rec.Ports[1:] {
+		if p.PID != 0 || p.SocketDrops != 0 || p.RcvBuf != 0 {
+			t.Errorf("no socket to name: %+v", p)
 		}
 	}
-	if walks != 1 {
-		t.Errorf("%d walks of /proc for one socket, want 1 (cached)", walks)
+	// 8080 is full (2 waiting, limit 1, as the socket says); 8081 has 3 waiting but no holder
+	// to ask for its limit, so it is listed with the limit unknown.
+	one := uint64(1)
+	want := []record.Listener{
+		{Netns: 7, Addr: "127.0.0.1", Port: 8080, AcceptQueue: 2, AcceptBacklog: &one, Holder: record.Holder{PID: 50, Comm: "server"}},
+		{Netns: 7, Addr: "127.0.0.1", Port: 8081, AcceptQueue: 3},
+	}
+	if !reflect.DeepEqual(rec.Listeners, want) {
+		t.Errorf("listeners %+v, want %+v", rec.Listeners, want)
+	}
+	if len(walks) != 1 || len(walks[0]) != 3 || !walks[0][48213] || !walks[0][777] || !walks[0][778] {
+		t.Errorf("walks of /proc %v: want one, for inodes 48213, 777 and 778 together (then cached)", walks)
+	}
+
+	// Sent to another address, the drops went to the wildcard socket: named from the table at
+	// once, its holder looked for at the next walk, WalkShare times the last walk's time later.
+	rec = &record.Interval{Ports: []record.PortDrops{{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 7, Addr: "10.251.0.9"}}}
+	o.Annotate(rec, nil, read)
+	if p := rec.Ports[0]; p.SocketDrops != 5 || p.PID != 0 || len(rec.Listeners) != 0 || len(walks) != 1 {
+		t.Errorf("port 9000 on 10.251.0.9: %+v, listeners %+v, %d walks; want the wildcard socket (5 drops), no walk yet", p, rec.Listeners, len(walks))
+	}
+	now = now.Add(WalkShare * time.Second)
+	o.Annotate(rec, nil, read)
+	if len(walks) != 2 || !walks[1][48214] {
+		t.Errorf("walks %v: want a second one for inode 48214 once WalkShare times the first walk passed", walks)
 	}
 }

@@ -4,6 +4,7 @@ package explain
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/droptrace/droptrace/internal/record"
@@ -95,10 +96,22 @@ func (e *explainer) listenOverflow() {
 	if traced == 0 && counted <= 0 {
 		return
 	}
+	ev := map[string]any{"traced": traced, "listen_overflows": counted, "listen_drops": e.iv.SNMP["TcpExt"]["ListenDrops"]}
+	cause := "a listening socket's accept queue was full: connections were refused or their handshakes dropped while the application did not accept them fast enough"
+	var full []string
+	for _, l := range e.iv.Listeners {
+		if len(full) < 3 {
+			full = append(full, listenerDesc(l))
+		}
+	}
+	if len(full) > 0 {
+		cause += ": " + strings.Join(full, ", ")
+		ev["listeners"] = strings.Join(full, ", ")
+	}
 	e.out = append(e.out, record.Verdict{
 		ID: ListenOverflow, Severity: record.SeverityWarning,
-		Evidence: map[string]any{"traced": traced, "listen_overflows": counted, "listen_drops": e.iv.SNMP["TcpExt"]["ListenDrops"]},
-		Cause:    "a listening socket's accept queue was full: connections were refused or their handshakes dropped while the application did not accept them fast enough",
+		Evidence: ev,
+		Cause:    cause,
 		Fix: "accept faster in the application; raise its listen() backlog and net.core.somaxconn (which caps it); " +
 			"`ss -ltn` shows Recv-Q (queued) against Send-Q (backlog) per listener",
 		Confidence: e.confidence("tcp_listen_overflow"),
@@ -128,7 +141,7 @@ func (e *explainer) simple(id, reason, cause, fix string) {
 }
 
 // portDesc names a port that took socket-level drops, with what is known of its socket: the
-// address, how many drops (counted by socket) and drop events, and the owner.
+// address, how many drops (counted by socket) and drop events, its memory and its holders.
 func portDesc(p record.PortDrops) string {
 	where := fmt.Sprintf("%s port %d", p.L4, p.Port)
 	if p.Addr != "" {
@@ -142,12 +155,46 @@ func portDesc(p record.PortDrops) string {
 	if p.Events > 0 || p.Drops == 0 {
 		about = append(about, fmt.Sprintf("%d events", p.Events))
 	}
-	if p.PID > 0 {
-		own := fmt.Sprintf("socket of pid %d (%s)", p.PID, p.Comm)
-		if p.Cgroup != "" {
-			own += " in cgroup " + p.Cgroup
-		}
-		about = append(about, own)
+	if p.RcvBuf > 0 {
+		about = append(about, fmt.Sprintf("receive buffer %d bytes effective, %d queued", p.RcvBuf, p.Queue))
+	}
+	if h := holderDesc(p.Holder); h != "" {
+		about = append(about, "socket of "+h)
 	}
 	return where + " (" + strings.Join(about, "; ") + ")"
+}
+
+// listenerDesc names a listener whose accept queue was full.
+func listenerDesc(l record.Listener) string {
+	at := fmt.Sprintf("%s:%d", l.Addr, l.Port) // a recording's address may not parse
+	if a, err := netip.ParseAddr(l.Addr); err == nil {
+		at = netip.AddrPortFrom(a, l.Port).String()
+	}
+	d := fmt.Sprintf("tcp %s in netns %d, accept queue %d", at, l.Netns, l.AcceptQueue)
+	if l.AcceptBacklog != nil {
+		d += fmt.Sprintf("/%d", *l.AcceptBacklog)
+	}
+	if h := holderDesc(l.Holder); h != "" {
+		d += ", held by " + h
+	}
+	return d
+}
+
+// holderDesc is "pid 4121 (python3) in cgroup /x and 3 other processes", "" when unknown.
+func holderDesc(h record.Holder) string {
+	if h.PID == 0 {
+		return ""
+	}
+	d := fmt.Sprintf("pid %d (%s)", h.PID, h.Comm)
+	if h.Cgroup != "" {
+		d += " in cgroup " + h.Cgroup
+	}
+	switch n := len(h.SharedWith); n {
+	case 0:
+	case 1:
+		d += fmt.Sprintf(" and pid %d", h.SharedWith[0])
+	default:
+		d += fmt.Sprintf(" and %d other processes", n)
+	}
+	return d
 }

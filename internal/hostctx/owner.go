@@ -3,90 +3,76 @@
 package hostctx
 
 import (
-	"fmt"
-	"io"
-	"path"
+	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/droptrace/droptrace/internal/fieldscan"
 	"github.com/droptrace/droptrace/internal/hostfs"
 )
-
-// UDPSocket is one line of /proc/net/udp or udp6 (net/ipv4/udp.c udp4_format_sock).
-type UDPSocket struct {
-	LocalPort uint16
-	RxQueue   uint64 // bytes waiting to be read
-	Inode     uint64
-	Drops     uint64 // the socket's own drop counter (sk_drops)
-}
-
-// ParseProcNetUDP reads /proc/net/udp or /proc/net/udp6: a header, then
-// "sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ref pointer drops".
-func ParseProcNetUDP(r io.Reader) ([]UDPSocket, error) {
-	var out []UDPSocket
-	sc := fieldscan.New(r)
-	for sc.Scan() {
-		line, f := sc.Line(), sc.Fields()
-		if line == 1 {
-			continue // the header
-		}
-		if len(f) < 13 {
-			return nil, fmt.Errorf("udp line %d: %d fields, want 13", line, len(f))
-		}
-		_, portHex, ok := strings.Cut(f[1], ":")
-		port, err := strconv.ParseUint(portHex, 16, 16)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("udp line %d: local address %q has no hex port", line, f[1])
-		}
-		_, rxq, _ := strings.Cut(f[4], ":")
-		rx, _ := strconv.ParseUint(rxq, 16, 64)
-		inode, err := strconv.ParseUint(f[9], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("udp line %d: inode %q is not a number", line, f[9])
-		}
-		drops, err := strconv.ParseUint(f[12], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("udp line %d: drops %q is not a number", line, f[12])
-		}
-		out = append(out, UDPSocket{LocalPort: uint16(port), RxQueue: rx, Inode: inode, Drops: drops})
-	}
-	return out, sc.Err()
-}
 
 // Owner is the process holding a socket, and its container as far as cgroups tell.
 type Owner struct {
 	PID    int
 	Comm   string
 	Cgroup string // the unified (cgroup v2) path, else the first non-root v1 path
+	FD     int    // a descriptor of the socket in that process
 }
 
-// FindOwner scans every process's open files for socket:[inode]. It is a walk of /proc/*/fd,
-// so callers do it once per socket, when a verdict needs it, not every interval.
-func FindOwner(fsys hostfs.FS, inode uint64) (Owner, bool) {
-	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+// MaxHolders bounds the processes listed per socket: a socket shared by a pre-forked server's
+// workers names a few of them, not hundreds.
+const MaxHolders = 8
+
+// FindOwners scans every process's open files once for the sockets whose inodes are given,
+// and returns up to MaxHolders holders of each, lowest pid first. It is a walk of /proc/*/fd,
+// so callers batch the sockets they need and cache the answer.
+func FindOwners(fsys hostfs.FS, inodes map[uint64]bool) map[uint64][]Owner {
+	out := map[uint64][]Owner{}
+	if len(inodes) == 0 {
+		return out
+	}
 	procs, err := fsys.ReadDir("/proc")
 	if err != nil {
-		return Owner{}, false
+		return out
 	}
+	pids := make([]int, 0, len(procs))
 	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		fdDir := path.Join("/proc", p.Name(), "fd")
-		fds, err := fsys.ReadDir(fdDir)
-		if err != nil {
-			continue
-		}
-		for _, fd := range fds {
-			if l, err := fsys.Readlink(path.Join(fdDir, fd.Name())); err == nil && l == want {
-				return Owner{PID: pid, Comm: fsys.ReadTrim(path.Join("/proc", p.Name(), "comm")),
-					Cgroup: cgroupOf(fsys, path.Join("/proc", p.Name(), "cgroup"))}, true
-			}
+		if pid, err := strconv.Atoi(p.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
 		}
 	}
-	return Owner{}, false
+	slices.Sort(pids)
+	for _, pid := range pids {
+		dir := "/proc/" + strconv.Itoa(pid)
+		fds, err := fsys.ReadDir(dir + "/fd")
+		if err != nil {
+			continue
+		}
+		var info *Owner
+		for _, fd := range fds {
+			l, err := fsys.Readlink(dir + "/fd/" + fd.Name())
+			if err != nil || !strings.HasPrefix(l, "socket:[") {
+				continue
+			}
+			ino, err := strconv.ParseUint(strings.TrimSuffix(l[len("socket:["):], "]"), 10, 64)
+			if err != nil || !inodes[ino] || len(out[ino]) >= MaxHolders {
+				continue
+			}
+			n, err := strconv.Atoi(fd.Name())
+			if err != nil {
+				continue
+			}
+			if info == nil {
+				info = &Owner{PID: pid, Comm: fsys.ReadTrim(dir + "/comm"), Cgroup: cgroupOf(fsys, dir+"/cgroup")}
+			}
+			if h := out[ino]; len(h) > 0 && h[len(h)-1].PID == pid {
+				continue // another descriptor of the same process
+			}
+			o := *info
+			o.FD = n
+			out[ino] = append(out[ino], o)
+		}
+	}
+	return out
 }
 
 // cgroupOf picks the path that names a container: cgroup v2's "0::/path", else the first

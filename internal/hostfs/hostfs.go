@@ -24,6 +24,10 @@ func New(root string) FS { return FS{root: root} }
 // Host is the running host's filesystem.
 func Host() FS { return New("/") }
 
+// IsHost says whether f is the running host's own filesystem (rooted at "/"), where
+// descriptors, pids and sockets found in /proc are live.
+func (f FS) IsHost() bool { return f.root == "" || filepath.Clean(f.root) == "/" }
+
 // Path is where name, given from the root ("/proc/interrupts" or "proc/interrupts"), lives.
 // A zero FS is rooted at "/".
 func (f FS) Path(name string) string {

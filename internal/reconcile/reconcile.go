@@ -52,6 +52,8 @@ type Input struct {
 	// read, at the start and at the end of the interval (for a session summary: of the
 	// session; in between, such shifts cancel out). Missing keys allow nothing.
 	Slack map[Key]uint64
+	// Unnamed are the drop reasons this kernel does not have: a check on one cannot be traced.
+	Unnamed map[string]bool
 }
 
 // Key names one check row: CPU is -1 for checks that are not per CPU.

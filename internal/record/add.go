@@ -15,6 +15,7 @@ import (
 const (
 	TopLocations = 20
 	TopPorts     = 10
+	TopListeners = 10
 )
 
 // AddSat returns a+b, or math.MaxUint64 when the sum overflows: a hostile or corrupt
@@ -121,9 +122,13 @@ func (a *PortDrops) Add(o *PortDrops) {
 		a.Addr = o.Addr
 	}
 	if o.PID > 0 {
-		a.PID, a.Comm, a.Cgroup = o.PID, o.Comm, o.Cgroup
+		a.Holder = o.Holder
+		a.Holder.SharedWith = slices.Clone(o.SharedWith)
 	}
 	a.SocketDrops = max(a.SocketDrops, o.SocketDrops)
+	if o.RcvBuf > 0 {
+		a.Queue, a.RcvBuf = o.Queue, o.RcvBuf
+	}
 }
 
 // Add adds interval o into s: counts are summed (saturating), levels (max_run_us,
@@ -160,6 +165,7 @@ func (s *Interval) Add(o *Interval) {
 	s.McastChanges = append(s.McastChanges, o.McastChanges...)
 	s.MulticastDropEvents = AddSat(s.MulticastDropEvents, o.MulticastDropEvents)
 	s.addPorts(o.Ports)
+	s.addListeners(o.Listeners)
 	s.RxDropped = AddCounts(s.RxDropped, o.RxDropped)
 }
 
@@ -170,6 +176,9 @@ func (s *Interval) Trim() {
 	}
 	if len(s.Ports) > TopPorts {
 		s.Ports = s.Ports[:TopPorts:TopPorts]
+	}
+	if len(s.Listeners) > TopListeners {
+		s.Listeners = s.Listeners[:TopListeners:TopListeners]
 	}
 }
 
@@ -285,6 +294,27 @@ func (s *Interval) addPorts(ports []PortDrops) {
 		s.Ports[j].Add(p)
 	}
 	SortPorts(s.Ports)
+}
+
+// maxListenersKept bounds a session's sum of listeners before Trim.
+const maxListenersKept = 8 * TopListeners
+
+// addListeners keeps one entry per listener, with the figures and holder seen last. A listener
+// once full stays listed: the summary names every listener that refused connections.
+func (s *Interval) addListeners(ls []Listener) {
+	for _, l := range ls {
+		i := slices.IndexFunc(s.Listeners, func(m Listener) bool {
+			return m.Netns == l.Netns && m.Port == l.Port && m.Addr == l.Addr
+		})
+		l.SharedWith = slices.Clone(l.SharedWith)
+		if i < 0 {
+			if len(s.Listeners) < maxListenersKept {
+				s.Listeners = append(s.Listeners, l)
+			}
+		} else {
+			s.Listeners[i] = l
+		}
+	}
 }
 
 // SortPorts orders ports as records list them: most drops first, then most drop events.

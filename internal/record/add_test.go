@@ -51,7 +51,7 @@ func TestIntervalAdd(t *testing.T) {
 					Devices:   []Device{{Netns: 2, Ifindex: 1, Ifname: "lo", Drops: map[string]uint64{"A": 1}}},
 					NetIRQs:   []IRQCount{{IRQ: 30, Ifname: "eth0", Queue: 1, Count: 3, ByCPU: map[int]uint64{0: 3}}},
 					Sockstat:  map[string]map[string]int64{"UDP": {"mem": 10}},
-					Ports:     []PortDrops{{Reason: "R", L4: "udp", Port: 53, Events: 1, PID: 9, SocketDrops: 5}},
+					Ports:     []PortDrops{{Reason: "R", L4: "udp", Port: 53, Events: 1, Holder: Holder{PID: 9}, SocketDrops: 5}},
 					RxDropped: map[string]uint64{"eth0": 1}, SysctlChanges: []string{"a"}},
 				{DurationMs: 500, Drops: map[string]uint64{"A": 2, "B": 1},
 					CPUs: []CPU{{CPU: 0, Drops: map[string]uint64{"B": 1}},

@@ -117,7 +117,29 @@ type Interface struct {
 	Threaded   string  `json:"threaded,omitempty"`
 }
 
-// PortDrops counts socket-level drop events to one port.
+// Holder is who holds a socket: the process with the lowest pid among those that have it open,
+// its cgroup (which container or service), and the other processes sharing the socket.
+type Holder struct {
+	PID        int    `json:"pid,omitempty"`
+	Comm       string `json:"comm,omitempty"`
+	Cgroup     string `json:"cgroup,omitempty"`
+	SharedWith []int  `json:"shared_with,omitempty"`
+}
+
+// Listener is a TCP listening socket whose accept queue was full at the end of an interval in
+// which its namespace counted listen overflows.
+type Listener struct {
+	Netns uint32 `json:"netns"`
+	Addr  string `json:"addr"`
+	Port  uint16 `json:"port"`
+	// AcceptQueue is the connections waiting for accept(); AcceptBacklog its limit, nil when
+	// the socket could not be asked.
+	AcceptQueue   uint64  `json:"accept_queue"`
+	AcceptBacklog *uint64 `json:"accept_backlog,omitempty"`
+	Holder
+}
+
+// PortDrops counts socket-level drops to one port.
 type PortDrops struct {
 	Reason string `json:"reason"`
 	L4     string `json:"l4"`
@@ -128,12 +150,13 @@ type PortDrops struct {
 	// with or without events); Addr is the destination address that took the most of them.
 	Drops uint64 `json:"drops,omitempty"`
 	Addr  string `json:"addr,omitempty"`
-	// For UDP sockets that overflow: the owner process and its cgroup (container), and the
-	// socket's own cumulative drop counter from /proc/net/udp.
-	PID         int    `json:"pid,omitempty"`
-	Comm        string `json:"comm,omitempty"`
-	Cgroup      string `json:"cgroup,omitempty"`
+	// For a UDP socket that overflowed: who holds it, its own cumulative drop counter
+	// (/proc/net/udp), the bytes waiting to be read at the end of the interval and its
+	// effective receive buffer (SO_RCVBUF).
+	Holder
 	SocketDrops uint64 `json:"socket_drops,omitempty"`
+	Queue       uint64 `json:"queue,omitempty"`
+	RcvBuf      uint64 `json:"rcvbuf,omitempty"`
 }
 
 // IRQCount is one network IRQ's interrupts over an interval.
@@ -276,7 +299,10 @@ type Interval struct {
 	McastChanges        []string                    `json:"mcast_changes,omitempty"`
 	MulticastDropEvents uint64                      `json:"multicast_drop_events,omitempty"`
 	// Ports are the destination ports with the most socket-level drop events (with --events).
-	Ports     []PortDrops       `json:"ports,omitempty"`
+	Ports []PortDrops `json:"ports,omitempty"`
+	// Listeners are the TCP listeners found with a full accept queue in namespaces that
+	// counted listen overflows.
+	Listeners []Listener        `json:"listeners,omitempty"`
 	RxDropped map[string]uint64 `json:"rx_dropped,omitempty"`
 	// Verdicts say why packets were lost and what to change: in an interval record only
 	// those that fired in it, in the summary those over the whole session.

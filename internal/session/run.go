@@ -5,6 +5,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,7 +95,7 @@ loop:
 	// Counts shifted between intervals by a read cancel out over the session, except at its
 	// first and last reads: those are all the summary may differ by.
 	summary := total.summary(s.now(), interval.AddSlack(first.Moved, prev.Moved), s.availability())
-	s.finish(summary)
+	s.finish(summary, &total.ev)
 	// Only over the whole session do sent and written line up: whatever BPF sent that was not
 	// written by the end (the drain is bounded) is lost too, and said so.
 	if t := &summary.Tracer; t.EventsSent > t.EventsWritten+t.EventsWriteFailed {
@@ -124,7 +125,7 @@ func (s *Session) step(prev *sample.Sample, seq int, total *totals) (*sample.Sam
 	rec := assemble.Record(d, in, s.names, s.avail.NetRx.OK)
 	rec.Checks = assemble.Checks(rec, &d.Evidence, s.availability())
 	total.add(rec, &d.Evidence)
-	s.finish(rec)
+	s.finish(rec, &d.Evidence)
 	s.emit(func(k Sink) error { return k.Interval(rec) })
 	return cur, nil
 }
@@ -143,11 +144,18 @@ func (s *Session) read() (*sample.Sample, error) {
 	return sm, nil
 }
 
-// finish trims a record to what is written, names the owners of its overflowing sockets and
-// explains it.
-func (s *Session) finish(rec *record.Interval) {
+// finish trims a record to what is written, names the sockets behind its socket-level drops
+// and the listeners of the namespaces that counted listen overflows, and explains it.
+func (s *Session) finish(rec *record.Interval, ev *interval.Evidence) {
 	rec.Trim()
-	s.owners.Annotate(rec.Ports, enrich.NetnsFiles(s.src.Namespaces()))
+	var listenNS []uint32
+	for ino, ns := range ev.Netns {
+		if ns.SNMP["TcpExt"]["ListenOverflows"] > 0 {
+			listenNS = append(listenNS, ino)
+		}
+	}
+	slices.Sort(listenNS)
+	s.owners.Annotate(rec, listenNS, enrich.NetnsFiles(s.src.Namespaces()))
 	rec.Verdicts = explain.Explain(s.start, rec)
 }
 

@@ -152,6 +152,14 @@ func open(cfg Config) (*Session, error) {
 	}
 
 	s.avail.Drops, s.avail.NetRx, s.avail.Predict = s.sources(start, reasonsOK)
+	if s.reasons != nil {
+		s.avail.Unnamed = map[string]bool{}
+		for _, sc := range reconcile.SNMPChecks {
+			if _, ok := s.reasons.Code(sc.Traced.Reason); !ok {
+				s.avail.Unnamed[sc.Traced.Reason] = true
+			}
+		}
+	}
 	var apply func(sysctl.NetCore) reconcile.Availability
 	if s.tr != nil && s.tr.HasNetRx() {
 		apply = func(nc sysctl.NetCore) reconcile.Availability { return s.configureNetRx(nc, true, nil) }

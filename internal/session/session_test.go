@@ -62,7 +62,7 @@ func (s *Session) record(d *interval.Delta, seq int, nc sysctl.NetCore) *record.
 	in.Type, in.Seq, in.Time, in.Sysctl = record.TypeInterval, seq, s.now(), nc
 	rec := assemble.Record(d, in, s.names, s.avail.NetRx.OK)
 	rec.Checks = assemble.Checks(rec, &d.Evidence, s.availability())
-	s.finish(rec)
+	s.finish(rec, &d.Evidence)
 	return rec
 }
 
@@ -78,7 +78,7 @@ func (s *Session) summary(t *testing.T, ds ...*interval.Delta) *record.Interval 
 		total.add(rec, &d.Evidence)
 	}
 	sum := total.summary(s.now(), nil, s.availability())
-	s.finish(sum)
+	s.finish(sum, &total.ev)
 	return sum
 }
 

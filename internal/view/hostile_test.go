@@ -18,7 +18,7 @@ func overflowingSocket(comm string) (*record.Start, *record.Interval) {
 	// A tenth of what the host received, so the verdict is a warning and shown.
 	iv.Drops["SOCKET_RCVBUFF"] = 2_000_000
 	iv.Ports = []record.PortDrops{{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 4026531840, Events: 3120,
-		PID: 4242, Comm: comm, Cgroup: "/system.slice/" + comm + ".service", SocketDrops: 91234}}
+		Holder: record.Holder{PID: 4242, Comm: comm, Cgroup: "/system.slice/" + comm + ".service"}, SocketDrops: 91234}}
 	iv.Verdicts = explain.Explain(start, iv)
 	return start, iv
 }
