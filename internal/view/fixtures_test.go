@@ -96,6 +96,14 @@ func fullInterval() *record.Interval {
 		Devices: []record.Device{
 			{Netns: 4026531840, Ifindex: 2, Ifname: "eth0", Drops: map[string]uint64{"CPU_BACKLOG": 812, "SOCKET_RCVBUFF": 40, "NO_SOCKET": 5}},
 		},
+		Ports: []record.PortDrops{
+			{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 5514, Netns: 4026531840, Drops: 40, Addr: "10.0.0.5",
+				Holder:      record.Holder{PID: 4242, Comm: "collector", Cgroup: "/system.slice/collector.service", SharedWith: []int{4243}},
+				SocketDrops: 91234, Queue: 4352, RcvBuf: 4608},
+			{Reason: "NO_SOCKET", L4: "udp", Port: 5353, Netns: 4026531840, Drops: 5, Addr: "fe80::1"},
+		},
+		Listeners: []record.Listener{{Netns: 4026531840, Addr: "127.0.0.1", Port: 8080, AcceptQueue: 129, AcceptBacklog: ptr[uint64](128),
+			Holder: record.Holder{PID: 4300, Comm: "api"}}},
 	}
 	// The verdicts droptrace's explain package derives from the numbers above.
 	iv.Verdicts = explain.Explain(fullStart(), iv)
