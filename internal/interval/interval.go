@@ -5,6 +5,8 @@
 package interval
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/droptrace/droptrace/internal/hostctx"
@@ -205,24 +207,11 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 	}
 }
 
-// diffNetns splits traced drops by namespace, by whether that namespace's counters are
-// readable in both samples, and takes the SNMP deltas of those that are.
+// diffNetns takes the SNMP deltas of the namespaces readable in both samples, and splits
+// traced drops by namespace and by whether its delta could be taken. BPF names a namespace by
+// inode only, which the kernel reuses: a namespace replaced between the samples (another
+// generation, or counters that went backwards) has no delta, and its drops are unwatched.
 func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string) {
-	for k, v := range d.Drops {
-		ns := d.nsd(k.Netns, cur)
-		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason), L4: k.L4}
-		ps, cs := prev.Netns[k.Netns], cur.Netns[k.Netns]
-		if ps != nil && cs != nil && ps.SNMP != nil && cs.SNMP != nil {
-			ns.Traced[rl] += Sum(v)
-		} else {
-			ns.Unwatched[rl] += Sum(v)
-		}
-		for cpu, x := range v {
-			if x > 0 {
-				d.CPUs[cpu] = true
-			}
-		}
-	}
 	for ino, cs := range cur.Netns {
 		ps := prev.Netns[ino]
 		ns := d.nsd(ino, cur)
@@ -231,10 +220,30 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string
 			ns.Why = cs.Err.Error()
 		case ps == nil:
 			ns.Why = "namespace appeared during the interval: counters have no baseline yet"
+		case ps.NS.Gen != cs.NS.Gen:
+			ns.Why = replaced(ino, ps.NS.Name, cs.NS.Name, "")
 		case ps.Err != nil:
 			ns.Why = ps.Err.Error()
 		default:
 			ns.SNMP = snmp.Sub(ps.SNMP, cs.SNMP, SNMPGroups...)
+			if g, f, ok := backwards(ns.SNMP); ok {
+				ns.SNMP = nil
+				ns.Why = replaced(ino, ps.NS.Name, cs.NS.Name, fmt.Sprintf(" (%s %s went backwards)", g, f))
+			}
+		}
+	}
+	for k, v := range d.Drops {
+		ns := d.nsd(k.Netns, cur)
+		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason), L4: k.L4}
+		if ns.SNMP != nil {
+			ns.Traced[rl] += Sum(v)
+		} else {
+			ns.Unwatched[rl] += Sum(v)
+		}
+		for cpu, x := range v {
+			if x > 0 {
+				d.CPUs[cpu] = true
+			}
 		}
 	}
 	for ino := range d.Netns {
@@ -246,6 +255,30 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string
 			d.Netns[ino].Why = "namespace not found (it vanished, or its processes are hidden)"
 		}
 	}
+}
+
+// replaced says why a namespace has no delta when its inode was reused.
+func replaced(ino uint32, was, now, how string) string {
+	return fmt.Sprintf("namespace %d [%s] was replaced (inode reused) by [%s]%s: its counters start from a new baseline", ino, was, now, how)
+}
+
+// backwards finds a counter that decreased: per-namespace SNMP counters only grow, so that is
+// another namespace's counter under a reused inode, one List did not catch.
+func backwards(delta map[string]map[string]int64) (group, field string, ok bool) {
+	for _, g := range SNMPGroups {
+		fs := delta[g]
+		names := make([]string, 0, len(fs))
+		for f, v := range fs {
+			if v < 0 {
+				names = append(names, f)
+			}
+		}
+		if len(names) > 0 {
+			slices.Sort(names)
+			return g, names[0], true
+		}
+	}
+	return "", "", false
 }
 
 func (d *Delta) nsd(ino uint32, cur *sample.Sample) *Netns {

@@ -30,9 +30,15 @@ type NS struct {
 	Inode uint64
 	// Name is "host" for droptrace's own namespace, the `ip netns` name, or "pid:N (comm)".
 	Name string
-	pid  int    // the lowest pid seen in it (0: none known)
-	path string // a bind mount of it (/run/netns/NAME)
-	self bool
+	// Gen is the namespace's identity in this process: a number given when List first sees
+	// it, and a new one when List finds the inode names another namespace now (see
+	// identity.go). Counters of two generations are never subtracted.
+	Gen uint64
+	// Cookie is the kernel's netns cookie (SO_NETNS_COOKIE, Linux 5.14+), 0 when unknown.
+	Cookie uint64
+	pid    int    // the lowest pid seen in it (0: none known)
+	path   string // a bind mount of it (/run/netns/NAME)
+	self   bool
 }
 
 // RunDir is where `ip netns` keeps its bind mounts.
@@ -73,6 +79,7 @@ const youngSightings = 3
 type proc struct {
 	procIno   uint64 // inode of /proc/<pid>: a new one means the pid was reused
 	netIno    uint64 // 0: unreadable (not ours to inspect without root)
+	prevNet   uint64 // netIno as the previous List left it (0: not seen then)
 	sightings int
 	epoch     int64 // recheck period in which netIno was last read
 	comm      string
@@ -83,9 +90,10 @@ type proc struct {
 // readlink with permission checks per process) would be most of what List costs.
 var cache struct {
 	sync.Mutex
-	gen   uint64
-	procs map[int]*proc
-	buf   []byte
+	gen    uint64
+	procs  map[int]*proc
+	buf    []byte
+	idents map[uint64]*ident // by inode, as the last List left them
 }
 
 // List finds every namespace droptrace can read: its own ("host"), every `ip netns` one, and
@@ -112,6 +120,7 @@ func list(now time.Time) ([]NS, error) {
 	}
 	nsfsDev := st.Dev
 	byIno := map[uint64]*NS{self: {Inode: self, Name: "host", self: true}}
+	var marks carriers
 
 	if ents, err := os.ReadDir(RunDir); err == nil {
 		for _, e := range ents {
@@ -129,8 +138,10 @@ func list(now time.Time) ([]NS, error) {
 						n.Name = e.Name()
 					}
 				}
+				marks.mount(st.Ino, p, st.Ctim)
 				continue
 			}
+			marks.mount(st.Ino, p, st.Ctim)
 			byIno[st.Ino] = &NS{Inode: st.Ino, Name: e.Name(), path: p}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -162,7 +173,11 @@ func list(now time.Time) ([]NS, error) {
 		if n.pid == 0 {
 			n.pid = pid
 		}
+		if p.prevNet == p.netIno {
+			marks.stayed(p.netIno)
+		}
 	}
+	identify(byIno, &marks)
 	out := make([]NS, 0, len(byIno))
 	for _, n := range byIno {
 		out = append(out, *n)
@@ -219,6 +234,8 @@ func refresh(now time.Time) error {
 			if p == nil || p.procIno != ino {
 				p = &proc{procIno: ino}
 				cache.procs[pid] = p
+			} else {
+				p.prevNet = p.netIno
 			}
 			p.seen = gen
 			p.sightings++
