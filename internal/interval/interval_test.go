@@ -34,6 +34,11 @@ func ns(ino uint64, errs uint64) *sample.Netns {
 	return &sample.Netns{NS: netns.NS{Inode: ino, Name: "rx"}, SNMP: map[string]map[string]uint64{"Udp": {"RcvbufErrors": errs}}}
 }
 
+func gen(n *sample.Netns, g uint64, name string) *sample.Netns {
+	n.NS.Gen, n.NS.Name = g, name
+	return n
+}
+
 func TestDiff(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -97,6 +102,42 @@ func TestDiff(t *testing.T) {
 				}
 				if n := d.Netns[300]; n.Unwatched[noSocket] != 1 || !strings.Contains(n.Why, "not listed") || !strings.Contains(n.Why, "too many open files") {
 					t.Errorf("netns 300, not listed: %+v", n)
+				}
+			},
+		},
+		{
+			name: "a namespace replaced under the same inode (another generation) has no delta; its drops are unwatched",
+			prev: sample.Sample{Netns: map[uint32]*sample.Netns{200: gen(ns(200, 10), 1, "a")}},
+			cur: sample.Sample{Drops: map[tracer.DropKey][]uint64{udpDrop: {4}},
+				Netns: map[uint32]*sample.Netns{200: gen(ns(200, 4), 2, "b")}},
+			check: func(t *testing.T, d *Delta) {
+				n := d.Netns[200]
+				want := "namespace 200 [a] was replaced (inode reused) by [b]: its counters start from a new baseline"
+				if n.SNMP != nil || n.Traced[rcvbuf] != 0 || n.Unwatched[rcvbuf] != 4 || n.Why != want || n.Name != "b" {
+					t.Errorf("netns 200: %+v", n)
+				}
+			},
+		},
+		{
+			name: "the same generation diffs as before",
+			prev: sample.Sample{Netns: map[uint32]*sample.Netns{200: gen(ns(200, 10), 2, "b")}},
+			cur: sample.Sample{Drops: map[tracer.DropKey][]uint64{udpDrop: {4}},
+				Netns: map[uint32]*sample.Netns{200: gen(ns(200, 14), 2, "b")}},
+			check: func(t *testing.T, d *Delta) {
+				if n := d.Netns[200]; n.Traced[rcvbuf] != 4 || n.SNMP["Udp"]["RcvbufErrors"] != 4 || n.Why != "" {
+					t.Errorf("netns 200: %+v", n)
+				}
+			},
+		},
+		{
+			name: "counters that went backwards are another namespace's: no delta, drops unwatched",
+			prev: sample.Sample{Netns: map[uint32]*sample.Netns{200: ns(200, 10)}},
+			cur: sample.Sample{Drops: map[tracer.DropKey][]uint64{udpDrop: {4}},
+				Netns: map[uint32]*sample.Netns{200: ns(200, 4)}},
+			check: func(t *testing.T, d *Delta) {
+				n := d.Netns[200]
+				if n.SNMP != nil || n.Unwatched[rcvbuf] != 4 || !strings.Contains(n.Why, "replaced (inode reused) by [rx] (Udp RcvbufErrors went backwards)") {
+					t.Errorf("netns 200: %+v", n)
 				}
 			},
 		},
