@@ -119,17 +119,6 @@ func TestDiff(t *testing.T) {
 			},
 		},
 		{
-			name: "the same generation diffs as before",
-			prev: sample.Sample{Netns: map[uint32]*sample.Netns{200: gen(ns(200, 10), 2, "b")}},
-			cur: sample.Sample{Drops: map[tracer.DropKey][]uint64{udpDrop: {4}},
-				Netns: map[uint32]*sample.Netns{200: gen(ns(200, 14), 2, "b")}},
-			check: func(t *testing.T, d *Delta) {
-				if n := d.Netns[200]; n.Traced[rcvbuf] != 4 || n.SNMP["Udp"]["RcvbufErrors"] != 4 || n.Why != "" {
-					t.Errorf("netns 200: %+v", n)
-				}
-			},
-		},
-		{
 			name: "counters that went backwards are another namespace's: no delta, drops unwatched",
 			prev: sample.Sample{Netns: map[uint32]*sample.Netns{200: ns(200, 10)}},
 			cur: sample.Sample{Drops: map[tracer.DropKey][]uint64{udpDrop: {4}},
