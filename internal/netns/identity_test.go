@@ -3,6 +3,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,14 +108,7 @@ func generationOnReuse(t *testing.T, prefix string) bool {
 		t.Errorf("no cookie for %s on %s", a.Name, kernelRelease())
 	}
 	// Bound elsewhere and unbound here: no carrier of the last List remains.
-	moved := RunDir + "/" + prefix + "-moved"
-	if err := os.WriteFile(moved, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Unmount(moved, unix.MNT_DETACH); os.Remove(moved) })
-	if err := unix.Mount(RunDir+"/"+a.Name, moved, "", unix.MS_BIND, ""); err != nil {
-		t.Fatal(err)
-	}
+	moved := bindAs(t, a.Name, prefix+"-moved")
 	if out, err := exec.Command("ip", "netns", "del", a.Name).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
@@ -137,6 +131,62 @@ func generationOnReuse(t *testing.T, prefix string) bool {
 		}
 		// A deleted namespace's inode is freed by the kernel's cleanup work, shortly after.
 		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// bindAs binds `ip netns` namespace name under another name too, as `ip netns attach` would;
+// t.Cleanup unbinds it. It returns the new path.
+func bindAs(t *testing.T, name, as string) string {
+	t.Helper()
+	p := RunDir + "/" + as
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(p, unix.MNT_DETACH); os.Remove(p) })
+	if err := unix.Mount(RunDir+"/"+name, p, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A namespace deleted and added again under the same name, and given the same inode, is
+// another namespace: List gives it a new generation, and reads through the earlier listing
+// fail rather than return the new namespace's counters.
+func TestPrivSameNameReuse(t *testing.T) {
+	requireRoot(t)
+	for round := range 5 {
+		if sameNameReuse(t, fmt.Sprintf("dtsame-%d-%d", os.Getpid(), round)) {
+			return
+		}
+	}
+	t.Fatal("no namespace added again under its name got its inode back in 5 rounds")
+}
+
+func sameNameReuse(t *testing.T, name string) bool {
+	a := nsGen(t, ipNetnsAdd(t, name))
+	del := func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	del()
+	for i := range 50 {
+		// A deleted namespace's inode is freed by the kernel's cleanup work, shortly after.
+		time.Sleep(10 * time.Millisecond)
+		if ipNetnsAdd(t, name) == a.Inode {
+			if _, err := a.ReadFile("snmp"); !errors.Is(err, ErrGone) {
+				t.Errorf("read through the listing of the deleted namespace: %v, want ErrGone", err)
+			}
+			if b := nsGen(t, a.Inode); b.Gen == a.Gen {
+				t.Errorf("%s added again on inode %d kept generation %d", name, a.Inode, a.Gen)
+			}
+			return true
+		}
+		// Kept alive under another name until the end, so the kernel cannot give its inode
+		// out again and must reach a's.
+		bindAs(t, name, fmt.Sprintf("%s-keep%d", name, i))
+		del()
 	}
 	return false
 }

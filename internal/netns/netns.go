@@ -38,7 +38,10 @@ type NS struct {
 	Cookie uint64
 	pid    int    // the lowest pid seen in it (0: none known)
 	path   string // a bind mount of it (/run/netns/NAME)
-	self   bool
+	// bound is the change time of path's nsfs inode when listed: the same path and inode
+	// with another time is another namespace that got this one's inode.
+	bound unix.Timespec
+	self  bool
 }
 
 // RunDir is where `ip netns` keeps its bind mounts.
@@ -133,7 +136,7 @@ func list(now time.Time) ([]NS, error) {
 			}
 			if n := byIno[st.Ino]; n != nil {
 				if n.path == "" {
-					n.path = p
+					n.path, n.bound = p, st.Ctim
 					if !n.self {
 						n.Name = e.Name()
 					}
@@ -142,7 +145,7 @@ func list(now time.Time) ([]NS, error) {
 				continue
 			}
 			marks.mount(st.Ino, p, st.Ctim)
-			byIno[st.Ino] = &NS{Inode: st.Ino, Name: e.Name(), path: p}
+			byIno[st.Ino] = &NS{Inode: st.Ino, Name: e.Name(), path: p, bound: st.Ctim}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("list %s: %w", RunDir, err)
@@ -343,11 +346,14 @@ func (n NS) ReadFile(name string) ([]byte, error) {
 	}
 	if n.path != "" {
 		var b []byte
-		err := Do(n.path, func() error {
-			var err error
-			b, err = os.ReadFile("/proc/thread-self/net/" + name)
-			return err
-		})
+		err := n.stillBound()
+		if err == nil {
+			err = Do(n.path, func() error {
+				var err error
+				b, err = os.ReadFile("/proc/thread-self/net/" + name)
+				return err
+			})
+		}
 		if err == nil {
 			return b, nil
 		}
@@ -363,6 +369,19 @@ func (n NS) ReadFile(name string) ([]byte, error) {
 		errs = append(errs, fmt.Errorf("netns %d: no process or bind mount known: %w", n.Inode, ErrGone))
 	}
 	return nil, fmt.Errorf("read /proc/net/%s: %w", name, errors.Join(errs...))
+}
+
+// stillBound checks that n's bind mount still holds n: between two Lists the namespace may
+// have been deleted and another bound at the same path, possibly with the same inode.
+func (n NS) stillBound() error {
+	st, err := stat(n.path)
+	if err != nil {
+		return fmt.Errorf("netns %d via %s: %w (%v)", n.Inode, n.path, ErrGone, err)
+	}
+	if st.Ino != n.Inode || st.Ctim != n.bound {
+		return fmt.Errorf("netns %d via %s: replaced, the mount holds another namespace now (inode %d): %w", n.Inode, n.path, st.Ino, ErrGone)
+	}
+	return nil
 }
 
 // readViaPid reads /proc/<pid>/net/<name> through a descriptor of /proc/<pid>, which stays
