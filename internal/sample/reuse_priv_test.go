@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/assemble"
+	"github.com/droptrace/droptrace/internal/explain"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/interval"
 	"github.com/droptrace/droptrace/internal/netns"
@@ -101,19 +103,26 @@ func reuseInode(t *testing.T, prefix string, ino uint64) (string, bool) {
 	return "", false
 }
 
-func noPortCheck(t *testing.T, prev, cur *sample.Sample) record.Check {
+// noPortCheck runs one interval of prev and cur through Diff, the record and its checks and
+// verdicts, as a session does, and returns its udp_no_port check and verdict IDs.
+func noPortCheck(t *testing.T, prev, cur *sample.Sample) (record.Check, []string) {
 	t.Helper()
 	d := interval.Diff(prev, cur, reasonName)
 	names := assemble.Names{Reason: reasonName, Location: func(uint64) string { return "" }, Ifname: func(uint32, uint32) string { return "" }}
 	rec := assemble.Record(d, assemble.Input{Type: "interval"}, names, false)
 	ok := reconcile.Availability{OK: true}
-	for _, c := range assemble.Checks(rec, &d.Evidence, assemble.Availability{Drops: ok, NetRx: ok, Predict: ok}) {
+	rec.Checks = assemble.Checks(rec, &d.Evidence, assemble.Availability{Drops: ok, NetRx: ok, Predict: ok})
+	var ids []string
+	for _, v := range explain.Explain(&record.Start{}, rec) {
+		ids = append(ids, v.ID)
+	}
+	for _, c := range rec.Checks {
 		if c.Check == "udp_no_port" {
-			return c
+			return c, ids
 		}
 	}
 	t.Fatal("no udp_no_port check")
-	return record.Check{}
+	return record.Check{}, nil
 }
 
 func tracedNoPort(ino uint64, n uint64) map[tracer.DropKey][]uint64 {
@@ -179,9 +188,12 @@ func TestPrivNamespaceInodeReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.Drops = tracedNoPort(ino, 10)
-	c := noPortCheck(t, s1, s2)
+	c, verdicts := noPortCheck(t, s1, s2)
 	if c.Status != record.StatusUnavailable || !strings.Contains(c.Note, "replaced (inode reused)") {
 		t.Errorf("interval of the reuse: %+v, want unavailable: namespace replaced (inode reused)", c)
+	}
+	if slices.Contains(verdicts, explain.Unexplained) {
+		t.Errorf("interval of the reuse: verdicts %v", verdicts)
 	}
 
 	// The next interval starts from B's own baseline.
@@ -191,7 +203,7 @@ func TestPrivNamespaceInodeReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3.Drops = tracedNoPort(ino, 13)
-	c = noPortCheck(t, s2, s3)
+	c, _ = noPortCheck(t, s2, s3)
 	if c.Status != record.StatusMatch || c.Traced == nil || *c.Traced != 3 || c.Kernel == nil || *c.Kernel != 3 {
 		t.Errorf("interval after the reuse: %+v, want match of 3", c)
 	}
