@@ -92,14 +92,20 @@ func nsGen(t *testing.T, ino uint64) NS {
 // and the cookie keeps a namespace's generation when all its carriers change at once.
 func TestPrivGenerationOnReuse(t *testing.T) {
 	requireRoot(t)
-	// Other tests and processes create namespaces too, and one may take the freed inode
-	// first: then the round starts again with a new namespace.
-	for round := range 5 {
-		if generationOnReuse(t, fmt.Sprintf("dtgen-%d-%d", os.Getpid(), round)) {
+	inRounds(t, "dtgen", generationOnReuse)
+}
+
+// inRounds runs a reuse scenario until the kernel gave the inode back in one of 5 rounds,
+// each with its own names: other tests and processes create namespaces too, and one of theirs
+// may take the freed inode first.
+func inRounds(t *testing.T, prefix string, round func(t *testing.T, prefix string) bool) {
+	t.Helper()
+	for i := range 5 {
+		if round(t, fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), i)) {
 			return
 		}
 	}
-	t.Fatal("no new namespace of this test got a deleted one's inode back in 5 rounds")
+	t.Fatal("no namespace of this test got a deleted one's inode back in 5 rounds")
 }
 
 func generationOnReuse(t *testing.T, prefix string) bool {
@@ -155,12 +161,7 @@ func bindAs(t *testing.T, name, as string) string {
 // fail rather than return the new namespace's counters.
 func TestPrivSameNameReuse(t *testing.T) {
 	requireRoot(t)
-	for round := range 5 {
-		if sameNameReuse(t, fmt.Sprintf("dtsame-%d-%d", os.Getpid(), round)) {
-			return
-		}
-	}
-	t.Fatal("no namespace added again under its name got its inode back in 5 rounds")
+	inRounds(t, "dtsame", sameNameReuse)
 }
 
 func sameNameReuse(t *testing.T, name string) bool {
