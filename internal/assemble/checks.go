@@ -58,7 +58,7 @@ func Reconcile(rec *record.Interval, ev *interval.Evidence, avail Availability) 
 		if ns.SNMP != nil {
 			in.Netns = append(in.Netns, reconcile.Netns{Inode: ino, Name: ns.Name, Traced: ns.Traced, SNMP: ns.SNMP})
 		}
-		if len(ns.Unwatched) > 0 {
+		if len(ns.Unwatched) > 0 || ns.SNMP == nil && ns.Why != "" {
 			why := ns.Why
 			if why == "" {
 				why = "counters unreadable for part of the session"

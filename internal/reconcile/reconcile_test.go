@@ -3,6 +3,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +246,16 @@ func TestSNMPUnavailableWhenNoNamespaceRead(t *testing.T) {
 	c := find(t, Checks(in), "udp_no_port", -1)
 	if c.Status != record.StatusUnavailable || !strings.Contains(c.Note, "permission denied") {
 		t.Errorf("got %+v", c)
+	}
+	// With nothing traced, each namespace's own error is still the reason, at most five named.
+	in.Netns = nil
+	for i := range 7 {
+		in.Netns = append(in.Netns, Netns{Inode: uint32(10 + i), Why: fmt.Sprintf("open /proc/%d/net/snmp: too many open files", 100+i)})
+	}
+	c = find(t, Checks(in), "udp_rcvbuf", -1)
+	if c.Status != record.StatusUnavailable || !strings.Contains(c.Note, "netns 10 (open /proc/100/net/snmp: too many open files)") ||
+		!strings.Contains(c.Note, "netns 14 (") || strings.Contains(c.Note, "netns 15 (") || !strings.HasSuffix(c.Note, ", 2 more") {
+		t.Errorf("no namespace readable: %+v", c)
 	}
 }
 

@@ -65,14 +65,15 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 	}
 	var traced, unwatched uint64
 	var kernel int64
-	var read, unread []string
+	var read, unread, failed []string
 	var perNS []string
 	for _, ns := range in.Netns {
 		t := ns.Traced[sc.Traced]
 		if ns.SNMP == nil {
+			failed = append(failed, fmt.Sprintf("%s (%s)", nsLabel(ns), ns.Why))
 			if t > 0 {
 				unwatched += t
-				unread = append(unread, fmt.Sprintf("%s (%s)", nsLabel(ns), ns.Why))
+				unread = append(unread, failed[len(failed)-1])
 			}
 			continue
 		}
@@ -89,8 +90,11 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 	}
 	if len(read) == 0 {
 		why := "no network namespace's counters could be read"
-		if len(unread) > 0 {
-			why += ": " + strings.Join(unread, ", ")
+		if len(failed) > maxFailedNetns {
+			failed = append(failed[:maxFailedNetns], fmt.Sprintf("%d more", len(failed)-maxFailedNetns))
+		}
+		if len(failed) > 0 {
+			why += ": " + strings.Join(failed, ", ")
 		}
 		return unavailable(sc.Name, nil, why)
 	}
@@ -138,6 +142,9 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 	chk.Note = strings.Join(notes, "; ")
 	return chk
 }
+
+// maxFailedNetns bounds the unreadable namespaces a note names, each with its error.
+const maxFailedNetns = 5
 
 func nsLabel(ns Netns) string {
 	if ns.Name != "" {
