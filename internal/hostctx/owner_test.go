@@ -4,15 +4,13 @@ package hostctx
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/hostfs"
 )
@@ -95,33 +93,35 @@ func TestFindOwnerOfOwnSocket(t *testing.T) {
 	}
 }
 
-// A listener with backlog 3 and one connection waiting: its queue and limit come from the
-// socket itself (/proc/net/tcp shows no limit).
+// A listener with one connection waiting: its queue and limit come from the socket itself
+// (/proc/net/tcp shows no limit). Go listens with net.core.somaxconn as the backlog.
 func TestInspectListener(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 3); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := unix.Getsockname(fd)
-	port := sa.(*unix.SockaddrInet4).Port
-	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var stat unix.Stat_t
-	if err := unix.Fstat(fd, &stat); err != nil {
+	f, err := ln.File()
+	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Inspect(Owner{PID: os.Getpid(), FD: fd}, stat.Ino)
-	if err != nil || !st.Listening || st.AcceptQueue != 1 || st.AcceptBacklog != 3 {
-		t.Errorf("Inspect = %+v, %v; want a listener with 1 of 3 waiting", st, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	somaxconn, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := strconv.Atoi(strings.TrimSpace(string(somaxconn)))
+	st, err := Inspect(Owner{PID: os.Getpid(), FD: int(f.Fd())}, fi.Sys().(*syscall.Stat_t).Ino)
+	if err != nil || !st.Listening || st.AcceptQueue != 1 || int(st.AcceptBacklog) != want {
+		t.Errorf("Inspect = %+v, %v; want a listener with 1 of %d waiting", st, err, want)
 	}
 }

@@ -53,8 +53,11 @@ func Inspect(o Owner, inode uint64) (SocketState, error) {
 	if st.RcvBuf, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err != nil {
 		return st, fmt.Errorf("SO_RCVBUF of pid %d fd %d: %w", o.PID, o.FD, err)
 	}
+	// Go (since 1.24) and others listen with MPTCP where the kernel has it: TCP_INFO of an
+	// MPTCP listener reports its queue as TCP's does, and its subflow listener in
+	// /proc/net/tcp carries the same inode.
 	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	if err != nil || proto != unix.IPPROTO_TCP {
+	if err != nil || proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP {
 		return st, nil
 	}
 	if acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || acc == 0 {
