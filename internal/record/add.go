@@ -149,6 +149,7 @@ func (s *Interval) Add(o *Interval) {
 	}
 	addGroups(s.SNMP, o.SNMP, AddSatInt)
 	s.LostEvents = AddSat(s.LostEvents, o.LostEvents)
+	s.LostRecords = AddCounts(s.LostRecords, o.LostRecords)
 	s.Tracer.Add(&o.Tracer)
 	s.addLocations(o.Locations)
 	s.addDevices(o.Devices)

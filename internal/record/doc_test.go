@@ -287,7 +287,8 @@ func goldenSummary() *Interval {
 	s.DurationMs = 90500
 	s.Tracer.EventsSent = 780
 	s.Tracer.EventsUnread = 3
-	s.LostEvents = 30 + 10 + 3
+	s.LostEvents = 30 + 10 + 12 + 3
+	s.LostRecords = map[string]uint64{"drop": 12, "interval": 1}
 	return s
 }
 
@@ -316,9 +317,10 @@ func goldenInterval(typ string, seq int) *Interval {
 				ExplainedBy: "net_rx_coverage"},
 			{Check: "tcp_listen_overflow", Status: StatusUnavailable, Note: "no network namespace's counters could be read"},
 		},
-		LostEvents: 40,
-		Tracer: Tracer{EventsSent: 777, EventsRateLimited: 30, EventsRingbufFull: 10, EventsWriteFailed: 0,
-			EventsWritten: 777, EventsUnread: 0, AggMapFull: 0, SockMapFull: 3, DropRecursionMisses: 0, NetRxRecursionMisses: 0},
+		LostEvents:  52,
+		LostRecords: map[string]uint64{"drop": 12},
+		Tracer: Tracer{EventsSent: 777, EventsRateLimited: 30, EventsRingbufFull: 10, EventsWriteFailed: 12,
+			EventsWritten: 765, EventsUnread: 0, AggMapFull: 0, SockMapFull: 3, DropRecursionMisses: 0, NetRxRecursionMisses: 0},
 		Locations:     []Location{{Location: "enqueue_to_backlog+0x2f4", Reason: "CPU_BACKLOG", Count: 812}},
 		Devices:       []Device{{Netns: 4026531840, Ifindex: 2, Ifname: "eth0", Drops: map[string]uint64{"CPU_BACKLOG": 812}}},
 		Sysctl:        &Sysctl{NetdevBudget: 600, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},

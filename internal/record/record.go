@@ -283,9 +283,13 @@ type Interval struct {
 	SNMP       map[string]map[string]int64 `json:"snmp"`
 	Checks     []Check                     `json:"checks"`
 	LostEvents uint64                      `json:"lost_events"`
-	Tracer     Tracer                      `json:"tracer"`
-	Locations  []Location                  `json:"locations"`
-	Devices    []Device                    `json:"devices"`
+	// LostRecords are records that could not be written to the output (a full disk), by
+	// record type: in an interval record those lost since the last interval record that was
+	// written, in the summary those of the whole session. Omitted when none.
+	LostRecords map[string]uint64 `json:"lost_records,omitempty"`
+	Tracer      Tracer            `json:"tracer"`
+	Locations   []Location        `json:"locations"`
+	Devices     []Device          `json:"devices"`
 	// Sysctl is the values at the end of the interval; SysctlChanges says what changed when.
 	Sysctl        *Sysctl  `json:"sysctl,omitempty"`
 	SysctlChanges []string `json:"sysctl_changes,omitempty"`

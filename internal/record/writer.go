@@ -3,9 +3,9 @@
 package record
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,37 +13,135 @@ import (
 	"time"
 )
 
+// bufSize is how many bytes of records the Writer holds before it writes them out.
+const bufSize = 64 << 10
+
+// The record types a Writer counts, as indices of its counters.
+const (
+	kindStart = iota
+	kindInterval
+	kindDrop
+	kindSummary
+	nKinds
+)
+
+var kindNames = [nKinds]string{TypeStart, TypeInterval, TypeDrop, TypeSummary}
+
+// Lost is records that could not be written, by record type.
+type Lost [nKinds]uint64
+
+// Map is the non-zero counts by record type, as lost_records writes them; nil when none.
+func (l *Lost) Map() map[string]uint64 {
+	var m map[string]uint64
+	for k, n := range l {
+		if n > 0 {
+			if m == nil {
+				m = map[string]uint64{}
+			}
+			m[kindNames[k]] = n
+		}
+	}
+	return m
+}
+
+// Total is the records lost of every type.
+func (l *Lost) Total() uint64 {
+	var t uint64
+	for _, n := range l {
+		t = AddSat(t, n)
+	}
+	return t
+}
+
 // Writer writes records as JSON lines. It is safe for concurrent use: interval records and
 // drop events come from different goroutines.
+//
+// A write that fails (a full disk) costs records, never the file's shape or the session: the
+// records not written are counted lost by type (Lost, and lost_records in the next interval
+// record written and in the summary) and dropped, so memory stays bounded while the disk is
+// full; only the start and summary records, one line each, are held and written again by
+// the next write. Bytes of a record cut by a short write are taken back (truncated) when the
+// output is a regular file, so that the file holds whole lines only; when they cannot be
+// taken back, the rest of that record is written first at the next try, which completes the
+// line. Writing resumes at the next record that fills the buffer, or the next Flush.
 type Writer struct {
-	mu  sync.Mutex
-	bw  *bufio.Writer
-	enc *json.Encoder
-	buf []byte // a drop line being built
-	tc  timeCache
-	n   uint64
+	mu      sync.Mutex
+	out     io.Writer
+	buf     []byte    // whole lines not yet written
+	pend    []pending // the records in buf, in order
+	enc     *json.Encoder
+	scratch bytes.Buffer // a record being encoded
+	line    []byte       // a drop line being built
+	tc      timeCache
+	n       uint64
+
+	written, lost Lost
+	reported      Lost // lost counts carried by interval records written
+	failing       bool // the latest write failed
+}
+
+// pending is one record in the buffer: its type, length and, for an interval record, the
+// lost counts it reports.
+type pending struct {
+	kind   int
+	size   int
+	report Lost
+	// cut says that the record's first bytes are already in the file, so that it must be
+	// written whatever its type: only its rest is in the buffer.
+	cut bool
 }
 
 // NewWriter buffers output to w; call Flush to push it out.
 func NewWriter(w io.Writer) *Writer {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	return &Writer{bw: bw, enc: enc}
+	wr := &Writer{out: w}
+	wr.enc = json.NewEncoder(&wr.scratch)
+	wr.enc.SetEscapeHTML(false)
+	return wr
 }
 
-// Write appends one record of any type and its newline; drops take the Drop fast path.
+// Write appends one record of any type and its newline; drops take the Drop fast path. The
+// error is that of a write of buffered records that failed: they are counted in Lost.
 func (w *Writer) Write(v any) error {
-	if d, ok := v.(*Drop); ok {
-		return w.Drop(d)
+	switch r := v.(type) {
+	case *Drop:
+		return w.Drop(r)
+	case *Interval:
+		if r.Type == TypeSummary {
+			return w.Summary(r)
+		}
+		return w.Interval(r)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.encode(kindStart, v, nil)
+}
+
+// encode appends v, of kind k, to the buffer; w.mu is held.
+func (w *Writer) encode(k int, v any, report *Lost) error {
+	w.scratch.Reset()
 	if err := w.enc.Encode(v); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
-	w.n++
-	return nil
+	return w.add(k, w.scratch.Bytes(), report)
+}
+
+// add appends one line of kind k, writing the buffer out first when the line would not fit;
+// w.mu is held.
+func (w *Writer) add(k int, line []byte, report *Lost) error {
+	var err error
+	if len(w.buf) > 0 && len(w.buf)+len(line) > bufSize {
+		err = w.flush()
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 0, bufSize)
+	}
+	w.buf = append(w.buf, line...)
+	p := pending{kind: k, size: len(line)}
+	if report != nil {
+		p.report = *report
+	}
+	w.pend = append(w.pend, p)
+	return err
 }
 
 // Drop appends one drop record. One line per dropped packet under a flood: encoding/json's
@@ -52,28 +150,154 @@ func (w *Writer) Write(v any) error {
 func (w *Writer) Drop(d *Drop) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(d.appendJSON(w.buf[:0], &w.tc), '\n')
-	if _, err := w.bw.Write(w.buf); err != nil {
-		return fmt.Errorf("write record: %w", err)
-	}
-	w.n++
-	return nil
+	w.line = append(d.appendJSON(w.line[:0], &w.tc), '\n')
+	return w.add(kindDrop, w.line, nil)
 }
 
 // Start appends the start record.
 func (w *Writer) Start(r *Start) error { return w.Write(r) }
 
-// Interval appends an interval record.
-func (w *Writer) Interval(r *Interval) error { return w.Write(r) }
+// Interval appends an interval record; its lost_records adds the records lost since the last
+// interval record that was written (r itself is not changed).
+func (w *Writer) Interval(r *Interval) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rep := w.lost
+	var since Lost
+	for k := range since {
+		since[k] = rep[k] - w.reported[k]
+	}
+	c := *r
+	c.LostRecords = withLost(r.LostRecords, &since)
+	return w.encode(kindInterval, &c, &rep)
+}
 
-// Summary appends the summary record.
-func (w *Writer) Summary(r *Interval) error { return w.Write(r) }
+// withLost is the counts a record carries plus those of l, in a new map.
+func withLost(carried map[string]uint64, l *Lost) map[string]uint64 {
+	return AddCounts(AddCounts(nil, carried), l.Map())
+}
 
-// Flush writes buffered records to the underlying writer.
+// Summary appends the summary record; its lost_records adds the records lost over the
+// session. Records still buffered are written first, so that the count covers them.
+func (w *Writer) Summary(r *Interval) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.flush()
+	c := *r
+	c.LostRecords = withLost(r.LostRecords, &w.lost)
+	if eerr := w.encode(kindSummary, &c, nil); err == nil {
+		err = eerr
+	}
+	return err
+}
+
+// Flush writes buffered records to the underlying writer. Its error says records were lost
+// (or, for a start or summary record, are held for the next try).
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.bw.Flush()
+	return w.flush()
+}
+
+// Abandon counts the records still held as lost and lets them go: the output is closing and
+// a write will not be tried again.
+func (w *Writer) Abandon() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.pend {
+		w.lost[p.kind]++
+	}
+	w.buf, w.pend = w.buf[:0], w.pend[:0]
+}
+
+// ErrPartialLine is returned when a record cut by a short write could not be taken back:
+// its rest is held and written first by the next write, to complete the line.
+var ErrPartialLine = errors.New("a record was cut by a short write and could not be truncated back")
+
+// flush writes the buffer; w.mu is held. What is not written is counted and dropped, except
+// the start and summary records and the rest of a record already cut in the file.
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.out.Write(w.buf)
+	if err == nil && n < len(w.buf) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		w.commit(len(w.pend))
+		w.buf, w.pend = w.buf[:0], w.pend[:0]
+		w.failing = false
+		return nil
+	}
+	w.failing = true
+	err = fmt.Errorf("write records: %w", err)
+	// Records wholly before byte n are in the file.
+	done, off := 0, 0
+	for done < len(w.pend) && off+w.pend[done].size <= n {
+		off += w.pend[done].size
+		done++
+	}
+	w.commit(done)
+	rest := w.pend[done:]
+	cutRest := -1 // bytes of a cut record left to write, when it cannot be taken back
+	if n > off {
+		if terr := w.takeBack(int64(n - off)); terr != nil {
+			cutRest = rest[0].size - (n - off)
+			err = errors.Join(err, fmt.Errorf("%w: %w", ErrPartialLine, terr))
+		}
+	}
+	// Keep what must be written still, in order, in place.
+	keepBuf, keepPend := w.buf[:0], w.pend[:0]
+	for i, p := range rest {
+		line := w.buf[off : off+p.size]
+		off += p.size
+		switch {
+		case i == 0 && cutRest >= 0:
+			line = line[len(line)-cutRest:]
+			p.size, p.cut = cutRest, true
+		case p.cut || p.kind == kindStart || p.kind == kindSummary:
+		default:
+			w.lost[p.kind]++
+			continue
+		}
+		keepBuf = append(keepBuf, line...) // never ahead of line: memmove is safe
+		keepPend = append(keepPend, p)
+	}
+	w.buf, w.pend = keepBuf, keepPend
+	return err
+}
+
+// commit counts the first n pending records as written; w.mu is held.
+func (w *Writer) commit(n int) {
+	for _, p := range w.pend[:n] {
+		w.written[p.kind]++
+		w.n++
+		if p.kind == kindInterval {
+			w.reported = p.report
+		}
+	}
+}
+
+// takeBack truncates the last n bytes written, a cut record, off a regular file and moves
+// the offset back to where they began, so that the next write starts a line.
+func (w *Writer) takeBack(n int64) error {
+	f, ok := w.out.(interface {
+		Truncate(int64) error
+		Seek(int64, int) (int64, error)
+	})
+	if !ok {
+		return errors.New("output cannot be truncated")
+	}
+	end, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(end - n); err != nil {
+		return err
+	}
+	_, err = f.Seek(end-n, io.SeekStart)
+	return err
 }
 
 // Records is how many records were written.
@@ -81,6 +305,20 @@ func (w *Writer) Records() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.n
+}
+
+// Counts returns the records written and lost so far, by type.
+func (w *Writer) Counts() (written, lost Lost) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written, w.lost
+}
+
+// Failing says whether the latest write failed.
+func (w *Writer) Failing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failing
 }
 
 // timeCache holds the formatted date and time of one second: the drops of a flood share it.
