@@ -27,11 +27,11 @@ const (
 
 var kindNames = [nKinds]string{TypeStart, TypeInterval, TypeDrop, TypeSummary}
 
-// Lost is records that could not be written, by record type.
-type Lost [nKinds]uint64
+// Counts are records by type: those written, or those that could not be.
+type Counts [nKinds]uint64
 
 // Map is the non-zero counts by record type, as lost_records writes them; nil when none.
-func (l *Lost) Map() map[string]uint64 {
+func (l *Counts) Map() map[string]uint64 {
 	var m map[string]uint64
 	for k, n := range l {
 		if n > 0 {
@@ -44,8 +44,11 @@ func (l *Lost) Map() map[string]uint64 {
 	return m
 }
 
-// Total is the records lost of every type.
-func (l *Lost) Total() uint64 {
+// Drops is the drop records of l.
+func (l *Counts) Drops() uint64 { return l[kindDrop] }
+
+// Total is the records of every type.
+func (l *Counts) Total() uint64 {
 	var t uint64
 	for _, n := range l {
 		t = AddSat(t, n)
@@ -57,7 +60,7 @@ func (l *Lost) Total() uint64 {
 // drop events come from different goroutines.
 //
 // A write that fails (a full disk) costs records, never the file's shape or the session: the
-// records not written are counted lost by type (Lost, and lost_records in the next interval
+// records not written are counted lost by type (Counts, and lost_records in the next interval
 // record written and in the summary) and dropped, so memory stays bounded while the disk is
 // full; only the start and summary records, one line each, are held and written again by
 // the next write. Bytes of a record cut by a short write are taken back (truncated) when the
@@ -75,9 +78,9 @@ type Writer struct {
 	tc      timeCache
 	n       uint64
 
-	written, lost Lost
-	reported      Lost // lost counts carried by interval records written
-	failing       bool // the latest write failed
+	written, lost Counts
+	reported      Counts // lost counts carried by interval records written
+	failing       bool   // the latest write failed
 }
 
 // pending is one record in the buffer: its type, length and, for an interval record, the
@@ -85,7 +88,7 @@ type Writer struct {
 type pending struct {
 	kind   int
 	size   int
-	report Lost
+	report Counts
 	// cut says that the record's first bytes are already in the file, so that it must be
 	// written whatever its type: only its rest is in the buffer.
 	cut bool
@@ -100,7 +103,7 @@ func NewWriter(w io.Writer) *Writer {
 }
 
 // Write appends one record of any type and its newline; drops take the Drop fast path. The
-// error is that of a write of buffered records that failed: they are counted in Lost.
+// error is that of a write of buffered records that failed: its records are counted lost (Counts).
 func (w *Writer) Write(v any) error {
 	switch r := v.(type) {
 	case *Drop:
@@ -117,7 +120,7 @@ func (w *Writer) Write(v any) error {
 }
 
 // encode appends v, of kind k, to the buffer; w.mu is held.
-func (w *Writer) encode(k int, v any, report *Lost) error {
+func (w *Writer) encode(k int, v any, report *Counts) error {
 	w.scratch.Reset()
 	if err := w.enc.Encode(v); err != nil {
 		return fmt.Errorf("write record: %w", err)
@@ -127,7 +130,7 @@ func (w *Writer) encode(k int, v any, report *Lost) error {
 
 // add appends one line of kind k, writing the buffer out first when the line would not fit;
 // w.mu is held.
-func (w *Writer) add(k int, line []byte, report *Lost) error {
+func (w *Writer) add(k int, line []byte, report *Counts) error {
 	var err error
 	if len(w.buf) > 0 && len(w.buf)+len(line) > bufSize {
 		err = w.flush()
@@ -163,7 +166,7 @@ func (w *Writer) Interval(r *Interval) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rep := w.lost
-	var since Lost
+	var since Counts
 	for k := range since {
 		since[k] = rep[k] - w.reported[k]
 	}
@@ -173,7 +176,7 @@ func (w *Writer) Interval(r *Interval) error {
 }
 
 // withLost is the counts a record carries plus those of l, in a new map.
-func withLost(carried map[string]uint64, l *Lost) map[string]uint64 {
+func withLost(carried map[string]uint64, l *Counts) map[string]uint64 {
 	return AddCounts(AddCounts(nil, carried), l.Map())
 }
 
@@ -308,7 +311,7 @@ func (w *Writer) Records() uint64 {
 }
 
 // Counts returns the records written and lost so far, by type.
-func (w *Writer) Counts() (written, lost Lost) {
+func (w *Writer) Counts() (written, lost Counts) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.written, w.lost

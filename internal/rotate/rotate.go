@@ -8,7 +8,9 @@ package rotate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,7 +35,11 @@ type Writer struct {
 	lines   int    // lines in the current file after the header
 	partial []byte // the start of a line not yet complete
 	header  []byte
-	err     error // sticky: once a rotation failed, writes fail
+	// needHeader: the header is still to be written at the top of the current file.
+	needHeader bool
+	// cut: the file ends inside a line (a short write that could not be taken back).
+	cut bool
+	err error // sticky: once a rotation failed, writes fail
 }
 
 // Open opens path for writing, rotating an existing non-empty file first so that nothing a
@@ -75,7 +81,9 @@ func (w *Writer) SetHeader(line []byte) {
 	w.header = bytes.Clone(line)
 }
 
-// Write writes p, rotating between lines when the file would grow past its maximum size.
+// Write writes p, rotating between lines when the file would grow past its maximum size. A
+// line that cannot be written (a full disk) is not written at all and Write returns the bytes
+// of the lines before it; the next Write tries again. Only a failed rotation is final.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -95,7 +103,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 			w.partial = w.partial[:0]
 		}
 		if err := w.writeLine(line); err != nil {
-			w.err = err
+			var cut *cutError
+			if errors.As(err, &cut) {
+				done += cut.n
+			}
 			return done, err
 		}
 		done += i + 1
@@ -103,21 +114,64 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeLine writes one complete line; w.mu is held.
+// writeLine writes one complete line; w.mu is held. A line is written whole or not at all
+// (put), so a failed write (a full disk) leaves the file ending with a whole line and the
+// next write may succeed.
 func (w *Writer) writeLine(line []byte) error {
-	if w.maxSize > 0 && w.lines > 0 && w.size+int64(len(line)) > w.maxSize {
+	if w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(line)) > w.maxSize {
 		if err := w.rotate(); err != nil {
+			w.err = err
 			return err
 		}
 	}
-	m, err := w.f.Write(line)
-	w.size += int64(m)
-	if err != nil {
+	if w.needHeader {
+		if err := w.put(w.header); err != nil {
+			return err
+		}
+		w.needHeader = false
+	}
+	if err := w.put(line); err != nil {
 		return err
 	}
 	w.lines++
 	return nil
 }
+
+// put writes b; w.mu is held. The bytes of a short write are truncated back off the file,
+// so that it never ends inside a line. When that fails too, the line stays cut: the caller
+// is told of the bytes written (ErrCut), so that it can write the rest of the line, and the
+// file is not rotated before it has.
+func (w *Writer) put(b []byte) error {
+	m, err := w.f.Write(b)
+	if err == nil {
+		w.size += int64(m)
+		w.cut = false
+		return nil
+	}
+	if m == 0 {
+		return err
+	}
+	if terr := w.f.Truncate(w.size); terr == nil {
+		if _, terr = w.f.Seek(w.size, io.SeekStart); terr == nil {
+			return err
+		}
+	}
+	w.size += int64(m)
+	w.cut = true
+	return &cutError{n: m, err: err}
+}
+
+// ErrCut is returned, wrapped, when a write was cut short and its bytes could not be taken
+// back: the count Write returns includes them.
+var ErrCut = errors.New("line cut by a short write")
+
+type cutError struct {
+	n   int
+	err error
+}
+
+func (e *cutError) Error() string   { return fmt.Sprintf("%v: %v", ErrCut, e.err) }
+func (e *cutError) Unwrap() []error { return []error{ErrCut, e.err} }
 
 // rotate closes the current file, shifts the old ones and opens a new file with the header.
 func (w *Writer) rotate() error {
@@ -130,13 +184,7 @@ func (w *Writer) rotate() error {
 	if err := w.open(); err != nil {
 		return err
 	}
-	if len(w.header) > 0 {
-		m, err := w.f.Write(w.header)
-		w.size += int64(m)
-		if err != nil {
-			return err
-		}
-	}
+	w.needHeader = len(w.header) > 0
 	return nil
 }
 

@@ -36,6 +36,11 @@ type eventWriter struct {
 	srcS     string
 	dstS     string
 
+	// counted is the records sink's own count of the drop records written and lost, when it
+	// has one: a buffered sink knows a record's fate only when its buffer is written.
+	// Otherwise written and writeFailed count what Drop returned.
+	counted              countedSink
+	took                 [2]uint64 // counted's counts at the last take
 	written, writeFailed atomic.Uint64
 	mu                   sync.Mutex
 	ports                map[portKey]uint64 // socket-level drops by destination port
@@ -55,8 +60,29 @@ type portKey struct {
 const maxPorts = 4096
 
 func newEventWriter(records Sink, names assemble.Names, ifnames *enrich.Ifnames) *eventWriter {
-	return &eventWriter{records: records, names: names, ifnames: ifnames,
+	w := &eventWriter{records: records, names: names, ifnames: ifnames,
 		mono: monoToWall(), known: map[ifKey]string{}}
+	w.counted, _ = records.(countedSink)
+	return w
+}
+
+// countedSink is a records sink that counts the records that reached its output and those
+// it lost (record.Writer).
+type countedSink interface {
+	Counts() (written, lost record.Counts)
+}
+
+// writeCounts is the drop records written and lost since the last call; the session's
+// goroutine calls it.
+func (w *eventWriter) writeCounts() (written, failed uint64) {
+	if w.counted == nil {
+		return w.written.Swap(0), w.writeFailed.Swap(0)
+	}
+	wr, lost := w.counted.Counts()
+	now := [2]uint64{wr.Drops(), lost.Drops()}
+	written, failed = now[0]-w.took[0], now[1]-w.took[1]
+	w.took = now
+	return written, failed
 }
 
 // run streams drop events from tr until ctx is cancelled and the ring is empty. Events stamped
@@ -139,7 +165,11 @@ func (w *eventWriter) write(e *tracer.Event) {
 	if w.records == nil {
 		return
 	}
-	if err := w.records.Drop(&w.d); err != nil {
+	err := w.records.Drop(&w.d)
+	if w.counted != nil {
+		return // the sink counts what reaches its output; a failed write is its to count
+	}
+	if err != nil {
 		w.writeFailed.Add(1)
 	} else {
 		w.written.Add(1)
@@ -171,7 +201,8 @@ func (w *eventWriter) countPort(d *record.Drop, multicast bool) {
 
 // take returns what was tallied since the last call.
 func (w *eventWriter) take() assemble.Events {
-	ev := assemble.Events{Written: w.written.Swap(0), WriteFailed: w.writeFailed.Swap(0)}
+	var ev assemble.Events
+	ev.Written, ev.WriteFailed = w.writeCounts()
 	w.mu.Lock()
 	ports, mcast := w.ports, w.mcastDrop
 	w.ports, w.mcastDrop = nil, 0

@@ -31,9 +31,8 @@ func (s *Session) run(ctx context.Context) (*record.Interval, error) {
 	}
 	start.Time = record.Time(s.now())
 	s.emit(func(k Sink) error { return k.Start(start) })
-	if err := s.flush(); err != nil {
-		return nil, err
-	}
+	// A start record that cannot be written is held and written by the next flush that can.
+	s.noteWrite(s.flush())
 	var wg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	if s.tr != nil && s.tr.HasEvents() {
@@ -62,9 +61,7 @@ func (s *Session) run(ctx context.Context) (*record.Interval, error) {
 		}
 		prev = cur
 		seq++
-		if err := s.flush(); err != nil && runErr == nil {
-			runErr = err
-		}
+		s.noteWrite(s.flush())
 	}
 loop:
 	for {
@@ -96,6 +93,13 @@ loop:
 	// first and last reads: those are all the summary may differ by.
 	summary := total.summary(s.now(), interval.AddSlack(first.Moved, prev.Moved), s.availability())
 	s.finish(summary, &total.ev)
+	// The drop records the last flush wrote or lost: no interval record counted them.
+	if written, failed := s.events.writeCounts(); written+failed > 0 {
+		t := &summary.Tracer
+		t.EventsWritten = record.AddSat(t.EventsWritten, written)
+		t.EventsWriteFailed = record.AddSat(t.EventsWriteFailed, failed)
+		summary.LostEvents = record.AddSat(summary.LostEvents, failed)
+	}
 	// Only over the whole session do sent and written line up: whatever BPF sent that was not
 	// written by the end (the drain is bounded) is lost too, and said so.
 	if t := &summary.Tracer; t.EventsSent > t.EventsWritten+t.EventsWriteFailed {
@@ -103,10 +107,38 @@ loop:
 		summary.LostEvents += t.EventsUnread
 	}
 	s.emit(func(k Sink) error { return k.Summary(summary) })
-	if err := s.flush(); err != nil && runErr == nil {
-		runErr = err
-	}
+	s.noteWrite(s.flushSummary())
 	return summary, runErr
+}
+
+// summaryRetry is how long the end of a session waits for the output to take the summary
+// (a full disk freed meanwhile): long enough for a cleanup to run, short enough for a stop.
+const summaryRetry = 5 * time.Second
+
+// flushSummary flushes the summary, trying again for up to s.summaryRetry while writes fail.
+func (s *Session) flushSummary() error {
+	deadline := time.Now().Add(s.summaryRetry)
+	for {
+		err := s.flush()
+		if err == nil || !time.Now().Before(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// noteWrite logs when writing records starts and stops failing: a full disk shows in the log
+// once, not once per record. What is not written is counted by the records sink
+// (lost_records); the session goes on tracing and serving metrics.
+func (s *Session) noteWrite(err error) {
+	switch {
+	case err != nil && !s.writeFailing:
+		s.writeFailing = true
+		s.log.Error("cannot write records: counting them as lost (lost_records) until a write succeeds; tracing goes on", "err", err)
+	case err == nil && s.writeFailing:
+		s.writeFailing = false
+		s.log.Info("writing records again")
+	}
 }
 
 // step reads the kernel, writes the interval record since prev and adds it to total.
@@ -194,7 +226,7 @@ func (t *totals) summary(now time.Time, slack map[reconcile.Key]uint64, avail as
 func (s *Session) emit(write func(Sink) error) {
 	if s.cfg.Records != nil {
 		if err := write(s.cfg.Records); err != nil {
-			s.log.Error("cannot write record", "err", err)
+			s.noteWrite(err)
 		}
 	}
 	if s.cfg.Live != nil {

@@ -32,7 +32,9 @@ import (
 // Sink receives a session's records. Drop is called from the events goroutine while the
 // others run on the session's; a sink must not keep a *record.Drop after Drop returns: the
 // events loop reuses it for the next drop. Flush pushes buffered records out; the session
-// calls it after the start record and after every interval.
+// calls it after the start record and after every interval. A write that fails (a full disk)
+// does not end the session: it logs the failure once and goes on; the sink counts what it
+// lost, and a sink with Counts (record.Writer) is the count of drop records written.
 type Sink interface {
 	Start(*record.Start) error
 	Interval(*record.Interval) error
@@ -78,6 +80,9 @@ type Session struct {
 	sysctl  *sysctlWatch
 	events  *eventWriter
 	hz      int
+
+	writeFailing bool          // the latest write of records failed
+	summaryRetry time.Duration // how long the summary waits for a failing output
 }
 
 // Run traces until the duration elapses or ctx is cancelled, then writes the summary. The
@@ -99,7 +104,8 @@ func open(cfg Config) (*Session, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Session{cfg: cfg, log: log, now: time.Now, ifnames: &enrich.Ifnames{}, owners: enrich.NewOwners(cfg.FS)}
+	s := &Session{cfg: cfg, log: log, now: time.Now, ifnames: &enrich.Ifnames{}, owners: enrich.NewOwners(cfg.FS),
+		summaryRetry: summaryRetry}
 	start := &record.Start{
 		Header:        record.Header{Type: record.TypeStart},
 		SchemaVersion: record.SchemaVersion,

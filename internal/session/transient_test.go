@@ -46,12 +46,11 @@ func (r *recordSink) Interval(rec *record.Interval) error {
 	return nil
 }
 
-// A namespace listing that fails with "too many open files" and a /proc file that vanishes for
-// one read cost the intervals that read them, which say why; the session goes on, the
-// intervals after recover, and the summary is written.
-func TestTransientReadErrorsCostOneInterval(t *testing.T) {
-	root := t.TempDir()
-	softnetPath := filepath.Join(root, "proc/net/softnet_stat")
+// procFixture is a root with a /proc that has softnet_stat and softirqs, of 2 CPUs.
+func procFixture(t *testing.T) (root, softnetPath string) {
+	t.Helper()
+	root = t.TempDir()
+	softnetPath = filepath.Join(root, "proc/net/softnet_stat")
 	for dst, src := range map[string]string{
 		softnetPath:                          "../softnet/testdata/6.18-2cpu.txt",
 		filepath.Join(root, "proc/softirqs"): "../softirqs/testdata/6.18-2cpu.txt",
@@ -67,6 +66,14 @@ func TestTransientReadErrorsCostOneInterval(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return root, softnetPath
+}
+
+// A namespace listing that fails with "too many open files" and a /proc file that vanishes for
+// one read cost the intervals that read them, which say why; the session goes on, the
+// intervals after recover, and the summary is written.
+func TestTransientReadErrorsCostOneInterval(t *testing.T) {
+	root, softnetPath := procFixture(t)
 	// Reads: 1 is the session's first, 2 ends interval 1, and so on. Read 2 finds neither
 	// the namespaces nor softnet_stat; read 3 finds both again.
 	reads := 0
