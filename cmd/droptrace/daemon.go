@@ -40,7 +40,8 @@ func (ff *fleetFlags) set(fs *pflag.FlagSet) {
 type fleet struct {
 	metrics  *metrics.Sink
 	server   *metrics.Server
-	records  session.Sink // a rotated output, when asked for
+	records  session.Sink   // a rotated output, when asked for
+	writer   *record.Writer // records' writer
 	closeOut func() error
 	log      *slog.Logger
 }
@@ -91,12 +92,9 @@ func (ff *fleetFlags) open(f *flags, log *slog.Logger) (*fleet, error) {
 			return nil, fmt.Errorf("open --output: %w", err)
 		}
 		w := record.NewWriter(rw)
-		fl.records = rotatingRecords{Writer: w, rot: rw}
+		fl.records, fl.writer = rotatingRecords{Writer: w, rot: rw}, w
 		fl.closeOut = func() error {
-			if err := w.Flush(); err != nil {
-				rw.Close()
-				return fmt.Errorf("flush %s: %w", f.output, err)
-			}
+			closeRecords(w, log)
 			return rw.Close() // fsyncs
 		}
 		log.Info("writing rotated JSON lines", "output", f.output, "max_size", ff.maxSize.String(), "keep", ff.keep)

@@ -193,12 +193,14 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	}
 	defer fl.close()
 	var closeOut func() error
+	var records *record.Writer // whose lost records decide the exit status
 	switch {
 	case fl.records != nil:
-		cfg.Records, closeOut = fl.records, fl.closeOut
+		cfg.Records, closeOut, records = fl.records, fl.closeOut, fl.writer
 	case f.output == "-" || (f.output == "" && !tty && f.fleet.stdoutRecords()):
-		w := record.NewWriter(stdout)
-		cfg.Records = w
+		records = record.NewWriter(stdout)
+		cfg.Records = records
+		closeOut = func() error { closeRecords(records, log); return nil }
 		tty = false // stdout carries data
 	case f.output != "":
 		file, err := openOutput(f.output)
@@ -206,12 +208,9 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 			return err
 		}
 		w := record.NewWriter(file)
-		cfg.Records = w
+		cfg.Records, records = w, w
 		closeOut = func() error {
-			if err := w.Flush(); err != nil {
-				file.Close()
-				return fmt.Errorf("flush %s: %w", f.output, err)
-			}
+			closeRecords(w, log)
 			// fsync so a recording survives a crash right after; devices and pipes cannot.
 			if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
 				if err := file.Sync(); err != nil {
@@ -229,6 +228,9 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		if tty {
 			cfg.Live = view.New(stdout, view.Options{Color: true, Width: width})
 		}
+	}
+	if fl.metrics != nil && records != nil {
+		fl.metrics.CountLostRecords(func() record.Counts { _, lost := records.Counts(); return lost })
 	}
 	cfg.Live = fl.live(cfg.Live)
 	if cfg.Records == nil && cfg.Live == nil {
@@ -250,7 +252,18 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 			err = cerr
 		}
 	}
+	if err == nil && records != nil {
+		err = lostError(records, outputName(f.output))
+	}
 	return err
+}
+
+// outputName names where records went, for messages.
+func outputName(output string) string {
+	if output == "" || output == "-" {
+		return "stdout"
+	}
+	return output
 }
 
 // endSignals are the signals that end a session cleanly: the last interval and the summary

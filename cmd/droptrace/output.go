@@ -5,8 +5,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/rotate"
@@ -22,14 +25,54 @@ func (e usageError) Unwrap() error { return e.err }
 // usagef is a usageError with a formatted message: what the user reads.
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
+// Exit statuses of a session (docs/security.md#exit-codes).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+	// exitLost: the session ran to its end, but records could not all be written.
+	exitLost = 3
+)
+
+// errRecordsLost is a session that ran to its end but could not write every record (a full
+// disk): its recording is incomplete, and its summary says what is missing.
+var errRecordsLost = errors.New("records were lost")
+
 // exitCode is the exit status for an error of a session: 2 for what the user must change
-// (a bad flag, an output path droptrace refuses to write as root), 1 for a failure.
+// (a bad flag, an output path droptrace refuses to write as root), 3 for records lost, 1 for
+// a failure.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, rotate.ErrUnsafe) {
-		return 2
+	switch {
+	case errors.As(err, &ue) || errors.Is(err, rotate.ErrUnsafe):
+		return exitUsage
+	case errors.Is(err, errRecordsLost):
+		return exitLost
 	}
-	return 1
+	return exitFailure
+}
+
+// lostError says which records w could not write to output, or is nil when it wrote them all.
+func lostError(w *record.Writer, output string) error {
+	_, lost := w.Counts()
+	if lost.Total() == 0 {
+		return nil
+	}
+	var parts []string
+	for typ, n := range lost.Map() {
+		parts = append(parts, fmt.Sprintf("%d %s", n, typ))
+	}
+	slices.Sort(parts)
+	return fmt.Errorf("%d records could not be written to %s (%s); the recording is incomplete: %w",
+		lost.Total(), output, strings.Join(parts, ", "), errRecordsLost)
+}
+
+// closeRecords flushes w at exit; records it still cannot write are counted lost (the summary,
+// held after the session's own retries), not an error of their own: lostError reports them.
+func closeRecords(w *record.Writer, log *slog.Logger) {
+	if err := w.Flush(); err != nil {
+		w.Abandon()
+		log.Error("records not written at exit", "err", err)
+	}
 }
 
 // checkOutputs checks every flag that says where output goes, before any file is created,
@@ -148,13 +191,25 @@ func (s *readySink) Start(r *record.Start) error {
 	return err
 }
 
+// Flush writes the ready file also when the records could not be written: the session is
+// attached and goes on, and holds its start record until the output takes it.
 func (s *readySink) Flush() error {
-	if err := s.Sink.Flush(); err != nil {
-		return err
-	}
+	err := s.Sink.Flush()
 	if s.started && !s.done {
 		s.done = true
-		return s.ready.write()
+		if rerr := s.ready.write(); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 	}
-	return nil
+	return err
+}
+
+// Counts are the records sink's (session.Sink does not carry it through the embedding).
+func (s *readySink) Counts() (written, lost record.Counts) {
+	if c, ok := s.Sink.(interface {
+		Counts() (written, lost record.Counts)
+	}); ok {
+		return c.Counts()
+	}
+	return written, lost
 }

@@ -4,11 +4,17 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/droptrace/droptrace/internal/record"
 )
 
 // A usage error leaves an existing recording byte for byte as it was: every flag is checked
@@ -131,5 +137,32 @@ func TestPrivOutputModeAndReadyFile(t *testing.T) {
 	st, err := os.Stat(out)
 	if err != nil || st.Mode().Perm() != 0o600 || st.Size() == 0 {
 		t.Errorf("%s: %v %v; want a recording of mode 0600", out, st, err)
+	}
+}
+
+// fullDisk fails every write, as a full filesystem.
+type fullDisk struct{}
+
+func (fullDisk) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// Records lost to a failed write make the session's end exit 3, not 0 (it ran to its end)
+// nor 1 (nothing failed but the output), with a message that counts them by type.
+func TestLostRecordsExitStatus(t *testing.T) {
+	w := record.NewWriter(fullDisk{})
+	if err := lostError(w, "out.jsonl"); err != nil || exitCode(err) == exitLost {
+		t.Fatalf("nothing lost: %v", err)
+	}
+	w.Drop(&record.Drop{Header: record.Header{Type: record.TypeDrop}})
+	w.Summary(&record.Interval{Header: record.Header{Type: record.TypeSummary}})
+	closeRecords(w, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	err := lostError(w, "out.jsonl")
+	if !errors.Is(err, errRecordsLost) || exitCode(err) != 3 {
+		t.Fatalf("lostError = %v (exit %d), want errRecordsLost and 3", err, exitCode(err))
+	}
+	if want := "2 records could not be written to out.jsonl (1 drop, 1 summary)"; !strings.Contains(err.Error(), want) {
+		t.Errorf("message %q, want it to say %q", err, want)
+	}
+	if exitCode(usagef("x")) != 2 || exitCode(errors.New("x")) != 1 {
+		t.Error("usage and failure exit statuses changed")
 	}
 }

@@ -76,6 +76,7 @@ var (
 	dLostEvents    = desc("lost_events_total", "Drop events not written (the drops themselves are counted): rate_limited (--max-event-rate), ringbuf_full, write_failed, unread (still queued at exit).", "cause")
 	dEventsSent    = desc("events_sent_total", "Drop events BPF put in the ring buffer.")
 	dEventsWritten = desc("events_written_total", "Drop records written.")
+	dLostRecords   = desc("lost_records_total", "Records that could not be written to the output (a full disk, an I/O error), by record type: start, interval, drop or summary. Tracing goes on; droptrace exits with status 3 at the end.", "type")
 	dUncounted     = desc("uncounted_drops_total", "Drops not counted anywhere: the BPF aggregation map was full (agg_map_full) or the kernel skipped the drop program (recursion).", "cause")
 	dNetRxRecurse  = desc("net_rx_recursion_misses_total", "Times the kernel skipped a NET_RX program (runs, polls or squeezes missed).")
 
@@ -113,6 +114,25 @@ type Sink struct {
 	mismatch map[mismatchKey]uint64
 	verdicts map[[2]string]uint64
 	sysctl   *record.Sysctl
+	// lostRecords reads the output's lost records; lost is what it said at the latest record.
+	lostRecords func() record.Counts
+	lost        *record.Counts
+}
+
+// CountLostRecords has the metrics report the records lost by the output, as lost returns
+// them, read at each record the Sink takes.
+func (s *Sink) CountLostRecords(lost func() record.Counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lostRecords = lost
+}
+
+// readLost takes the output's lost records; s.mu is held.
+func (s *Sink) readLost() {
+	if s.lostRecords != nil {
+		l := s.lostRecords()
+		s.lost = &l
+	}
 }
 
 // New returns an empty Sink for droptrace version.
@@ -132,6 +152,7 @@ func (s *Sink) Start(r *record.Start) error {
 	defer s.mu.Unlock()
 	s.start = r
 	s.last = time.Time(r.Time)
+	s.readLost()
 	s.gen++
 	return nil
 }
@@ -141,6 +162,7 @@ func (s *Sink) Interval(r *record.Interval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.add(r)
+	s.readLost()
 	s.gen++
 	return nil
 }
@@ -151,6 +173,7 @@ func (s *Sink) Summary(r *record.Interval) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total.Tracer.EventsUnread = record.AddSat(s.total.Tracer.EventsUnread, r.Tracer.EventsUnread)
+	s.readLost()
 	s.gen++
 	return nil
 }
@@ -262,6 +285,9 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 	counter(dLostEvents, t.EventsUnread, "unread")
 	counter(dEventsSent, t.EventsSent)
 	counter(dEventsWritten, t.EventsWritten)
+	if s.lost != nil {
+		s.lost.Each(func(typ string, n uint64) { counter(dLostRecords, n, typ) })
+	}
 	counter(dUncounted, t.AggMapFull, "agg_map_full")
 	counter(dUncounted, t.DropRecursionMisses, "recursion")
 	counter(dNetRxRecurse, t.NetRxRecursionMisses)

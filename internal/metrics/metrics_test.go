@@ -241,6 +241,7 @@ func TestCountersAreSumsOfIntervals(t *testing.T) {
 // Labels are bounded: nothing that grows with addresses, flows, interfaces or containers.
 func TestLabelsAreBounded(t *testing.T) {
 	s := New("dev")
+	s.CountLostRecords(func() record.Counts { return record.Counts{} })
 	s.Start(startRecord())
 	s.Interval(interval(1, record.StatusMatch))
 	mfs, _ := scrape(t, Handler(s, nil))
@@ -388,6 +389,36 @@ func TestOpenMetrics(t *testing.T) {
 	for _, want := range []string{"# TYPE droptrace_drops counter", `droptrace_drops_total{cpu="1",l4="udp",reason="NO_SOCKET"} 3.0`, "# EOF"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("OpenMetrics output lacks %q", want)
+		}
+	}
+}
+
+// failingOutput fails every write, as a full disk.
+type failingOutput struct{}
+
+func (failingOutput) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// Records the output could not take are counted by type, as the Writer counts them, from
+// the next record the metrics take: a full disk shows while the session goes on.
+func TestLostRecordsCounted(t *testing.T) {
+	w := record.NewWriter(failingOutput{})
+	s := New("dev")
+	s.CountLostRecords(func() record.Counts { _, lost := w.Counts(); return lost })
+	s.Start(startRecord())
+	for range 7 {
+		w.Drop(&record.Drop{Header: record.Header{Type: record.TypeDrop}})
+	}
+	w.Interval(interval(1, record.StatusMatch))
+	w.Flush()
+	mfs, _ := scrape(t, Handler(s, nil))
+	if got := value(mfs, "droptrace_lost_records_total", "type", "drop"); got != 0 {
+		t.Errorf("lost drops before an interval was taken: %v", got)
+	}
+	s.Interval(interval(1, record.StatusMatch))
+	mfs, _ = scrape(t, Handler(s, nil))
+	for typ, want := range map[string]float64{"drop": 7, "interval": 1, "start": 0, "summary": 0} {
+		if got := value(mfs, "droptrace_lost_records_total", "type", typ); got != want {
+			t.Errorf("droptrace_lost_records_total{type=%q} = %v, want %v", typ, got, want)
 		}
 	}
 }

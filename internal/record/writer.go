@@ -44,6 +44,13 @@ func (l *Counts) Map() map[string]uint64 {
 	return m
 }
 
+// Each calls f with every record type and its count, zero or not, in a fixed order.
+func (l *Counts) Each(f func(typ string, n uint64)) {
+	for k, n := range l {
+		f(kindNames[k], n)
+	}
+}
+
 // Drops is the drop records of l.
 func (l *Counts) Drops() uint64 { return l[kindDrop] }
 
