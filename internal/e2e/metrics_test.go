@@ -46,6 +46,27 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// waitServing waits until droptrace has written its ready file and logged the address of its
+// metrics endpoint, and returns the address.
+func waitServing(t *testing.T, stderr *syncBuffer, ready string) string {
+	t.Helper()
+	addrRe := regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
+	var addr string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := addrRe.FindStringSubmatch(stderr.String()); m != nil && addr == "" {
+			addr = m[1]
+		}
+		if _, err := os.Stat(ready); err == nil && addr != "" {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("droptrace not ready after 60s; stderr:\n%s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // series is one scrape, or what the JSON lines say it must be: "name{k=v,...}" -> value.
 type series map[string]float64
 
@@ -243,21 +264,7 @@ func TestPrivMetricsMatchTheRecording(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	// The endpoint's address is logged; without a host it must be loopback.
-	addrRe := regexp.MustCompile(`msg="serving metrics" addr=(\S+)`)
-	var addr string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if m := addrRe.FindStringSubmatch(stderr.String()); m != nil && addr == "" {
-			addr = m[1]
-		}
-		if _, err := os.Stat(ready); err == nil && addr != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("droptrace not ready after 60s; stderr:\n%s", stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	addr := waitServing(t, stderr, ready)
 	host, port, _ := net.SplitHostPort(addr)
 	if host != "127.0.0.1" {
 		t.Fatalf("--metrics-addr :0 listens on %s, want 127.0.0.1", addr)
