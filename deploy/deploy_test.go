@@ -193,7 +193,10 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("ExecStart %q: want --daemon and --metrics-addr", keys["ExecStart"])
 	}
 	checkFlags(t, "the systemd unit", exec, droptraceFlags(t))
-	for k, want := range map[string]string{"NoNewPrivileges": "yes", "KillSignal": "SIGTERM", "LimitMEMLOCK": "infinity"} {
+	// Usage errors (2) are not retried; records lost (3) end a session that ran and was
+	// stopped, which is no failure (docs/security.md#exit-codes).
+	for k, want := range map[string]string{"NoNewPrivileges": "yes", "KillSignal": "SIGTERM", "LimitMEMLOCK": "infinity",
+		"RestartPreventExitStatus": "2", "SuccessExitStatus": "3"} {
 		if keys[k] != want {
 			t.Errorf("%s=%q, want %q", k, keys[k], want)
 		}
