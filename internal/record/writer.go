@@ -81,7 +81,6 @@ type Writer struct {
 	pend    []pending // the records in buf, in order
 	enc     *json.Encoder
 	scratch bytes.Buffer // a record being encoded
-	line    []byte       // a drop line being built
 	tc      timeCache
 	n       uint64
 
@@ -93,9 +92,9 @@ type Writer struct {
 // pending is one record in the buffer: its type, length and, for an interval record, the
 // lost counts it reports.
 type pending struct {
-	kind   int
-	size   int
-	report Counts
+	size   int32
+	kind   uint8
+	report *Counts
 	// cut says that the record's first bytes are already in the file, so that it must be
 	// written whatever its type: only its rest is in the buffer.
 	cut bool
@@ -103,7 +102,7 @@ type pending struct {
 
 // NewWriter buffers output to w; call Flush to push it out.
 func NewWriter(w io.Writer) *Writer {
-	wr := &Writer{out: w}
+	wr := &Writer{out: w, buf: make([]byte, 0, bufSize+4<<10)}
 	wr.enc = json.NewEncoder(&wr.scratch)
 	wr.enc.SetEscapeHTML(false)
 	return wr
@@ -135,23 +134,20 @@ func (w *Writer) encode(k int, v any, report *Counts) error {
 	return w.add(k, w.scratch.Bytes(), report)
 }
 
-// add appends one line of kind k, writing the buffer out first when the line would not fit;
-// w.mu is held.
+// add appends one line of kind k; w.mu is held.
 func (w *Writer) add(k int, line []byte, report *Counts) error {
-	var err error
-	if len(w.buf) > 0 && len(w.buf)+len(line) > bufSize {
-		err = w.flush()
-	}
-	if w.buf == nil {
-		w.buf = make([]byte, 0, bufSize)
-	}
 	w.buf = append(w.buf, line...)
-	p := pending{kind: k, size: len(line)}
-	if report != nil {
-		p.report = *report
+	return w.added(k, len(line), report)
+}
+
+// added records the line of size bytes just appended to the buffer, and writes the buffer out
+// once it is full; w.mu is held. The buffer holds at most bufSize bytes and one line.
+func (w *Writer) added(k, size int, report *Counts) error {
+	w.pend = append(w.pend, pending{kind: uint8(k), size: int32(size), report: report})
+	if len(w.buf) >= bufSize {
+		return w.flush()
 	}
-	w.pend = append(w.pend, p)
-	return err
+	return nil
 }
 
 // Drop appends one drop record. One line per dropped packet under a flood: encoding/json's
@@ -160,8 +156,9 @@ func (w *Writer) add(k int, line []byte, report *Counts) error {
 func (w *Writer) Drop(d *Drop) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.line = append(d.appendJSON(w.line[:0], &w.tc), '\n')
-	return w.add(kindDrop, w.line, nil)
+	start := len(w.buf)
+	w.buf = append(d.appendJSON(w.buf, &w.tc), '\n')
+	return w.added(kindDrop, len(w.buf)-start, nil)
 }
 
 // Start appends the start record.
@@ -244,8 +241,8 @@ func (w *Writer) flush() error {
 	err = fmt.Errorf("write records: %w", err)
 	// Records wholly before byte n are in the file.
 	done, off := 0, 0
-	for done < len(w.pend) && off+w.pend[done].size <= n {
-		off += w.pend[done].size
+	for done < len(w.pend) && off+int(w.pend[done].size) <= n {
+		off += int(w.pend[done].size)
 		done++
 	}
 	w.commit(done)
@@ -253,19 +250,19 @@ func (w *Writer) flush() error {
 	cutRest := -1 // bytes of a cut record left to write, when it cannot be taken back
 	if n > off {
 		if terr := w.takeBack(int64(n - off)); terr != nil {
-			cutRest = rest[0].size - (n - off)
+			cutRest = int(rest[0].size) - (n - off)
 			err = errors.Join(err, fmt.Errorf("%w: %w", ErrPartialLine, terr))
 		}
 	}
 	// Keep what must be written still, in order, in place.
 	keepBuf, keepPend := w.buf[:0], w.pend[:0]
 	for i, p := range rest {
-		line := w.buf[off : off+p.size]
-		off += p.size
+		line := w.buf[off : off+int(p.size)]
+		off += int(p.size)
 		switch {
 		case i == 0 && cutRest >= 0:
 			line = line[len(line)-cutRest:]
-			p.size, p.cut = cutRest, true
+			p.size, p.cut = int32(cutRest), true
 		case p.cut || p.kind == kindStart || p.kind == kindSummary:
 		default:
 			w.lost[p.kind]++
@@ -283,8 +280,8 @@ func (w *Writer) commit(n int) {
 	for _, p := range w.pend[:n] {
 		w.written[p.kind]++
 		w.n++
-		if p.kind == kindInterval {
-			w.reported = p.report
+		if p.report != nil {
+			w.reported = *p.report
 		}
 	}
 }

@@ -38,13 +38,15 @@ func BenchmarkEventToRecord(b *testing.B) {
 	e := tracer.Event{MonoNs: 1, Location: 0xffffffff81002010, Reason: code, Netns: 4026531840, Ifindex: 1,
 		Len: 92, CPU: 0, L3: tracer.EthIPv4, L4: 17, Sport: 40000, Dport: 9,
 		Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("127.0.0.1"), Ifname: "lo"}
-	w := newEventWriter(record.NewWriter(io.Discard), names, &enrich.Ifnames{})
+	rw := record.NewWriter(io.Discard)
+	w := newEventWriter(rw, names, &enrich.Ifnames{})
 	b.ReportAllocs()
 	for b.Loop() {
 		e.MonoNs += 1000
 		w.write(&e)
 	}
-	if w.written.Load() == 0 {
+	rw.Flush()
+	if written, _ := rw.Counts(); written.Drops() == 0 {
 		b.Fatal("nothing written")
 	}
 }
