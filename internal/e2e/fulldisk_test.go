@@ -3,24 +3,18 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/flood"
@@ -84,14 +78,14 @@ func fullDiskSession(t *testing.T, extra ...string) {
 	}
 	dst := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(closedUDPPort(t)))
 	floodCtx, stopFlood := context.WithCancel(ctx)
-	var floods sync.WaitGroup
-	floods.Go(func() {
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
 		if _, err := flood.Run(floodCtx, fd, dst, flood.Config{CPU: cpu, Size: 64, Count: 50_000_000, Duration: time.Minute}); err != nil {
 			t.Errorf("flood: %v", err)
 		}
-	})
-	defer floods.Wait()
-	defer stopFlood()
+	}()
+	defer func() { stopFlood(); <-flooded }()
 
 	// The disk fills; the endpoint answers every scrape meanwhile and counts what is lost,
 	// drops and interval records, over several intervals.
@@ -101,7 +95,7 @@ func fullDiskSession(t *testing.T, extra ...string) {
 		return lost["drop"] > 0 && lost["interval"] >= 3
 	})
 	stopFlood()
-	floods.Wait()
+	<-flooded
 	// The events queued in the ring buffer are read and lost too; once they are, space can
 	// return without a backlog of drops taking it all again.
 	waitUntil(t, stderr, "the queued drop events drained", func() bool {
@@ -227,26 +221,12 @@ func wholeLines(t *testing.T, path string) []lostRecord {
 	return recs
 }
 
-// scrapeLost is droptrace_lost_records_total by type; a scrape that fails fails the test.
+// scrapeLost is droptrace_lost_records_total by type.
 func scrapeLost(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape while the disk is full: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape while the disk is full: %d %v", resp.StatusCode, err)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, m := range mfs["droptrace_lost_records_total"].GetMetric() {
-		out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+	for k, v := range scrapeFamilies(t, addr, "droptrace_lost_records_total") {
+		out[strings.TrimSuffix(strings.TrimPrefix(k, "droptrace_lost_records_total{type="), "}")] = v
 	}
 	return out
 }

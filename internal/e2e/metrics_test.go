@@ -92,6 +92,12 @@ var compared = []string{
 
 func scrapeMetrics(t *testing.T, addr string) series {
 	t.Helper()
+	return scrapeFamilies(t, addr, compared...)
+}
+
+// scrapeFamilies scrapes the metric families names; a scrape that fails fails the test.
+func scrapeFamilies(t *testing.T, addr string, names ...string) series {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
@@ -107,7 +113,7 @@ func scrapeMetrics(t *testing.T, addr string) series {
 		t.Fatalf("parse scrape: %v", err)
 	}
 	out := series{}
-	for _, name := range compared {
+	for _, name := range names {
 		for _, m := range mfs[name].GetMetric() {
 			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
