@@ -192,13 +192,14 @@ func (s *readySink) Start(r *record.Start) error {
 }
 
 // Flush writes the ready file also when the records could not be written: the session is
-// attached and goes on, and holds its start record until the output takes it.
+// attached and goes on, and holds its start record until the output takes it. A ready file
+// that cannot be written ends the session: whoever waits for it would wait for ever.
 func (s *readySink) Flush() error {
 	err := s.Sink.Flush()
 	if s.started && !s.done {
 		s.done = true
 		if rerr := s.ready.write(); rerr != nil {
-			return errors.Join(err, rerr)
+			return errors.Join(err, session.FatalError{Err: rerr})
 		}
 	}
 	return err

@@ -109,7 +109,8 @@ func NewWriter(w io.Writer) *Writer {
 }
 
 // Write appends one record of any type and its newline; drops take the Drop fast path. The
-// error is that of a write of buffered records that failed: its records are counted lost (Counts).
+// error is that of a write of buffered records that failed: its records are counted lost
+// (Counts).
 func (w *Writer) Write(v any) error {
 	switch r := v.(type) {
 	case *Drop:
@@ -122,7 +123,7 @@ func (w *Writer) Write(v any) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.encode(kindStart, v, nil)
+	return w.encode(kindStart, v, nil) // the only other type: held like the start record
 }
 
 // encode appends v, of kind k, to the buffer; w.mu is held.

@@ -4,6 +4,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -32,7 +33,12 @@ func (s *Session) run(ctx context.Context) (*record.Interval, error) {
 	start.Time = record.Time(s.now())
 	s.emit(func(k Sink) error { return k.Start(start) })
 	// A start record that cannot be written is held and written by the next flush that can.
-	s.noteWrite(s.flush())
+	if err := s.flush(); err != nil {
+		if fatal := (FatalError{}); errors.As(err, &fatal) {
+			return nil, err
+		}
+		s.noteWrite(err)
+	}
 	var wg sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	if s.tr != nil && s.tr.HasEvents() {

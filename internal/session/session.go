@@ -34,7 +34,8 @@ import (
 // events loop reuses it for the next drop. Flush pushes buffered records out; the session
 // calls it after the start record and after every interval. A write that fails (a full disk)
 // does not end the session: it logs the failure once and goes on; the sink counts what it
-// lost, and a sink with Counts (record.Writer) is the count of drop records written.
+// lost, and a sink with Counts (record.Writer) is the count of drop records written. Only a
+// FatalError from the first Flush, after the start record, ends the session.
 type Sink interface {
 	Start(*record.Start) error
 	Interval(*record.Interval) error
@@ -42,6 +43,13 @@ type Sink interface {
 	Summary(*record.Interval) error
 	Flush() error
 }
+
+// FatalError is a sink's error that must end the session, not be counted as records lost: a
+// ready file that cannot be written, say.
+type FatalError struct{ Err error }
+
+func (e FatalError) Error() string { return e.Err.Error() }
+func (e FatalError) Unwrap() error { return e.Err }
 
 // Config of a session.
 type Config struct {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -214,5 +215,26 @@ func TestFailedWritesDoNotEndSession(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "writing records again") {
 		t.Errorf("the recovery is not logged:\n%s", &logs)
+	}
+}
+
+// fatalSink fails its first Flush with a FatalError.
+type fatalSink struct{ recordSink }
+
+func (fatalSink) Flush() error { return FatalError{Err: errors.New("cannot write ready file")} }
+
+// A sink's FatalError after the start record (a ready file that cannot be written) ends the
+// session, unlike a write of records that fails.
+func TestFatalSinkErrorEndsSession(t *testing.T) {
+	root, _ := procFixture(t)
+	fsys := hostfs.New(root)
+	s := testSession()
+	sink := &fatalSink{}
+	s.cfg = Config{Interval: time.Millisecond, Records: sink}
+	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s.start = &record.Start{}
+	s.src = sample.NewReader(sample.Config{FS: fsys, ListNetns: func() ([]netns.NS, error) { return []netns.NS{}, nil }})
+	if _, err := s.run(t.Context()); !errors.As(err, &FatalError{}) {
+		t.Fatalf("run = %v, want the sink's FatalError", err)
 	}
 }
