@@ -39,7 +39,9 @@ type Writer struct {
 	needHeader bool
 	// cut: the file ends inside a line (a short write that could not be taken back).
 	cut bool
-	err error // sticky: once a rotation failed, writes fail
+	// shifted: a rotation shifted the files but has not opened the new one yet.
+	shifted bool
+	err     error // os.ErrClosed once closed
 }
 
 // Open opens path for writing, rotating an existing non-empty file first so that nothing a
@@ -82,8 +84,8 @@ func (w *Writer) SetHeader(line []byte) {
 }
 
 // Write writes p, rotating between lines when the file would grow past its maximum size. A
-// line that cannot be written (a full disk) is not written at all and Write returns the bytes
-// of the lines before it; the next Write tries again. Only a failed rotation is final.
+// line that cannot be written (a full disk, a failed rotation) is not written at all and Write
+// returns the bytes of the lines before it; the next Write tries again.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -118,9 +120,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 // (put), so a failed write (a full disk) leaves the file ending with a whole line and the
 // next write may succeed.
 func (w *Writer) writeLine(line []byte) error {
-	if w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(line)) > w.maxSize {
+	// A rotation that failed part way (w.f is nil) is finished first.
+	if w.f == nil || w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(line)) > w.maxSize {
 		if err := w.rotate(); err != nil {
-			w.err = err
 			return err
 		}
 	}
@@ -174,16 +176,22 @@ func (e *cutError) Error() string   { return fmt.Sprintf("%v: %v", ErrCut, e.err
 func (e *cutError) Unwrap() []error { return []error{ErrCut, e.err} }
 
 // rotate closes the current file, shifts the old ones and opens a new file with the header.
+// When a step fails, the next line's rotate goes on from the step that failed: the line is
+// lost, not the rest of the session.
 func (w *Writer) rotate() error {
 	if err := w.closeFile(); err != nil {
 		return err
 	}
-	if err := w.shift(); err != nil {
-		return err
+	if !w.shifted {
+		if err := w.shift(); err != nil {
+			return err
+		}
+		w.shifted = true
 	}
 	if err := w.open(); err != nil {
 		return err
 	}
+	w.shifted = false
 	w.needHeader = len(w.header) > 0
 	return nil
 }

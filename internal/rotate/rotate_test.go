@@ -300,3 +300,39 @@ func TestFilesFollowTheWriter(t *testing.T) {
 		t.Errorf("contents oldest first = %q, want %q", got, want)
 	}
 }
+
+// A rotation that fails (here FILE.1 is a directory, which the shift cannot remove) costs
+// the line being written, not the writes after it: once the obstacle is gone the next line
+// finishes the rotation.
+func TestFailedRotationIsRetried(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	w, err := Open(path, 64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetHeader([]byte("header\n"))
+	if err := os.MkdirAll(path+".1/blocker", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(w, "%-40s\n", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := fmt.Fprintf(w, "%-40s\n", "lost"); err == nil || n != 0 {
+		t.Fatalf("write needing a blocked rotation: %d, %v; want 0 bytes and an error", n, err)
+	}
+	if err := os.RemoveAll(path + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(w, "%-40s\n", "after"); err != nil {
+		t.Fatalf("write after the obstacle went: %v", err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if want := fmt.Sprintf("%-40s\n", "first"); string(old) != want {
+		t.Errorf("%s.1 = %q, want %q", path, old, want)
+	}
+	if want := fmt.Sprintf("header\n%-40s\n", "after"); string(cur) != want {
+		t.Errorf("%s = %q, want %q", path, cur, want)
+	}
+}
