@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package pods
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/droptrace/droptrace/internal/hostfs"
+)
+
+// The containers of testdata/root: layouts of containerd and CRI-O under both cgroup drivers.
+const (
+	sb1 = "320983ce679b69a1fa11436cfe75780398955ba0c7487db46102f854b35ca69a"
+	c2  = "9c0abe51c6e6655d81de2d044d4fb194931f058c0426c67c7285d8f5657ed64a"
+	sb2 = "e39e61423ee6eba5859a37f14e4c397bd6826d26d04c4c397df5c6638e13695b"
+	c3  = "7c1c97df17c066924822b0af09a65251554962c61e23329aed04cd19020dc3b8"
+	c4  = "0012a3fa000c5dc26ee658c3c58e12cecd58d6455cec3d5621f0c787675b38aa"
+	c5  = "d0bf3e6ee1d668de18c9ca200a4f152062f345283ee68cadfe41204f215d75e9"
+	c6  = "6db53c9d5a2ca72a85ddf3a681c0d9567899f4c48632a2e9b0beeba0d6938485"
+	c7  = "f28d5b0d6f8be0da8446dabe79044cb9ed0ffa3150a003936155409fe778b885"
+	c8  = "7ed6a8377b92b49472195f1201af304341daf4abb3643f837eafb38066111f6d"
+
+	uid2 = "0b8e4f2d-6a31-4c7b-9e15-2f4d6c8a0b13"
+	uid6 = "99999999-0000-4000-8000-000000000001"
+)
+
+func fixtureResolver(t *testing.T) (*Resolver, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	return New(hostfs.New("testdata/root"), nil, slog.New(slog.NewTextHandler(&logs, nil))), &logs
+}
+
+func TestProcess(t *testing.T) {
+	r, logs := fixtureResolver(t)
+	for _, tc := range []struct {
+		name string
+		pid  int
+		want Container
+	}{
+		{"containerd, systemd driver, v2", 4121, Container{ID: cid, Runtime: RuntimeContainerd, Name: "app",
+			PodName: "web-0", Namespace: "default", PodUID: uid, QoS: QoSBurstable}},
+		{"containerd sandbox", 4100, Container{ID: sb1, Runtime: RuntimeContainerd, PodName: "web-0",
+			Namespace: "default", PodUID: uid, QoS: QoSBurstable, Sandbox: true}},
+		{"CRI-O, systemd driver, v1, graph root", 5213, Container{ID: c2, Runtime: RuntimeCRIO, Name: "coredns",
+			PodName: "coredns-5d78c9869d-h7x2q", Namespace: "kube-system", PodUID: uid2, QoS: QoSGuaranteed}},
+		{"CRI-O conmon", 5190, Container{PodUID: uid2, QoS: QoSGuaranteed}},
+		{"containerd, cgroupfs driver, v1 on a hybrid host", 6012, Container{ID: c3, Runtime: RuntimeContainerd,
+			Name: "node-exporter", PodName: "node-exporter-x7k2p", Namespace: "monitoring",
+			PodUID: "c4d9e1f3-2a5b-4e6c-8d7f-9a0b1c2d3e4f", QoS: QoSBestEffort}},
+		{"containerd, cgroupfs driver, v2", 7004, Container{ID: c4, Runtime: RuntimeContainerd, Name: "haproxy",
+			PodName: "ingress-7c9f8-lb2kq", Namespace: "ingress", PodUID: "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9", QoS: QoSGuaranteed}},
+		{"cri-dockerd: the cgroup only", 8000, Container{ID: c5, Runtime: RuntimeDocker,
+			PodUID: "11223344-5566-4788-99aa-bbccddeeff00", QoS: QoSBestEffort}},
+	} {
+		got, ok := r.Process(tc.pid, "")
+		if !ok || got != tc.want {
+			t.Errorf("%s: pid %d is %+v, %v; want %+v", tc.name, tc.pid, got, ok, tc.want)
+		}
+	}
+	if got, ok := r.Process(900, ""); ok {
+		t.Errorf("a system service is named %+v", got)
+	}
+	// A process gone since its cgroup was read is named from that path.
+	if got, ok := r.Process(99999, "/kubepods/pod"+uid+"/"+cid); !ok || got.Name != "app" || got.Pod() != "default/web-0" {
+		t.Errorf("from the path alone: %+v, %v", got, ok)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("logged %s", logs.String())
+	}
+	if got := (*Resolver)(nil); got != nil {
+		t.Fatal("unreachable")
+	} else if _, ok := got.Process(4121, ""); ok {
+		t.Error("a nil Resolver named a container")
+	}
+}
+
+// A config.json is read once per container, however often its processes are asked about.
+func TestProcessCached(t *testing.T) {
+	r, _ := fixtureResolver(t)
+	for range 100 {
+		r.Process(4121, "")
+		r.Process(6012, "")
+	}
+	// pid 4121's is in containerd's directory, read first; pid 6012's cgroup does not say
+	// the runtime, and containerd's directory is first too.
+	if s := r.Stats(); s.Reads != 2 || s.Errors != 0 || s.Evicted != 0 {
+		t.Errorf("stats %+v, want 2 reads", s)
+	}
+}
+
+// Past MaxContainers the cache starts again, and says how many it dropped; a container that
+// could not be named is tried again only after retryMissing.
+func TestCacheBounded(t *testing.T) {
+	r, _ := fixtureResolver(t)
+	now := time.Unix(1e9, 0)
+	r.now = func() time.Time { return now }
+	for i := range MaxContainers + 10 {
+		id := strings.Repeat("0", 56) + strings.Repeat("f", 8)
+		id = id[:56] + hex8(i)
+		r.lookup(id, "")
+	}
+	s := r.Stats()
+	if len(r.cache) > MaxContainers || s.Evicted != MaxContainers {
+		t.Errorf("%d cached, stats %+v; want at most %d cached, %d evicted", len(r.cache), s, MaxContainers, MaxContainers)
+	}
+	reads := s.Reads
+	r.lookup(strings.Repeat("0", 56)+hex8(MaxContainers+5), "")
+	if r.Stats().Reads != reads {
+		t.Error("a missing container was looked for again at once")
+	}
+	now = now.Add(retryMissing)
+	r.lookup(strings.Repeat("0", 56)+hex8(MaxContainers+5), "")
+	if r.Stats().Reads == reads {
+		t.Error("a missing container was never looked for again")
+	}
+}
+
+func hex8(i int) string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 8)
+	for k := 7; k >= 0; k-- {
+		b[k] = digits[i&15]
+		i >>= 4
+	}
+	return string(b)
+}
+
+// A network namespace is named by the pod whose sandbox's config.json gives its path.
+func TestNetns(t *testing.T) {
+	r, _ := fixtureResolver(t)
+	for _, tc := range []struct {
+		path string
+		want Container
+	}{
+		{"var/run/netns/cni-1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901", Container{ID: sb1, Runtime: RuntimeContainerd,
+			PodName: "web-0", Namespace: "default", PodUID: uid, Sandbox: true}},
+		{"var/run/netns/6e1f0a52-8c4d-4b3a-a9e7-1d2c3b4a5f60", Container{ID: sb2, Runtime: RuntimeCRIO,
+			PodName: "coredns-5d78c9869d-h7x2q", Namespace: "kube-system", PodUID: uid2, Sandbox: true}},
+	} {
+		got, ok := r.Netns(inode(t, filepath.Join("testdata/root", tc.path)))
+		if !ok || got != tc.want {
+			t.Errorf("netns of %s: %+v, %v; want %+v", tc.path, got, ok, tc.want)
+		}
+	}
+	reads := r.Stats().Reads
+	if got, ok := r.Netns(inode(t, "testdata/root/proc/900/cgroup")); ok {
+		t.Errorf("an unknown inode is named %+v", got)
+	}
+	if r.Stats().Reads != reads {
+		t.Error("an unknown namespace made the state directories be read again at once")
+	}
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// Names written by others: malformed files name nothing and say why once; escape characters
+// are escaped; a config.json naming another pod than its cgroup's is not believed.
+func TestHostileConfigs(t *testing.T) {
+	r, logs := fixtureResolver(t)
+	got, ok := r.Process(9006, "")
+	if !ok || got.Pod() != "" || got.PodUID != uid6 || got.ID != c6 {
+		t.Errorf("malformed config.json: %+v, %v; want the cgroup's pod UID only", got, ok)
+	}
+	if !strings.Contains(logs.String(), c6) || !strings.Contains(logs.String(), ErrMalformed.Error()) {
+		t.Errorf("the malformed file is not logged: %s", logs.String())
+	}
+	r.Process(9006, "")
+	if n := strings.Count(logs.String(), "\n"); n != 1 {
+		t.Errorf("%d log lines for one bad file", n)
+	}
+	got, _ = r.Process(9007, "")
+	if got.Pod() != `de\x2ffault/web\x1b[2J\x1b[31m-0` || got.Name != `app\x0aFAKE\x20verdict` {
+		t.Errorf("escape characters: pod %q container %q", got.Pod(), got.Name)
+	}
+	got, _ = r.Process(9008, "")
+	if got.Pod() != "" || got.Name != "" || got.PodUID != uid6 {
+		t.Errorf("a config.json of another pod's UID was believed: %+v", got)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	for _, tc := range []struct{ name, text string }{
+		{"truncated", `{"annotations":{"io.kubernetes.pod.name":"x"`},
+		{"not an object", `[1,2]`},
+		{"annotations not strings", `{"annotations":{"io.kubernetes.pod.name":1}}`},
+		{"empty", ``},
+	} {
+		if _, err := ParseConfig(strings.NewReader(tc.text)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err %v, want ErrMalformed", tc.name, err)
+		}
+	}
+	m, err := ParseConfig(strings.NewReader(`{"annotations":{}}`))
+	if err != nil || m != (Meta{}) {
+		t.Errorf("no annotations: %+v, %v", m, err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	b, err := os.ReadFile("testdata/root/run/containerd/io.containerd.runtime.v2.task/k8s.io/" + sb1 + "/config.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(b))
+	f.Add(`{"annotations":{"io.kubernetes.pod.name":"a\u001b","io.kubernetes.pod.namespace":"b/c"}}`)
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := ParseConfig(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		for _, s := range []string{m.PodName, m.PodNamespace, m.PodUID, m.Name, m.SandboxID} {
+			if strings.ContainsAny(s, "/\n\x1b") || len(s) > 4*maxName {
+				t.Errorf("%q gave the name %q", text, s)
+			}
+		}
+	})
+}
+
+// A config.json that is a link, a FIFO, or too large is refused before it is parsed.
+func TestUnsafeFiles(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "state")
+	put := func(id string) string {
+		p := filepath.Join(dir, id)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(p, "config.json")
+	}
+	secret := filepath.Join(root, "secret.json")
+	if err := os.WriteFile(secret, []byte(`{"annotations":{"io.kubernetes.pod.name":"stolen","io.kubernetes.pod.namespace":"x"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := strings.Repeat("1", 64)
+	if err := os.Symlink(secret, put(link)); err != nil {
+		t.Fatal(err)
+	}
+	dirLink := strings.Repeat("2", 64)
+	if err := os.MkdirAll(filepath.Join(root, "elsewhere"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "elsewhere", "config.json"), []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "elsewhere"), filepath.Join(dir, dirLink)); err != nil {
+		t.Fatal(err)
+	}
+	fifo := strings.Repeat("3", 64)
+	if err := syscall.Mkfifo(put(fifo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("4", 64)
+	big := `{"annotations":{"io.kubernetes.pod.name":"` + strings.Repeat("a", MaxConfigBytes) + `"}}`
+	if err := os.WriteFile(put(huge), []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hard := strings.Repeat("5", 64)
+	if err := os.Link(secret, put(hard)); err != nil {
+		t.Fatal(err)
+	}
+	fsys := hostfs.New(root)
+	d := StateDir{RuntimeContainerd, "/state"}
+	for _, tc := range []struct {
+		name, id string
+		want     error
+	}{
+		{"symbolic link", link, ErrUnsafe},
+		{"directory link", dirLink, ErrUnsafe},
+		{"FIFO", fifo, ErrUnsafe},
+		{"too large", huge, ErrTooLarge},
+		{"hard link", hard, ErrUnsafe},
+		{"missing", strings.Repeat("6", 64), os.ErrNotExist},
+	} {
+		if m, err := readConfig(fsys, d, tc.id); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %+v, %v; want %v", tc.name, m, err, tc.want)
+		}
+	}
+}
+
+// The file is read through a reader bounded by MaxConfigBytes, whatever its size said.
+func TestParseConfigBounded(t *testing.T) {
+	r := io.MultiReader(strings.NewReader(`{"annotations":{"a":"`), strings.NewReader(strings.Repeat("b", 2*MaxConfigBytes)))
+	if _, err := ParseConfig(r); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an endless string: %v", err)
+	}
+}
