@@ -25,7 +25,8 @@ const (
 	maxOutputKeep = 1000
 )
 
-// validateBounds checks every numeric flag against its documented range. It runs before
+// validateBounds checks every numeric flag against its documented range, and the form of
+// --runtime-state-dir (pods.go). It runs before
 // anything is opened, loaded or bound; each error in what it returns is a usageError.
 func (f *flags) validateBounds() error {
 	var errs []error
@@ -46,6 +47,9 @@ func (f *flags) validateBounds() error {
 	}
 	if f.fleet.keep < 0 || f.fleet.keep > maxOutputKeep {
 		errs = append(errs, usagef("--output-keep %d: want 0 to %d", f.fleet.keep, maxOutputKeep))
+	}
+	if _, err := f.pods.parse(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/droptrace/droptrace/internal/pods"
 )
 
 // Every numeric flag has a documented range: a value outside it is a usage error (exit 2)
@@ -49,6 +52,12 @@ func TestFlagBounds(t *testing.T) {
 		{"--output-keep", "1000", ""},
 		{"--output-keep", "1001", "--output-keep 1001: want 0 to 1000"},
 		{"--output-keep", "1000000", "--output-keep 1000000: want 0 to 1000"},
+		{"--runtime-state-dir", "containerd=/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io", ""},
+		{"--runtime-state-dir", "cri-o=/var/lib/containers/storage/overlay-containers", ""},
+		{"--runtime-state-dir", "docker=/run/docker", `--runtime-state-dir "docker=/run/docker": want RUNTIME=DIR, RUNTIME one of containerd, cri-o, DIR an absolute clean path`},
+		{"--runtime-state-dir", "containerd=run/containerd", `--runtime-state-dir "containerd=run/containerd": want RUNTIME=DIR, RUNTIME one of containerd, cri-o, DIR an absolute clean path`},
+		{"--runtime-state-dir", "containerd=/run/../etc", `--runtime-state-dir "containerd=/run/../etc": want RUNTIME=DIR, RUNTIME one of containerd, cri-o, DIR an absolute clean path`},
+		{"--runtime-state-dir", "/run/containerd", `--runtime-state-dir "/run/containerd": want RUNTIME=DIR, RUNTIME one of containerd, cri-o, DIR an absolute clean path`},
 	}
 	for _, tc := range tests {
 		args := []string{tc.flag, tc.value, "--output", out}
@@ -84,5 +93,35 @@ func TestDefaultsWithinBounds(t *testing.T) {
 	newFlagSet(&f, &bytes.Buffer{})
 	if err := f.validateBounds(); err != nil {
 		t.Fatalf("the defaults are refused: %v", err)
+	}
+}
+
+// --runtime-state-dir replaces the defaults, repeated at most maxStateDirs times.
+func TestRuntimeStateDirs(t *testing.T) {
+	var f flags
+	set := newFlagSet(&f, &bytes.Buffer{})
+	if err := set.Parse([]string{"--runtime-state-dir", "containerd=/a", "--runtime-state-dir", "cri-o=/b"}); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := f.pods.parse()
+	if err != nil || !slices.Equal(dirs, []pods.StateDir{{Runtime: pods.RuntimeContainerd, Dir: "/a"}, {Runtime: pods.RuntimeCRIO, Dir: "/b"}}) {
+		t.Errorf("parsed %+v, %v", dirs, err)
+	}
+	var none flags
+	newFlagSet(&none, &bytes.Buffer{})
+	if dirs, err := none.pods.parse(); dirs != nil || err != nil {
+		t.Errorf("no flag: %+v, %v; want nil (the defaults)", dirs, err)
+	}
+	args := []string{}
+	for range maxStateDirs + 1 {
+		args = append(args, "--runtime-state-dir", "containerd=/a")
+	}
+	var many flags
+	if err := newFlagSet(&many, &bytes.Buffer{}).Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	var ue usageError
+	if err := many.validateBounds(); !errors.As(err, &ue) {
+		t.Errorf("%d state directories: %v, want a usage error", maxStateDirs+1, err)
 	}
 }

@@ -61,6 +61,7 @@ type flags struct {
 	live         string
 	logLevel     string
 	fleet        fleetFlags // daemon.go: --daemon, --metrics-addr, --output-max-size
+	pods         podFlags   // pods.go: --runtime-state-dir
 }
 
 func (f *flags) set(fs *pflag.FlagSet) {
@@ -76,6 +77,7 @@ func (f *flags) set(fs *pflag.FlagSet) {
 	fs.StringVar(&f.live, "live", "auto", "live per-CPU view on the terminal: auto, on or off")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	f.fleet.set(fs)
+	f.pods.set(fs)
 }
 
 // newFlagSet binds f to a flag set that writes its usage to stderr.
@@ -171,6 +173,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
 		Version: version, Log: log,
 	}
+	cfg.RuntimeStateDirs, _ = f.pods.parse() // validated with the bounds
 	if err := checkOutputs(&f, tty); err != nil {
 		return err
 	}

@@ -5,13 +5,17 @@ package enrich
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/pods"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -122,5 +126,34 @@ func TestOwners(t *testing.T) {
 	o.Annotate(rec, nil, read)
 	if len(walks) != 2 || !walks[1][48214] {
 		t.Errorf("walks %v: want a second one for inode 48214 once WalkShare times the first walk passed", walks)
+	}
+}
+
+// The owner's pod and container come from its cgroup and the runtime's config.json.
+func TestOwnersPod(t *testing.T) {
+	const (
+		uid = "7f3c2a4e-9b1d-4c8e-a6f2-3d5e8b9c1a20"
+		id  = "d0f631ca1ddba8db3bcfcb9e057cdc98d0379f1bee00e75a545147a27dadd982"
+	)
+	root := t.TempDir()
+	dir := filepath.Join(root, "run/containerd/io.containerd.runtime.v2.task/k8s.io", id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"annotations":{"io.kubernetes.cri.sandbox-name":"web-0","io.kubernetes.cri.sandbox-namespace":"default",` +
+		`"io.kubernetes.cri.container-name":"app","io.kubernetes.cri.sandbox-uid":"` + uid + `"}}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := NewOwners(hostfs.New(root))
+	o.Pods = pods.New(hostfs.New(root), nil, nil)
+	o.find = func(_ hostfs.FS, inodes map[uint64]bool) map[uint64][]hostctx.Owner {
+		return map[uint64][]hostctx.Owner{48213: {{PID: 4121, Comm: "python3", FD: 3,
+			Cgroup: "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice/cri-containerd-" + id + ".scope"}}}
+	}
+	rec := &record.Interval{Ports: []record.PortDrops{{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 7, Addr: "10.251.0.2"}}}
+	o.Annotate(rec, nil, func(uint32, string) ([]byte, error) { return []byte(udpTable), nil })
+	if p := rec.Ports[0]; p.Pod != "default/web-0" || p.Container != "app" || p.PodUID != uid {
+		t.Errorf("port 9000: %+v; want pod default/web-0 container app", p)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/pods"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -39,12 +40,17 @@ type Owners struct {
 	inspect func(hostctx.Owner, uint64) (hostctx.SocketState, error)
 	now     func() time.Time
 	next    time.Time // no walk before
+	// named is each found socket's holder as records show it, pod included: resolved once.
+	named map[uint64]record.Holder
+	// Pods names a holder's pod and container; nil names none.
+	Pods *pods.Resolver
 }
 
 // NewOwners returns an empty cache of the holders of fsys's sockets. Sockets are inspected
 // only on the host's own /proc: a test's fixture tree has no processes to ask.
 func NewOwners(fsys hostfs.FS) *Owners {
-	o := &Owners{fs: fsys, holders: map[uint64][]hostctx.Owner{}, find: hostctx.FindOwners, now: time.Now}
+	o := &Owners{fs: fsys, holders: map[uint64][]hostctx.Owner{}, named: map[uint64]record.Holder{},
+		find: hostctx.FindOwners, now: time.Now}
 	if fsys.IsHost() {
 		o.inspect = hostctx.Inspect
 	}
@@ -107,7 +113,7 @@ func (o *Owners) Annotate(rec *record.Interval, listenNS []uint32, read ReadNet)
 		if len(hs) == 0 {
 			continue
 		}
-		p.Holder = holder(hs)
+		p.Holder = o.holder(ps.sock.Inode, hs)
 		if st, ok := o.state(hs[0], ps.sock.Inode); ok && p.L4 != "tcp" && st.RcvBuf > 0 {
 			p.RcvBuf = uint64(st.RcvBuf)
 		}
@@ -136,7 +142,7 @@ func (o *Owners) Annotate(rec *record.Interval, listenNS []uint32, read ReadNet)
 		l := &rec.Listeners[j]
 		l.AcceptQueue, l.AcceptBacklog = queue, backlog
 		if len(hs) > 0 {
-			l.Holder = holder(hs)
+			l.Holder = o.holder(ls.sock.Inode, hs)
 		}
 	}
 }
@@ -171,6 +177,7 @@ func (o *Owners) lookup(inodes []uint64) {
 	}
 	if len(o.holders)+len(want) > MaxOwners {
 		clear(o.holders)
+		clear(o.named)
 	}
 	got := o.find(o.fs, want)
 	end := o.now()
@@ -180,11 +187,20 @@ func (o *Owners) lookup(inodes []uint64) {
 	}
 }
 
-func holder(hs []hostctx.Owner) record.Holder {
+// holder is the socket's holders as a record shows them, the first one's pod resolved the first
+// time the socket is shown.
+func (o *Owners) holder(inode uint64, hs []hostctx.Owner) record.Holder {
+	if h, ok := o.named[inode]; ok {
+		return h
+	}
 	h := record.Holder{PID: hs[0].PID, Comm: hs[0].Comm, Cgroup: hs[0].Cgroup}
 	for _, o := range hs[1:] {
 		h.SharedWith = append(h.SharedWith, o.PID)
 	}
+	if c, ok := o.Pods.Process(hs[0].PID, hs[0].Cgroup); ok {
+		h.Pod, h.Container, h.PodUID = c.Pod(), c.Name, c.PodUID
+	}
+	o.named[inode] = h
 	return h
 }
 

@@ -225,3 +225,25 @@ func TestBacklogLimitChangedDuringSession(t *testing.T) {
 		t.Errorf("%+v", v)
 	}
 }
+
+// The socket's owner is named by its pod and container when known, else by its cgroup.
+func TestSocketRcvbufNamesThePod(t *testing.T) {
+	iv := interval(record.CPU{CPU: 0, Drops: map[string]uint64{"SOCKET_RCVBUFF": 500}, Softnet: &record.Softnet{Processed: 10_000}})
+	pod := record.PortDrops{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 7, Drops: 500, Holder: record.Holder{PID: 4121, Comm: "python3",
+		Cgroup: "/kubepods.slice/kubepods-pod1.slice/cri-containerd-1.scope", Pod: "default/web-0", Container: "app", PodUID: "1"}}
+	sandbox := pod
+	sandbox.Port, sandbox.Container = 9001, ""
+	service := record.PortDrops{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9002, Netns: 7, Drops: 5, Holder: record.Holder{PID: 42, Comm: "collector",
+		Cgroup: "/system.slice/collector.service"}}
+	iv.Ports = []record.PortDrops{pod, sandbox, service}
+	s := find(Explain(start, iv), SocketRcvbuf, -1)
+	for _, want := range []string{
+		"udp port 9000 in netns 7 (500 drops; socket of pid 4121 (python3) in pod default/web-0 container app)",
+		"udp port 9001 in netns 7 (500 drops; socket of pid 4121 (python3) in pod default/web-0)",
+		"udp port 9002 in netns 7 (5 drops; socket of pid 42 (collector) in cgroup /system.slice/collector.service)",
+	} {
+		if s == nil || !strings.Contains(s.Cause, want) {
+			t.Errorf("socket_rcvbuf %+v does not say %q", s, want)
+		}
+	}
+}

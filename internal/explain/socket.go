@@ -186,7 +186,12 @@ func holderDesc(h record.Holder) string {
 		return ""
 	}
 	d := fmt.Sprintf("pid %d (%s)", h.PID, h.Comm)
-	if h.Cgroup != "" {
+	switch {
+	case h.Pod != "" && h.Container != "":
+		d += " in pod " + h.Pod + " container " + h.Container
+	case h.Pod != "":
+		d += " in pod " + h.Pod
+	case h.Cgroup != "":
 		d += " in cgroup " + h.Cgroup
 	}
 	switch n := len(h.SharedWith); n {

@@ -124,6 +124,11 @@ type Holder struct {
 	Comm       string `json:"comm,omitempty"`
 	Cgroup     string `json:"cgroup,omitempty"`
 	SharedWith []int  `json:"shared_with,omitempty"`
+	// On Kubernetes, the holder's pod ("namespace/name") and container, from its cgroup and
+	// the container runtime's state on the node (internal/pods).
+	Pod       string `json:"pod,omitempty"`
+	Container string `json:"container,omitempty"`
+	PodUID    string `json:"pod_uid,omitempty"`
 }
 
 // Listener is a TCP listening socket whose accept queue was full at the end of an interval in

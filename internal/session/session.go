@@ -21,6 +21,7 @@ import (
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
+	"github.com/droptrace/droptrace/internal/pods"
 	"github.com/droptrace/droptrace/internal/probe"
 	"github.com/droptrace/droptrace/internal/reconcile"
 	"github.com/droptrace/droptrace/internal/record"
@@ -63,6 +64,9 @@ type Config struct {
 	Version         string
 	// FS is the filesystem /proc and /sys are read under; the zero FS is the host's.
 	FS hostfs.FS
+	// RuntimeStateDirs are where container runtimes keep their containers' config.json,
+	// under FS, to name pods and containers; nil: pods.DefaultStateDirs.
+	RuntimeStateDirs []pods.StateDir
 	// Records get every record; Live only start, interval and summary records.
 	Records Sink
 	Live    Sink
@@ -114,6 +118,8 @@ func open(cfg Config) (*Session, error) {
 	}
 	s := &Session{cfg: cfg, log: log, now: time.Now, ifnames: &enrich.Ifnames{}, owners: enrich.NewOwners(cfg.FS),
 		summaryRetry: summaryRetry}
+	podNames := pods.New(cfg.FS, cfg.RuntimeStateDirs, log)
+	s.owners.Pods = podNames
 	start := &record.Start{
 		Header:        record.Header{Type: record.TypeStart},
 		SchemaVersion: record.SchemaVersion,
@@ -186,7 +192,7 @@ func open(cfg Config) (*Session, error) {
 	s.src = sample.NewReader(sample.Config{
 		Tracer:    s.tr,
 		FS:        cfg.FS,
-		ListNetns: netns.List,
+		ListNetns: podNamed(netns.List, podNames),
 		// Listing walks /proc; once per interval keeps new containers' counters close to
 		// their first drops without making a short --interval expensive.
 		NetnsEvery: max(cfg.Interval, time.Second),
