@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/droptrace/droptrace/internal/metrics"
+	"github.com/droptrace/droptrace/internal/pods"
 )
 
 // capabilities is the set both the systemd unit and the DaemonSet grant; deploy/systemd
@@ -296,7 +297,12 @@ func TestDaemonSet(t *testing.T) {
 	for _, v := range spec.Volumes {
 		host[v.Name] = v.HostPath.Path
 	}
-	for _, p := range []string{"/sys/kernel/btf", "/sys/kernel/tracing", "/run/netns"} {
+	// The runtimes' state directories name pods and containers (internal/pods).
+	nodePaths := []string{"/sys/kernel/btf", "/sys/kernel/tracing", "/run/netns"}
+	for _, d := range pods.DefaultStateDirs {
+		nodePaths = append(nodePaths, d.Dir)
+	}
+	for _, p := range nodePaths {
 		found := false
 		for name, mp := range mounts {
 			if mp == p && host[name] == p {
