@@ -67,7 +67,9 @@ type Resolver struct {
 	cache   map[string]entry // by container ID
 	netns   map[uint64]string
 	scanned time.Time // when netns was built
-	stats   Stats
+	// truncated: a scan met more than MaxContainers entries (said once)
+	truncated bool
+	stats     Stats
 }
 
 type entry struct {
@@ -185,6 +187,7 @@ func (r *Resolver) read(id, runtime string) entry {
 func (r *Resolver) store(id string, e entry) {
 	if _, ok := r.cache[id]; !ok && len(r.cache) >= MaxContainers {
 		r.stats.Evicted += uint64(len(r.cache))
+		r.log.Warn("container cache full: starting it again", "containers", len(r.cache), "evicted_total", r.stats.Evicted)
 		clear(r.cache)
 	}
 	r.cache[id] = e
@@ -230,6 +233,10 @@ func (r *Resolver) scanNetns() {
 				continue
 			}
 			if seen++; seen > MaxContainers {
+				if !r.truncated {
+					r.truncated = true
+					r.log.Warn("more containers in the runtimes' state directories than are looked at to name network namespaces", "looked_at", MaxContainers)
+				}
 				return
 			}
 			e, ok := r.cache[id]

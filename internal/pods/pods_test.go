@@ -100,7 +100,7 @@ func TestProcessCached(t *testing.T) {
 // Past MaxContainers the cache starts again, and says how many it dropped; a container that
 // could not be named is tried again only after retryMissing.
 func TestCacheBounded(t *testing.T) {
-	r, _ := fixtureResolver(t)
+	r, logs := fixtureResolver(t)
 	now := time.Unix(1e9, 0)
 	r.now = func() time.Time { return now }
 	for i := range MaxContainers + 10 {
@@ -111,6 +111,9 @@ func TestCacheBounded(t *testing.T) {
 	s := r.Stats()
 	if len(r.cache) > MaxContainers || s.Evicted != MaxContainers {
 		t.Errorf("%d cached, stats %+v; want at most %d cached, %d evicted", len(r.cache), s, MaxContainers, MaxContainers)
+	}
+	if !strings.Contains(logs.String(), "container cache full") {
+		t.Errorf("the cache started again silently: %q", logs.String())
 	}
 	reads := s.Reads
 	r.lookup(strings.Repeat("0", 56)+hex8(MaxContainers+5), "")
@@ -300,5 +303,25 @@ func TestParseConfigBounded(t *testing.T) {
 	r := io.MultiReader(strings.NewReader(`{"annotations":{"a":"`), strings.NewReader(strings.Repeat("b", 2*MaxConfigBytes)))
 	if _, err := ParseConfig(r); !errors.Is(err, ErrMalformed) {
 		t.Errorf("an endless string: %v", err)
+	}
+}
+
+// A state directory with more than MaxContainers entries is looked at up to the bound, and
+// says so.
+func TestNetnsScanBounded(t *testing.T) {
+	root := t.TempDir()
+	for i := range MaxContainers + 1 {
+		if err := os.Mkdir(filepath.Join(root, strings.Repeat("0", 56)+hex8(i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	r := New(hostfs.New(root), []StateDir{{RuntimeContainerd, "/"}}, slog.New(slog.NewTextHandler(&logs, nil)))
+	r.Netns(1)
+	if got := r.Stats().Reads; got != MaxContainers {
+		t.Errorf("%d config.json looked for, want %d", got, MaxContainers)
+	}
+	if !strings.Contains(logs.String(), "looked_at=4096") {
+		t.Errorf("the bound was met silently: %q", logs.String())
 	}
 }
