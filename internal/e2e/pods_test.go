@@ -70,18 +70,7 @@ func TestPrivSocketDropsNamedByPod(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rec := session(t, func() {
-		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		for range 3000 {
-			if _, err := c.Write([]byte("droptrace pod victim test")); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}, "--runtime-state-dir", "containerd="+filepath.Join(state, "k8s.io"))
+	rec := session(t, func() { sendUDP(t, port, 3000) }, "--runtime-state-dir", "containerd="+filepath.Join(state, "k8s.io"))
 	kernel := socketDrops(t, port)
 	found := false
 	for _, p := range rec.summary.Ports {

@@ -32,18 +32,7 @@ func TestPrivSocketDropsNamedWithoutEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := uint16(sock.LocalAddr().(*net.UDPAddr).Port)
-	rec := session(t, func() {
-		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		for range 3000 {
-			if _, err := c.Write([]byte("droptrace victim test")); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
+	rec := session(t, func() { sendUDP(t, port, 3000) })
 	kernel := socketDrops(t, port)
 	sum := rec.summary
 	var got *struct{ drops, events uint64 }
@@ -72,6 +61,21 @@ func TestPrivSocketDropsNamedWithoutEvents(t *testing.T) {
 	want := fmt.Sprintf("udp port %d on 127.0.0.1 in netns %d (%d drops; receive buffer 4096 bytes effective, ", port, selfNetns(t), kernel)
 	if !strings.Contains(cause, want) || !strings.Contains(cause, fmt.Sprintf("; socket of pid %d (", os.Getpid())) {
 		t.Errorf("socket_rcvbuf verdict %q does not say %q and name pid %d", cause, want, os.Getpid())
+	}
+}
+
+// sendUDP sends n datagrams to port on 127.0.0.1.
+func sendUDP(t *testing.T, port uint16, n int) {
+	t.Helper()
+	c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range n {
+		if _, err := c.Write([]byte("droptrace victim test")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

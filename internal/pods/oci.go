@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/textfmt"
 )
 
 // StateDir is a directory where a container runtime keeps one directory per container, with
@@ -120,22 +121,13 @@ func ParseConfig(r io.Reader) (Meta, error) {
 const maxName = 253
 
 // printable escapes what a name from a file others wrote must not carry into a terminal or a
-// "namespace/name" pair: control and non-ASCII bytes (as \xNN), '/' and '\'; and cuts it at
+// "namespace/name" pair: what textfmt.Terminal escapes, and '/' (as \x2f); and cuts it at
 // maxName bytes. Valid Kubernetes names pass unchanged.
 func printable(s string) string {
 	if len(s) > maxName {
 		s = s[:maxName]
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '/' || c == '\\' {
-			fmt.Fprintf(&b, `\x%02x`, c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
+	return strings.ReplaceAll(textfmt.Terminal(s), "/", `\x2f`)
 }
 
 // readConfig reads the config.json of container id in state directory d. The state directory
