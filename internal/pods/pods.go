@@ -196,24 +196,40 @@ func (r *Resolver) store(id string, e entry) {
 // Netns names the pod whose sandbox holds the network namespace with inode ino: the
 // sandbox's config.json gives the namespace's path (/var/run/netns/cni-…), whose inode is
 // compared. The state directories are listed again at most every rescanNetns, and only when
-// ino is not known.
+// ino is not known; a known one is checked again (one stat), since the kernel reuses the
+// inode numbers of namespaces that are gone.
 func (r *Resolver) Netns(ino uint64) (Container, bool) {
 	if r == nil || ino == 0 {
 		return Container{}, false
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	id, ok := r.netns[ino]
+	if ok && !r.holds(id, ino) {
+		delete(r.netns, ino)
+		ok = false
+	}
 	if !ok && (r.netns == nil || r.now().Sub(r.scanned) >= rescanNetns) {
 		r.scanNetns()
 		id, ok = r.netns[ino]
 	}
 	e := r.cache[id]
-	r.mu.Unlock()
 	if !ok || !e.ok {
 		return Container{}, false
 	}
 	return Container{ID: id, Runtime: e.dir.Runtime, PodName: e.meta.PodName, Namespace: e.meta.PodNamespace,
 		PodUID: e.meta.PodUID, Sandbox: true}, true
+}
+
+// holds says whether sandbox id's network namespace path is still namespace ino. Called with
+// mu held.
+func (r *Resolver) holds(id string, ino uint64) bool {
+	e, ok := r.cache[id]
+	if !ok || !e.ok || e.meta.NetnsPath == "" {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Stat(r.fs.Path(e.meta.NetnsPath), &st) == nil && st.Ino == ino
 }
 
 // scanNetns maps the network namespaces of every sandbox in the state directories. Config
@@ -248,7 +264,7 @@ func (r *Resolver) scanNetns() {
 				continue
 			}
 			var st unix.Stat_t
-			if err := unix.Stat(r.fs.Path(e.meta.NetnsPath), &st); err == nil {
+			if unix.Stat(r.fs.Path(e.meta.NetnsPath), &st) == nil {
 				r.netns[st.Ino] = id
 			}
 		}

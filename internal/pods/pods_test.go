@@ -162,6 +162,35 @@ func TestNetns(t *testing.T) {
 	}
 }
 
+// A namespace that is gone no longer names its pod, though a new one may get its inode.
+func TestNetnsGone(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "state", sb1)
+	ns := filepath.Join(root, "netns")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-name":"web-0",` +
+		`"io.kubernetes.cri.sandbox-namespace":"default"},"linux":{"namespaces":[{"type":"network","path":"/netns"}]}}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ns, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := New(hostfs.New(root), []StateDir{{RuntimeContainerd, "/state"}}, nil)
+	ino := inode(t, ns)
+	if c, ok := r.Netns(ino); !ok || c.Pod() != "default/web-0" {
+		t.Fatalf("netns %d: %+v, %v", ino, c, ok)
+	}
+	if err := os.Remove(ns); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := r.Netns(ino); ok {
+		t.Errorf("a namespace gone is still named %+v", c)
+	}
+}
+
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
 	var st unix.Stat_t
