@@ -104,7 +104,9 @@ func ParseConfig(r io.Reader) (Meta, error) {
 		}
 		m = Meta{PodName: printable(a[k.pod]), PodNamespace: printable(a[k.namespace]), PodUID: printable(a[k.uid]),
 			Name: printable(a[k.name]), SandboxID: printable(a[k.sandboxID])}
-		m.Sandbox = a[k.typ] == "sandbox"
+		if m.Sandbox = a[k.typ] == "sandbox"; m.Sandbox {
+			m.Name = "" // CRI-O calls it "POD": no container of the pod spec
+		}
 		break
 	}
 	if cfg.Linux != nil {

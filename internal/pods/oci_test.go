@@ -30,6 +30,17 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || m != (Meta{}) {
 		t.Errorf("no annotations: %+v, %v", m, err)
 	}
+	f, err := os.Open("testdata/root/run/containers/storage/overlay-containers/" + sb2 + "/userdata/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err = ParseConfig(f)
+	want := Meta{PodName: "coredns-5d78c9869d-h7x2q", PodNamespace: "kube-system", PodUID: uid2, Sandbox: true, SandboxID: sb2,
+		NetnsPath: "/var/run/netns/6e1f0a52-8c4d-4b3a-a9e7-1d2c3b4a5f60"}
+	if err != nil || m != want {
+		t.Errorf("CRI-O sandbox: %+v, %v; want %+v", m, err, want)
+	}
 }
 
 func FuzzParseConfig(f *testing.F) {

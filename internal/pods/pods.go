@@ -270,17 +270,3 @@ func (r *Resolver) scanNetns() {
 		}
 	}
 }
-
-// String is a container as verdicts say it: "pod default/web-0 container app".
-func (c Container) String() string {
-	s := ""
-	if p := c.Pod(); p != "" {
-		s = "pod " + p
-	} else if c.PodUID != "" {
-		s = "pod uid " + c.PodUID
-	}
-	if c.Name != "" {
-		s += " container " + c.Name
-	}
-	return s
-}
