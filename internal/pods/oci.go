@@ -45,6 +45,15 @@ func (d StateDir) configPath(id string) []string {
 	return []string{id, "config.json"}
 }
 
+// pidPath is where the runtime writes the pid of the container's first process (runc's shim:
+// the bundle's init.pid; conmon: userdata/pidfile).
+func (d StateDir) pidPath(id string) []string {
+	if d.Runtime == RuntimeCRIO {
+		return []string{id, "userdata", "pidfile"}
+	}
+	return []string{id, "init.pid"}
+}
+
 // MaxConfigBytes bounds what is read of a config.json; the runtimes write a few tens of KiB.
 const MaxConfigBytes = 1 << 20
 
@@ -68,6 +77,7 @@ type Meta struct {
 	Sandbox                       bool   // the pod's sandbox (pause) container
 	SandboxID                     string
 	NetnsPath                     string // the network namespace the OCI runtime joins, if a path is given
+	OwnNetns                      bool   // a network namespace is asked for (not a hostNetwork pod)
 }
 
 // The annotations containerd's CRI plugin and CRI-O set on every container of a pod
@@ -111,7 +121,11 @@ func ParseConfig(r io.Reader) (Meta, error) {
 	}
 	if cfg.Linux != nil {
 		for _, ns := range cfg.Linux.Namespaces {
-			if ns.Type == "network" && strings.HasPrefix(ns.Path, "/") {
+			if ns.Type != "network" {
+				continue
+			}
+			m.OwnNetns = true
+			if strings.HasPrefix(ns.Path, "/") {
 				m.NetnsPath = filepath.Clean(ns.Path)
 			}
 		}
@@ -148,6 +162,25 @@ func readConfig(fsys hostfs.FS, d StateDir, id string) (Meta, error) {
 		return Meta{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return m, nil
+}
+
+// readPid reads the pid file of container id, as safely as its config.json.
+func readPid(fsys hostfs.FS, d StateDir, id string) (int, error) {
+	dir := fsys.Path(d.Dir)
+	f, err := openBelow(dir, d.pidPath(id))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", filepath.Join(append([]string{dir}, d.pidPath(id)...)...), err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 32))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a pid: %w", f.Name(), b, ErrMalformed)
+	}
+	return pid, nil
 }
 
 // openBelow opens dir/rel... for reading without following a link at any component of rel,

@@ -37,7 +37,7 @@ func TestParseConfig(t *testing.T) {
 	defer f.Close()
 	m, err = ParseConfig(f)
 	want := Meta{PodName: "coredns-5d78c9869d-h7x2q", PodNamespace: "kube-system", PodUID: uid2, Sandbox: true, SandboxID: sb2,
-		NetnsPath: "/var/run/netns/6e1f0a52-8c4d-4b3a-a9e7-1d2c3b4a5f60"}
+		NetnsPath: "/var/run/netns/6e1f0a52-8c4d-4b3a-a9e7-1d2c3b4a5f60", OwnNetns: true}
 	if err != nil || m != want {
 		t.Errorf("CRI-O sandbox: %+v, %v; want %+v", m, err, want)
 	}
@@ -132,5 +132,39 @@ func TestParseConfigBounded(t *testing.T) {
 	r := io.MultiReader(strings.NewReader(`{"annotations":{"a":"`), strings.NewReader(strings.Repeat("b", 2*MaxConfigBytes)))
 	if _, err := ParseConfig(r); !errors.Is(err, ErrMalformed) {
 		t.Errorf("an endless string: %v", err)
+	}
+}
+
+// A pid file is read as carefully as a config.json, and must hold a pid.
+func TestReadPid(t *testing.T) {
+	root := t.TempDir()
+	d := StateDir{RuntimeCRIO, "/"}
+	put := func(id, text string) {
+		t.Helper()
+		p := filepath.Join(root, id, "userdata")
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "pidfile"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good, bad, neg, link := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64), strings.Repeat("d", 64)
+	put(good, "4300\n")
+	put(bad, "not a pid")
+	put(neg, "-1")
+	if err := os.MkdirAll(filepath.Join(root, link, "userdata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, good, "userdata", "pidfile"), filepath.Join(root, link, "userdata", "pidfile")); err != nil {
+		t.Fatal(err)
+	}
+	if pid, err := readPid(hostfs.New(root), d, good); pid != 4300 || err != nil {
+		t.Errorf("pid %d, %v; want 4300", pid, err)
+	}
+	for id, want := range map[string]error{bad: ErrMalformed, neg: ErrMalformed, link: ErrUnsafe} {
+		if pid, err := readPid(hostfs.New(root), d, id); !errors.Is(err, want) {
+			t.Errorf("%s: %d, %v; want %v", id[:1], pid, err, want)
+		}
 	}
 }

@@ -221,15 +221,31 @@ func (r *Resolver) Netns(ino uint64) (Container, bool) {
 		PodUID: e.meta.PodUID, Sandbox: true}, true
 }
 
-// holds says whether sandbox id's network namespace path is still namespace ino. Called with
-// mu held.
+// holds says whether sandbox id's network namespace is still namespace ino. Called with mu
+// held.
 func (r *Resolver) holds(id string, ino uint64) bool {
+	got, ok := r.sandboxNetns(id)
+	return ok && got == ino
+}
+
+// sandboxNetns is the inode of sandbox id's network namespace: the path its config.json
+// gives, else its first process's (a runtime that lets the OCI runtime make the namespace
+// names no path). The pid file is read each time, never kept: once the sandbox is gone, its
+// pid may be another process's. Called with mu held.
+func (r *Resolver) sandboxNetns(id string) (uint64, bool) {
 	e, ok := r.cache[id]
-	if !ok || !e.ok || e.meta.NetnsPath == "" {
-		return false
+	if !ok || !e.ok || !e.meta.Sandbox || !e.meta.OwnNetns {
+		return 0, false
 	}
 	var st unix.Stat_t
-	return unix.Stat(r.fs.Path(e.meta.NetnsPath), &st) == nil && st.Ino == ino
+	if e.meta.NetnsPath != "" && unix.Stat(r.fs.Path(e.meta.NetnsPath), &st) == nil {
+		return st.Ino, true
+	}
+	pid, err := readPid(r.fs, e.dir, id)
+	if err != nil || unix.Stat(r.fs.Path(path.Join("/proc", strconv.Itoa(pid), "ns", "net")), &st) != nil {
+		return 0, false
+	}
+	return st.Ino, true
 }
 
 // scanNetns maps the network namespaces of every sandbox in the state directories. Config
@@ -260,12 +276,8 @@ func (r *Resolver) scanNetns() {
 				e = r.read(id, d.Runtime)
 				r.store(id, e)
 			}
-			if !e.ok || !e.meta.Sandbox || e.meta.NetnsPath == "" {
-				continue
-			}
-			var st unix.Stat_t
-			if unix.Stat(r.fs.Path(e.meta.NetnsPath), &st) == nil {
-				r.netns[st.Ino] = id
+			if ino, ok := r.sandboxNetns(id); ok {
+				r.netns[ino] = id
 			}
 		}
 	}

@@ -147,11 +147,18 @@ func TestNetns(t *testing.T) {
 			PodName: "web-0", Namespace: "default", PodUID: uid, Sandbox: true}},
 		{"var/run/netns/6e1f0a52-8c4d-4b3a-a9e7-1d2c3b4a5f60", Container{ID: sb2, Runtime: RuntimeCRIO,
 			PodName: "coredns-5d78c9869d-h7x2q", Namespace: "kube-system", PodUID: uid2, Sandbox: true}},
+		// no path in the config: the sandbox's first process's namespace
+		{"proc/4300/ns/net", Container{ID: "e510827d7c3bf4ed30edbc261706fd7426ce058425ded15671c1acc44058701f",
+			Runtime: RuntimeContainerd, PodName: "legacy-0", Namespace: "batch", PodUID: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", Sandbox: true}},
 	} {
 		got, ok := r.Netns(inode(t, filepath.Join("testdata/root", tc.path)))
 		if !ok || got != tc.want {
 			t.Errorf("netns of %s: %+v, %v; want %+v", tc.path, got, ok, tc.want)
 		}
+	}
+	// A hostNetwork pod's sandbox has no namespace of its own: the host's is not the pod's.
+	if got, ok := New(hostfs.New("testdata/root"), nil, nil).Netns(inode(t, "testdata/root/proc/4400/ns/net")); ok {
+		t.Errorf("a hostNetwork pod names the namespace of its pid: %+v", got)
 	}
 	reads := r.Stats().Reads
 	if got, ok := r.Netns(inode(t, "testdata/root/proc/900/cgroup")); ok {
