@@ -103,7 +103,7 @@ func fullInterval() *record.Interval {
 			{Reason: "NO_SOCKET", L4: "udp", Port: 5353, Netns: 4026531840, Drops: 5, Addr: "fe80::1"},
 		},
 		Listeners: []record.Listener{{Netns: 4026531840, Addr: "127.0.0.1", Port: 8080, AcceptQueue: 129, AcceptBacklog: ptr[uint64](128),
-			Holder: record.Holder{PID: 4300, Comm: "api"}}},
+			Holder: record.Holder{PID: 4300, Comm: "api", Pod: "shop/api-7d9f", Container: "api"}}},
 	}
 	// The verdicts droptrace's explain package derives from the numbers above.
 	iv.Verdicts = explain.Explain(fullStart(), iv)

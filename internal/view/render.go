@@ -291,7 +291,8 @@ func hostPort(addr string, port uint16) string {
 	return net.JoinHostPort(addr, strconv.Itoa(int(port)))
 }
 
-// holderText is ", pid 4121 (python3) +2 in /system.slice/x.service", "" when unknown.
+// holderText is ", pid 4121 (python3) +2 in /system.slice/x.service" (or "in pod default/web-0/app"
+// on Kubernetes), "" when unknown.
 func holderText(h record.Holder) string {
 	if h.PID == 0 {
 		return ""
@@ -300,7 +301,12 @@ func holderText(h record.Holder) string {
 	if n := len(h.SharedWith); n > 0 {
 		s += fmt.Sprintf(" +%d", n)
 	}
-	if h.Cgroup != "" {
+	switch {
+	case h.Pod != "" && h.Container != "":
+		s += " in pod " + h.Pod + "/" + h.Container
+	case h.Pod != "":
+		s += " in pod " + h.Pod
+	case h.Cgroup != "":
 		s += " in " + h.Cgroup
 	}
 	return s
