@@ -74,6 +74,10 @@ func (l *Counts) Total() uint64 {
 // output is a regular file, so that the file holds whole lines only; when they cannot be
 // taken back, the rest of that record is written first at the next try, which completes the
 // line. Writing resumes at the next record that fills the buffer, or the next Flush.
+//
+// While writes fail, drop records are counted lost without being buffered, until a write
+// succeeds again: space that comes back goes first to the interval and summary records, which
+// are what a reader needs, not to a backlog of drop events that would fill it again.
 type Writer struct {
 	mu      sync.Mutex
 	out     io.Writer
@@ -157,6 +161,10 @@ func (w *Writer) added(k, size int, report *Counts) error {
 func (w *Writer) Drop(d *Drop) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.failing {
+		w.lost[kindDrop]++
+		return nil
+	}
 	start := len(w.buf)
 	w.buf = append(d.appendJSON(w.buf, &w.tc), '\n')
 	return w.added(kindDrop, len(w.buf)-start, nil)

@@ -145,7 +145,8 @@ func TestWriterShortWriteTruncatesBackAndCountsLost(t *testing.T) {
 }
 
 // The next interval record written carries what was lost since the last one written,
-// including a lost interval record; the one after carries nothing more.
+// including a lost interval record, and the drop that came after space returned but before a
+// write succeeded (shed); the one after carries nothing more.
 func TestWriterIntervalCarriesLostSinceLastWritten(t *testing.T) {
 	f := &diskFile{space: 1 << 20}
 	w := NewWriter(f)
@@ -176,7 +177,7 @@ func TestWriterIntervalCarriesLostSinceLastWritten(t *testing.T) {
 	if len(seqs) != 3 || seqs[1] != 3 {
 		t.Fatalf("intervals written %v, want 1, 3, 4", seqs)
 	}
-	want := map[string]any{"drop": float64(5), "interval": float64(1)}
+	want := map[string]any{"drop": float64(6), "interval": float64(1)}
 	if c, _ := carried[1].(map[string]any); len(c) != 2 || c["drop"] != want["drop"] || c["interval"] != want["interval"] {
 		t.Errorf("interval 3 lost_records %v, want %v", carried[1], want)
 	}
@@ -201,6 +202,9 @@ func TestWriterCompletesCutLineWhenItCannotTruncate(t *testing.T) {
 		t.Fatalf("held %+v, want the cut record's rest", w.pend)
 	}
 	p.space = 1 << 20
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	w.Drop(testDrop(10))
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
@@ -232,5 +236,37 @@ func TestWriterMemoryBoundedWhileFull(t *testing.T) {
 	w.Abandon()
 	if len(w.pend) != 0 {
 		t.Errorf("Abandon left %d records", len(w.pend))
+	}
+}
+
+// Space that returns goes to the summary, not to drop events that keep coming: while writes
+// fail, drops are counted lost without being buffered.
+func TestWriterSummaryBeforeDropsWhenSpaceReturns(t *testing.T) {
+	f := &diskFile{}
+	w := NewWriter(f)
+	for i := range 2000 {
+		w.Drop(testDrop(i))
+	}
+	w.Flush()
+	if !w.Failing() {
+		t.Fatal("writes on a full disk did not fail")
+	}
+	f.space = 4096 // room for the summary, not for a buffer of drops
+	for i := range 2000 {
+		w.Drop(testDrop(i))
+	}
+	if err := w.Summary(&Interval{Header: Header{Type: TypeSummary}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("the summary did not fit the space that returned: %v", err)
+	}
+	recs := lines(t, f.data)
+	if len(recs) != 1 || recs[0]["type"] != TypeSummary {
+		t.Fatalf("file holds %d records, want the summary alone", len(recs))
+	}
+	lost, _ := recs[0]["lost_records"].(map[string]any)
+	if lost["drop"] != float64(4000) {
+		t.Errorf("summary lost_records %v, want every one of the 4000 drops", lost)
 	}
 }
