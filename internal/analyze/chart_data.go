@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 
 	"github.com/droptrace/droptrace/internal/rank"
+	"github.com/droptrace/droptrace/internal/record"
 )
 
 // The chart answers, at a glance: which CPU lost packets when, whether NET_RX was squeezed
@@ -95,7 +96,7 @@ func pickCPUs(reports []*Report) (shown []int, others int) {
 	act := map[int]uint64{}
 	for _, r := range reports {
 		for _, c := range r.CPUs {
-			act[c.CPU.CPU] += c.activity()
+			act[c.CPU.CPU] = record.AddSat(act[c.CPU.CPU], c.activity())
 		}
 	}
 	ids := sortedInts(act)
@@ -120,7 +121,7 @@ func pickReasons(reports []*Report) (shown []string, others bool) {
 	tot := map[string]uint64{}
 	for _, r := range reports {
 		for _, rs := range r.Reasons {
-			tot[rs.Reason] += rs.Drops
+			tot[rs.Reason] = record.AddSat(tot[rs.Reason], rs.Drops)
 		}
 	}
 	for _, e := range rank.ByCount(tot, -1) {

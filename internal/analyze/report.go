@@ -146,12 +146,20 @@ func pct(a, b uint64) float64 {
 
 func ptr[T any](v T) *T { return &v }
 
+// nz is *p, or 0 when the source is absent.
+func nz(p *uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
 // addTo adds v to *p, creating it: a total stays nil until some CPU has the source.
 func addTo(p **uint64, v uint64) {
 	if *p == nil {
 		*p = new(uint64)
 	}
-	**p += v
+	**p = record.AddSat(**p, v)
 }
 
 func (r *Report) totals() {
@@ -179,8 +187,8 @@ func (r *Report) totals() {
 		}
 		r.CPUs = append(r.CPUs, cs)
 	}
-	if t.Processed != nil && *t.Processed+*t.BacklogDropped > 0 {
-		t.DropsPct = ptr(pct(t.Drops, *t.Processed+*t.BacklogDropped))
+	if rx := record.AddSat(nz(t.Processed), nz(t.BacklogDropped)); t.Processed != nil && rx > 0 {
+		t.DropsPct = ptr(pct(t.Drops, rx))
 	}
 	r.Totals = t
 	for reason, n := range s.Drops {
@@ -283,10 +291,10 @@ func sumChecks(ivs []*record.Interval) []record.Check {
 			}
 			a.made++
 			if c.Traced != nil {
-				a.traced += *c.Traced
+				a.traced = record.AddSatInt(a.traced, *c.Traced)
 			}
 			if c.Kernel != nil {
-				a.kernel += *c.Kernel
+				a.kernel = record.AddSatInt(a.kernel, *c.Kernel)
 			}
 			if c.Status == record.StatusMismatch {
 				a.mismatchSeqs = append(a.mismatchSeqs, fmt.Sprint(iv.Seq))

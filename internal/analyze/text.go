@@ -185,7 +185,7 @@ func (t *textOut) reasons(r *Report) {
 		if i == topReasons {
 			var rest uint64
 			for _, x := range r.Reasons[i:] {
-				rest += x.Drops
+				rest = record.AddSat(rest, x.Drops)
 			}
 			items = append(items, fmt.Sprintf("%d more reasons %d", len(r.Reasons)-i, rest))
 			break
@@ -225,7 +225,7 @@ func (t *textOut) where(r *Report) {
 func (c CPUSum) activity() uint64 {
 	a := c.DropsTotal
 	if c.Softnet != nil {
-		a += c.Softnet.Dropped + c.Softnet.TimeSqueeze
+		a = record.AddSat(record.AddSat(a, c.Softnet.Dropped), c.Softnet.TimeSqueeze)
 	}
 	return a
 }
@@ -260,7 +260,7 @@ func (t *textOut) cpus(r *Report) {
 	}
 	for _, c := range cpus {
 		cells := []string{fmt.Sprint(c.CPU.CPU), fmt.Sprint(c.DropsTotal), textfmt.Rate(c.DropsPerSec), topReason(c.Drops)}
-		all.drops += c.DropsTotal
+		all.drops = record.AddSat(all.drops, c.DropsTotal)
 		if sn := c.Softnet; sn != nil {
 			cells = append(cells, fmt.Sprint(sn.Processed), fmt.Sprint(sn.Dropped), fmt.Sprint(sn.TimeSqueeze))
 			addTo(&all.proc, sn.Processed)
@@ -289,7 +289,7 @@ func (t *textOut) cpus(r *Report) {
 	if len(rest) > 0 {
 		var drops uint64
 		for _, c := range rest {
-			drops += c.DropsTotal
+			drops = record.AddSat(drops, c.DropsTotal)
 		}
 		tb.Row(fmt.Sprintf("+%d", len(rest)), fmt.Sprint(drops), textfmt.Rate(perSec(drops, r.Totals.DurationMs)), "(quieter CPUs)")
 	}

@@ -143,15 +143,15 @@ func buckets(timeline []Point, rows int) (per int, bs []*bucket) {
 		}
 		b := bs[len(bs)-1]
 		b.last, b.endMs = p.Seq, p.OffsetMs
-		b.durMs += p.DurationMs
+		b.durMs = record.AddSatInt(b.durMs, p.DurationMs)
 		addCounts(b.drops, p.Drops)
-		b.total += p.DropsTotal
+		b.total = record.AddSat(b.total, p.DropsTotal)
 		b.peak = max(b.peak, perSec(p.DropsTotal, p.DurationMs))
 		for _, c := range p.CPUs {
 			if c.BacklogDropped != nil {
 				b.hasSoftnet = true
-				b.backlog += *c.BacklogDropped
-				b.squeeze += *c.Squeezes
+				b.backlog = record.AddSat(b.backlog, *c.BacklogDropped)
+				b.squeeze = record.AddSat(b.squeeze, *c.Squeezes)
 			}
 		}
 		b.changes = append(b.changes, p.SysctlChanges...)

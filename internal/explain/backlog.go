@@ -12,10 +12,11 @@ import (
 	"github.com/droptrace/droptrace/internal/record"
 )
 
-// nextPow2 rounds up, so suggested limits are the round numbers people set.
+// nextPow2 rounds up, so suggested limits are the round numbers people set; it stops at
+// 1<<63, so a count read from a corrupt recording cannot make it loop.
 func nextPow2(v uint64) uint64 {
 	p := uint64(1)
-	for p < v {
+	for p < v && p < 1<<63 {
 		p <<= 1
 	}
 	return p
@@ -43,11 +44,11 @@ func (e *explainer) backlog() {
 		if sn == nil || sn.Dropped == 0 {
 			continue
 		}
-		total := sn.Processed + sn.Dropped
+		total := record.AddSat(sn.Processed, sn.Dropped)
 		ratio := float64(sn.Dropped) / float64(max(total, 1))
 		// A queue that could have held the interval's overflow on top of the current limit: an
 		// upper bound, since the CPU drained it meanwhile, rounded up to a power of two.
-		suggest := nextPow2(maxBacklog + sn.Dropped)
+		suggest := nextPow2(record.AddSat(maxBacklog, sn.Dropped))
 		if suggest > 1<<17 {
 			suggest = 1 << 17
 		}

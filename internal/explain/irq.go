@@ -22,9 +22,9 @@ func (e *explainer) irqConcentration() {
 	var total uint64
 	byCPU := map[int]uint64{}
 	for _, q := range e.iv.NetIRQs {
-		total += q.Count
+		total = record.AddSat(total, q.Count)
 		for cpu, v := range q.ByCPU {
-			byCPU[cpu] += v
+			byCPU[cpu] = record.AddSat(byCPU[cpu], v)
 		}
 	}
 	if total < 100 {

@@ -21,11 +21,11 @@ func (e *explainer) socketRcvbuf() {
 	var received uint64
 	for _, c := range e.iv.CPUs {
 		if c.Softnet != nil {
-			received += c.Softnet.Processed
+			received = record.AddSat(received, c.Softnet.Processed)
 		}
 	}
 	ev := map[string]any{"drops": n, "drops_per_sec": e.perSec(n), "packets_received": received,
-		"dropped_pct": pct(n, received), "udp_in_datagrams": e.iv.SNMP["Udp"]["InDatagrams"] + e.iv.SNMP["Udp6"]["InDatagrams"]}
+		"dropped_pct": pct(n, received), "udp_in_datagrams": record.AddSatInt(e.iv.SNMP["Udp"]["InDatagrams"], e.iv.SNMP["Udp6"]["InDatagrams"])}
 	share := ""
 	if received > 0 {
 		share = fmt.Sprintf(" (%.2f%% of the packets this host received)", pct(n, received))

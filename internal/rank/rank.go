@@ -9,6 +9,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/droptrace/droptrace/internal/record"
 )
 
 // Entry is one named count, e.g. a drop reason and how many drops it had.
@@ -39,11 +41,12 @@ func ByCount(m map[string]uint64, n int) []Entry {
 	return out
 }
 
-// Total is the sum of m's counts.
+// Total is the sum of m's counts, saturating (record.AddSat): counts read from a file must
+// not wrap round to a small total.
 func Total(m map[string]uint64) uint64 {
 	var s uint64
 	for _, v := range m {
-		s += v
+		s = record.AddSat(s, v)
 	}
 	return s
 }
