@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/droptrace/droptrace/internal/analyze"
+	"github.com/droptrace/droptrace/internal/textfmt"
 )
 
 const analyzeUsage = `droptrace analyze: report on recordings made with --output, on any machine, no root.
@@ -47,7 +48,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "droptrace analyze: %v (see droptrace analyze --help)\n", err)
+		fmt.Fprintf(stderr, "droptrace analyze: %s (see droptrace analyze --help)\n", textfmt.Terminal(err.Error()))
 		return 2
 	}
 	if *format != "text" && *format != "json" {
@@ -75,7 +76,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 	for _, name := range fs.Args() {
 		rec, ws, err := readRecording(name)
 		if err != nil {
-			fmt.Fprintln(stderr, "droptrace analyze:", err)
+			analyzeError(stderr, err)
 			return 1
 		}
 		recs = append(recs, rec)
@@ -85,7 +86,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 
 	if *chart != "" {
 		if err := writeChart(*chart, doc, html); err != nil {
-			fmt.Fprintln(stderr, "droptrace analyze:", err)
+			analyzeError(stderr, err)
 			return 1
 		}
 	}
@@ -100,10 +101,16 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 		err = analyze.WriteText(stdout, doc)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "droptrace analyze:", err)
+		analyzeError(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// analyzeError says err on stderr, escaped (textfmt.Terminal): it quotes file names, which
+// are anyone's, and may quote a recording.
+func analyzeError(stderr io.Writer, err error) {
+	fmt.Fprintln(stderr, "droptrace analyze:", textfmt.Terminal(err.Error()))
 }
 
 func readRecording(name string) (*analyze.Recording, []analyze.Warning, error) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/droptrace/droptrace/internal/textfmt/texttest"
 )
 
 const fixtures = "../../internal/analyze/testdata/"
@@ -92,5 +94,25 @@ func TestAnalyzeBadInput(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"analyze", "--help"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "droptrace analyze --chart burst.svg before.jsonl after.jsonl") {
 		t.Errorf("analyze --help: %d %q", code, errb.String())
+	}
+}
+
+// A file name is anyone's, and an I/O error quotes it: what analyze says on stderr is
+// escaped, so a name cannot drive the terminal of whoever runs it.
+func TestAnalyzeEscapesNames(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, texttest.Hostile+".jsonl")
+	empty := filepath.Join(dir, "e"+texttest.Hostile+".jsonl")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{missing, empty} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"analyze", name}, &out, &errb); code != 1 {
+			t.Errorf("%q: exit %d, want 1", name, code)
+		}
+		if err := texttest.Printable(errb.String()); err != nil || !strings.Contains(errb.String(), `\x1b]0;PWN\x07`) {
+			t.Errorf("stderr %q not escaped: %v", errb.String(), err)
+		}
 	}
 }
