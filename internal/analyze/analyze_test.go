@@ -74,8 +74,8 @@ func TestGolden(t *testing.T) {
 	if len(ws) != 0 {
 		t.Errorf("warnings on a clean recording: %v", ws)
 	}
-	if rec.DropEvents != 4 || len(rec.Intervals) != 8 || rec.Summary == nil {
-		t.Errorf("read %d drop events, %d intervals, summary %v; want 4, 8, a summary", rec.DropEvents, len(rec.Intervals), rec.Summary != nil)
+	if rec.DropEvents != 4 || rec.Intervals != 8 || rec.Summary == nil {
+		t.Errorf("read %d drop events, %d intervals, summary %v; want 4, 8, a summary", rec.DropEvents, rec.Intervals, rec.Summary != nil)
 	}
 	text, js := render(t, []*Recording{rec}, ws)
 	golden(t, "incident.txt", text)
@@ -150,12 +150,12 @@ func TestJSONShape(t *testing.T) {
 // is what the session itself wrote as its summary, and gives the same verdicts.
 func TestSumOfIntervalsIsTheSummary(t *testing.T) {
 	rec, _ := mustRead(t, "dtlab.jsonl", readFixture(t, "dtlab.jsonl"))
-	s := sumIntervals(rec.Intervals)
+	s := rec.Sum
 	want := rec.Summary
 	if !reflect.DeepEqual(s.Drops, want.Drops) {
 		t.Errorf("drops %v, summary %v", s.Drops, want.Drops)
 	}
-	if d := s.DurationMs - want.DurationMs; d < -int64(len(rec.Intervals)) || d > int64(len(rec.Intervals)) {
+	if d := s.DurationMs - want.DurationMs; d < -int64(rec.Intervals) || d > int64(rec.Intervals) {
 		t.Errorf("duration %d ms, summary %d ms: more than the intervals' rounding apart", s.DurationMs, want.DurationMs)
 	}
 	for i, c := range s.CPUs {
@@ -212,7 +212,7 @@ func TestSumChecks(t *testing.T) {
 			{Check: "time_squeeze", CPU: ptr(1), Traced: i(1), Kernel: i(2), Status: record.StatusMismatch, ExplainedBy: "net_rx_coverage", Note: "b"},
 		}},
 	}
-	got := sumChecks(ivs)
+	got := sumIntervals(ivs).Checks
 	want := []record.Check{
 		{Check: "backlog_drops", Traced: i(13), Kernel: i(15), Status: record.StatusMismatch,
 			Note: "mismatch in 1 of 3 intervals (2); the last said: 2 backlog drops not traced"},

@@ -123,8 +123,8 @@ func chartSVG(d *Document) ([]byte, error) {
 				p.Title.Text = fmt.Sprintf("[%d] %s", i+1, titles[j])
 			}
 			p.X.Label.Text = xLabel
-			if s := newSeries(r); s.per > 1 {
-				p.X.Label.Text += fmt.Sprintf(" (each step: %d intervals)", s.per)
+			if s := newSeries(r); s.intervals() > 1 {
+				p.X.Label.Text += fmt.Sprintf(" (each step: %d intervals)", s.intervals())
 			}
 			p.Y.Label.Text = yLabels[j]
 			p.Y.Min, p.Y.Max = 0, ymax

@@ -68,6 +68,14 @@ func (s series) counts() []float64 { return make([]float64, len(s.dur)) }
 
 func (s series) step(i int) int { return i / s.per }
 
+// intervals is how many intervals a step holds: per points of as many as the timeline merged.
+func (s series) intervals() int {
+	if len(s.r.Timeline) == 0 {
+		return s.per
+	}
+	return s.per * s.r.Timeline[0].count()
+}
+
 // steps turns per-step counts into rates, drawn over the step they were counted in.
 func (s series) steps(counts []float64) plotter.XYs {
 	pts := make(plotter.XYs, 0, len(counts)+1)

@@ -43,13 +43,18 @@ func (w Warning) String() string {
 	return textfmt.Terminal(fmt.Sprintf("%s: %s", w.File, w.Message))
 }
 
-// Recording is what could be read of one file.
+// Recording is what could be read of one file. Its interval records are not kept: each is
+// folded, as it is read, into Timeline and Sum (fold.go).
 type Recording struct {
-	File      string
-	Start     *record.Start
-	Intervals []*record.Interval
-	// Summary is nil when the session did not end cleanly (killed, crashed, disk full).
-	Summary *record.Interval
+	File  string
+	Start *record.Start
+	// Intervals is how many interval records were used.
+	Intervals int
+	// Timeline has a point per interval, merged past maxPoints (timelineFold).
+	Timeline []Point
+	// Summary is nil when the session did not end cleanly (killed, crashed, disk full); Sum,
+	// the sum of the intervals (sumIntervals; nil without intervals), then stands in for it.
+	Summary, Sum *record.Interval
 	// DropEvents counts drop records (written with --events); they are not kept.
 	DropEvents int
 	// Lines is how many lines were read, BadLines how many of them could not be used.
@@ -90,17 +95,48 @@ func Read(name string, r io.Reader) (*Recording, []Warning, error) {
 	if rd.suppressed > 0 {
 		rd.warnFile("%d more bad lines not listed (%d of %d lines could not be used)", rd.suppressed, rec.BadLines, rec.Lines)
 	}
-	if rec.Start == nil {
-		return nil, nil, fmt.Errorf("%s: no start record in %d lines: not a droptrace recording, or its first line is damaged", name, rec.Lines)
+	if rd.notes > maxLineWarnings {
+		rd.warnFile("%d more warnings about records out of place not listed", rd.notes-maxLineWarnings)
 	}
-	if len(rec.Intervals) == 0 && rec.Summary == nil {
+	if rec.Start == nil {
+		return nil, nil, fmt.Errorf("%s: no start record in %d lines: %w, or its first line is damaged", name, rec.Lines, ErrNotRecording)
+	}
+	if rec.Intervals == 0 && rec.Summary == nil {
 		return nil, nil, fmt.Errorf("%s: no interval or summary record: nothing to analyze (the session ended before its first interval)", name)
 	}
-	rd.checkSequence()
+	rd.warnings = append(rd.warnings, rd.seqNotes.ws...)
+	if rd.seqNotes.more > 0 {
+		rd.warnFile("%d more warnings about the interval sequence not listed", rd.seqNotes.more)
+	}
+	rec.Timeline = rd.timeline.points
+	if rd.sum != nil {
+		rec.Sum = rd.sum.result()
+	}
 	if rec.Summary == nil {
-		rd.warnFile("no summary record: the session did not end cleanly (killed?); totals, checks and verdicts are the sum of its %d intervals", len(rec.Intervals))
+		rd.warnFile("no summary record: the session did not end cleanly (killed?); totals, checks and verdicts are the sum of its %d intervals", rec.Intervals)
+		if rd.sum.trimmed {
+			rd.warnFile("the sum of the intervals keeps the %d largest call sites, ports and checks and the first %d sysctl and multicast changes: the rest are left out", maxSumEntries, maxSumEntries)
+		}
 	}
 	return rec, rd.warnings, nil
+}
+
+// ErrNotRecording is wrapped by the errors for input that is not a droptrace recording.
+var ErrNotRecording = errors.New("not a droptrace recording")
+
+// warnList keeps the first maxLineWarnings warnings of a kind and counts the rest, so that
+// a long damaged file cannot grow memory with warnings.
+type warnList struct {
+	ws   []Warning
+	more int
+}
+
+func (l *warnList) add(w Warning) {
+	if len(l.ws) >= maxLineWarnings {
+		l.more++
+		return
+	}
+	l.ws = append(l.ws, w)
 }
 
 type reader struct {
@@ -108,9 +144,20 @@ type reader struct {
 	br         *bufio.Reader
 	warnings   []Warning
 	suppressed int
-	// lines of the intervals, for messages about the sequence.
-	ivLines []int
-	sumLine int
+	// notes counts records out of place; seqNotes are the interval sequence's gaps and
+	// disorder, listed after the other warnings.
+	notes    int
+	seqNotes warnList
+	sumLine  int
+	sum      *intervalSum
+	timeline timelineFold
+	// prevSeq and prevTime are the last interval's, for the sequence checks.
+	prevSeq  int
+	prevTime time.Time
+	// sinceRecord is how many bytes were read since the last record that decoded, used
+	// whether parse decoded one from the current line.
+	sinceRecord int64
+	used        bool
 }
 
 func (rd *reader) warnFile(format string, args ...any) {
@@ -129,12 +176,15 @@ func (rd *reader) bad(line int, format string, args ...any) {
 
 // note reports a usable line that is out of place.
 func (rd *reader) note(line int, format string, args ...any) {
+	if rd.notes++; rd.notes > maxLineWarnings {
+		return
+	}
 	rd.warnings = append(rd.warnings, Warning{File: rd.rec.File, Line: line, Message: fmt.Sprintf(format, args...)})
 }
 
 func (rd *reader) read() error {
 	for n := 1; ; n++ {
-		line, complete, tooLong, err := rd.nextLine()
+		line, size, complete, tooLong, err := rd.nextLine()
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s: line %d: %w", rd.rec.File, n, err)
 		}
@@ -142,6 +192,7 @@ func (rd *reader) read() error {
 			return nil
 		}
 		rd.rec.Lines = n
+		rd.used = false
 		switch {
 		case tooLong:
 			rd.bad(n, "line longer than %d bytes skipped: not a droptrace record", maxLine)
@@ -150,18 +201,37 @@ func (rd *reader) read() error {
 				return fatal
 			}
 		}
+		rd.sinceRecord += size
+		if rd.used {
+			rd.sinceRecord = 0
+		}
+		if rd.sinceRecord > maxGap() {
+			// /dev/zero, a binary, or a recording followed by something else: reading on
+			// would only burn time, and a pipe would never end.
+			if rd.rec.Start == nil {
+				return fmt.Errorf("%s: no start record in the first %d bytes (%d lines): %w", rd.rec.File, rd.sinceRecord, n, ErrNotRecording)
+			}
+			rd.warnFile("stopped reading at line %d: %d bytes without a droptrace record since the last one; the rest of the file is not a recording", n, rd.sinceRecord)
+			return nil
+		}
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 	}
 }
 
+// maxGap is how many bytes may pass without a usable record before reading stops: room for
+// one line over maxLine, but not two.
+func maxGap() int64 { return 2 * int64(maxLine) }
+
 // nextLine returns the next line without its newline. complete is false for a last line that
 // has no newline; tooLong is set (and the line discarded) past maxLine.
-func (rd *reader) nextLine() (line []byte, complete, tooLong bool, err error) {
+// size is the bytes consumed, newline included.
+func (rd *reader) nextLine() (line []byte, size int64, complete, tooLong bool, err error) {
 	var buf []byte
 	for {
 		frag, err := rd.br.ReadSlice('\n')
+		size += int64(len(frag))
 		if !tooLong {
 			if len(buf)+len(frag) > maxLine {
 				tooLong, buf = true, nil
@@ -170,14 +240,17 @@ func (rd *reader) nextLine() (line []byte, complete, tooLong bool, err error) {
 			}
 		}
 		switch {
+		case errors.Is(err, bufio.ErrBufferFull) && tooLong && size > maxGap():
+			// A line without end (/dev/zero): read stops on it, see maxGap.
+			return nil, size, true, true, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case err != nil:
-			return buf, false, tooLong, err
+			return buf, size, false, tooLong, err
 		case tooLong:
-			return nil, true, true, nil
+			return nil, size, true, true, nil
 		}
-		return bytes.TrimSuffix(buf[:len(buf)-1], []byte{'\r'}), true, false, nil
+		return bytes.TrimSuffix(buf[:len(buf)-1], []byte{'\r'}), size, true, false, nil
 	}
 }
 
@@ -196,7 +269,8 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 			// anywhere, and everything before it is whole.
 			rd.rec.Truncated = true
 			rd.rec.BadLines++
-			rd.note(n, "last line cut off after %d bytes (the session was killed?): read up to line %d", len(line), n-1)
+			rd.warnings = append(rd.warnings, Warning{File: rd.rec.File, Line: n,
+				Message: fmt.Sprintf("last line cut off after %d bytes (the session was killed?): read up to line %d", len(line), n-1)})
 			return nil
 		}
 		var typ *json.UnmarshalTypeError
@@ -229,6 +303,11 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 			return fmt.Errorf("%s:%d: schema_version %d is newer than this droptrace reads (%d): analyze it with the droptrace that wrote it (%s) or a newer one", rd.rec.File, n, s.SchemaVersion, record.SchemaVersion,
 				textfmt.Terminal(s.Version)) // the recording's words, in an error said to a person
 		}
+		rd.used = true
+		if err := validCPUs(s.CPUs); err != nil {
+			rd.bad(n, "start record: %v: line skipped", err)
+			return nil
+		}
 		if s.SchemaVersion < 1 {
 			rd.note(n, "start record has no schema_version: read as version %d", record.SchemaVersion)
 		}
@@ -236,6 +315,11 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 	case record.TypeInterval, record.TypeSummary:
 		var iv record.Interval
 		if err := unmarshal(line, &iv); err != nil {
+			rd.bad(n, "%s record: %v: line skipped", *hdr.Type, err)
+			return nil
+		}
+		rd.used = true
+		if err := validInterval(&iv); err != nil {
 			rd.bad(n, "%s record: %v: line skipped", *hdr.Type, err)
 			return nil
 		}
@@ -249,8 +333,7 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 		case rd.rec.Summary != nil:
 			rd.note(n, "interval record after the summary (line %d): ignored", rd.sumLine)
 		default:
-			rd.rec.Intervals = append(rd.rec.Intervals, &iv)
-			rd.ivLines = append(rd.ivLines, n)
+			rd.fold(n, &iv)
 		}
 	case record.TypeDrop:
 		// Only counted: the interval records already hold every drop (events are sampled),
@@ -260,6 +343,7 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 			rd.bad(n, "drop record: %v: line skipped", err)
 			return nil
 		}
+		rd.used = true
 		rd.rec.DropEvents++
 	default:
 		rd.bad(n, "unknown record type %q (written by a newer droptrace?): line skipped", *hdr.Type)
@@ -300,20 +384,40 @@ func typeName(goType string) string {
 	return goType
 }
 
-// checkSequence reports intervals that are missing or out of order: the timeline then has a
-// hole, and a sum of intervals undercounts.
-func (rd *reader) checkSequence() {
-	prev := 0
-	for i, iv := range rd.rec.Intervals {
-		switch {
-		case iv.Seq == prev+1:
-		case iv.Seq > prev+1 && iv.Seq == prev+2:
-			rd.note(rd.ivLines[i], "interval %d is missing (before this line): the timeline has a gap", prev+1)
-		case iv.Seq > prev+1:
-			rd.note(rd.ivLines[i], "intervals %d to %d are missing (before this line): the timeline has a gap", prev+1, iv.Seq-1)
-		default:
-			rd.note(rd.ivLines[i], "interval %d follows interval %d: out of order or repeated", iv.Seq, prev)
-		}
-		prev = iv.Seq
+// fold adds an interval to what the reports keep of it, and drops it.
+func (rd *reader) fold(n int, iv *record.Interval) {
+	rd.checkSequence(n, iv)
+	rd.rec.Intervals++
+	if rd.sum == nil {
+		rd.sum = newIntervalSum()
 	}
+	rd.sum.add(iv)
+	rd.timeline.add(rd.rec.Start, iv)
+}
+
+func (rd *reader) seqNote(line int, format string, args ...any) {
+	rd.seqNotes.add(Warning{File: rd.rec.File, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// checkSequence reports intervals that are missing or out of order, or whose time goes back:
+// the timeline then has a hole, and a sum of intervals undercounts.
+func (rd *reader) checkSequence(n int, iv *record.Interval) {
+	prev := rd.prevSeq
+	switch {
+	case iv.Seq == prev+1:
+	case iv.Seq > prev+1 && iv.Seq == prev+2:
+		rd.seqNote(n, "interval %d is missing (before this line): the timeline has a gap", prev+1)
+	case iv.Seq > prev+1:
+		rd.seqNote(n, "intervals %d to %d are missing (before this line): the timeline has a gap", prev+1, iv.Seq-1)
+	default:
+		rd.seqNote(n, "interval %d follows interval %d: out of order or repeated", iv.Seq, prev)
+	}
+	inOrder := iv.Seq > prev
+	rd.prevSeq = iv.Seq
+	t := time.Time(iv.Time)
+	if inOrder && !rd.prevTime.IsZero() && t.Before(rd.prevTime) {
+		rd.seqNote(n, "interval %d ends at %s, before the interval before it (%s): the clock went back, or the lines are out of order",
+			iv.Seq, t.UTC().Format(time.RFC3339Nano), rd.prevTime.UTC().Format(time.RFC3339Nano))
+	}
+	rd.prevTime = t
 }

@@ -25,8 +25,8 @@ func cut(t *testing.T, data []byte) []byte {
 func TestTruncated(t *testing.T) {
 	data := cut(t, readFixture(t, "incident.jsonl"))
 	rec, ws := mustRead(t, "killed.jsonl", data)
-	if !rec.Truncated || rec.Summary != nil || len(rec.Intervals) != 7 {
-		t.Fatalf("truncated %v, summary %v, %d intervals; want true, none, 7", rec.Truncated, rec.Summary != nil, len(rec.Intervals))
+	if !rec.Truncated || rec.Summary != nil || rec.Intervals != 7 {
+		t.Fatalf("truncated %v, summary %v, %d intervals; want true, none, 7", rec.Truncated, rec.Summary != nil, rec.Intervals)
 	}
 	lines := bytes.Count(data, []byte("\n")) + 1
 	var cutMsg, killedMsg bool
@@ -65,8 +65,8 @@ func TestCorrupted(t *testing.T) {
 	if got := ws[0].String(); !strings.HasPrefix(got, "corrupt.jsonl:5: not JSON") {
 		t.Errorf("warning reads %q", got)
 	}
-	if len(rec.Intervals) != 8 || rec.Summary == nil || rec.BadLines != 1 {
-		t.Errorf("%d intervals, summary %v, %d bad lines; want the rest used", len(rec.Intervals), rec.Summary != nil, rec.BadLines)
+	if rec.Intervals != 8 || rec.Summary == nil || rec.BadLines != 1 {
+		t.Errorf("%d intervals, summary %v, %d bad lines; want the rest used", rec.Intervals, rec.Summary != nil, rec.BadLines)
 	}
 	want, _ := mustRead(t, "incident.jsonl", clean)
 	if !reflect.DeepEqual(Analyze(rec).Verdicts, Analyze(want).Verdicts) {
@@ -110,8 +110,8 @@ func TestBadLines(t *testing.T) {
 		if len(ws) != 1 || ws[0].Line != 3 || !strings.Contains(ws[0].Message, tc.want) || !strings.Contains(ws[0].Message, "skipped") {
 			t.Errorf("%s: warnings %v; want line 3: %s ... skipped", tc.line, ws, tc.want)
 		}
-		if len(rec.Intervals) != 2 || rec.BadLines != 1 {
-			t.Errorf("%s: %d intervals, %d bad lines; want 2 and 1", tc.line, len(rec.Intervals), rec.BadLines)
+		if rec.Intervals != 2 || rec.BadLines != 1 {
+			t.Errorf("%s: %d intervals, %d bad lines; want 2 and 1", tc.line, rec.Intervals, rec.BadLines)
 		}
 	}
 }
@@ -141,8 +141,8 @@ func TestOutOfPlace(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if len(rec.Intervals) != 4 {
-		t.Errorf("%d intervals kept, want 4", len(rec.Intervals))
+	if rec.Intervals != 4 {
+		t.Errorf("%d intervals kept, want 4", rec.Intervals)
 	}
 }
 
@@ -227,8 +227,8 @@ func TestTooLongLine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ws) < 1 || ws[0].Line != 2 || !strings.Contains(ws[0].Message, "line longer than 3145728 bytes skipped") || len(rec.Intervals) != 1 {
-			t.Errorf("warnings %v, %d intervals", ws, len(rec.Intervals))
+		if len(ws) < 1 || ws[0].Line != 2 || !strings.Contains(ws[0].Message, "line longer than 3145728 bytes skipped") || rec.Intervals != 1 {
+			t.Errorf("warnings %v, %d intervals", ws, rec.Intervals)
 		}
 	}
 }

@@ -4,11 +4,9 @@ package analyze
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"reflect"
 	"sort"
-	"strings"
 
 	"github.com/droptrace/droptrace/internal/explain"
 	"github.com/droptrace/droptrace/internal/rank"
@@ -52,7 +50,8 @@ type Report struct {
 	Totals  Totals      `json:"totals"`
 	Reasons []ReasonSum `json:"reasons"`
 	CPUs    []CPUSum    `json:"cpus"`
-	// Timeline has one point per interval record, in order.
+	// Timeline has one point per interval record, in order; past maxPoints, neighbours are
+	// merged (see timelineFold).
 	Timeline []Point `json:"timeline"`
 
 	// Verdicts are re-derived from Summary with internal/explain: what this droptrace's rules
@@ -102,8 +101,8 @@ type CPUSum struct {
 // Analyze builds the report of one recording.
 func Analyze(rec *Recording) *Report {
 	r := &Report{
-		File: rec.File, Start: rec.Start, Intervals: len(rec.Intervals), DropEvents: rec.DropEvents,
-		Truncated: rec.Truncated, BadLines: rec.BadLines,
+		File: rec.File, Start: rec.Start, Intervals: rec.Intervals, DropEvents: rec.DropEvents,
+		Truncated: rec.Truncated, BadLines: rec.BadLines, Timeline: rec.Timeline,
 	}
 	if rec.Summary != nil {
 		s := *rec.Summary
@@ -111,7 +110,7 @@ func Analyze(rec *Recording) *Report {
 		s.Verdicts = nil
 		r.Summary = &s
 	} else {
-		r.Source, r.Summary = SourceIntervals, sumIntervals(rec.Intervals)
+		r.Source, r.Summary = SourceIntervals, rec.Sum
 	}
 	r.End = r.Summary.Time
 	r.Verdicts = explain.Explain(rec.Start, r.Summary)
@@ -123,7 +122,9 @@ func Analyze(rec *Recording) *Report {
 	}
 	r.RecordedDiffer = r.Source == SourceSummary && !sameVerdicts(r.Verdicts, r.RecordedVerdicts)
 	r.totals()
-	r.timeline(rec)
+	if r.Timeline == nil {
+		r.Timeline = []Point{}
+	}
 	return r
 }
 
@@ -228,21 +229,16 @@ func sameVerdicts(a, b []record.Verdict) bool {
 // sumIntervals stands in for the summary record of a session that was killed before writing
 // it, summed the way the session sums its own (record.Interval.Add). Two things differ from
 // a real summary and are said where they show: locations are summed from each interval's top
-// record.TopLocations, and checks are combined from the intervals' (see sumChecks) instead of
+// record.TopLocations, and checks are combined from the intervals' (see checkSum) instead of
 // being recomputed on the sums, since a record does not carry everything they need
-// (per-namespace protocol splits, read skew).
+// (per-namespace protocol splits, read skew). Read folds the intervals as it reads them; this
+// is the same for a slice.
 func sumIntervals(ivs []*record.Interval) *record.Interval {
-	s := &record.Interval{
-		Header: record.Header{Type: record.TypeSummary}, Drops: map[string]uint64{},
-		SNMP: map[string]map[string]int64{}, Checks: []record.Check{}, Locations: []record.Location{},
-		Devices: []record.Device{},
-	}
+	s := newIntervalSum()
 	for _, iv := range ivs {
-		s.Add(iv)
+		s.add(iv)
 	}
-	s.Trim()
-	s.Checks = sumChecks(ivs)
-	return s
+	return s.result()
 }
 
 func sortedInts[V any](m map[int]V) []int {
@@ -255,91 +251,3 @@ func sortedInts[V any](m map[int]V) []int {
 }
 
 func addCounts(dst, src map[string]uint64) { record.AddCounts(dst, src) }
-
-// sumChecks combines each check over the intervals: the counts are summed where the check
-// could be made; it is a mismatch when it was one in any interval (a mismatch is never hidden
-// in a sum where it might cancel out), explained when every mismatching interval named the
-// same measured cause, and unavailable only when it was in every interval.
-func sumChecks(ivs []*record.Interval) []record.Check {
-	type acc struct {
-		chk                       record.Check
-		traced, kernel            int64
-		made, unavailable         int
-		mismatchSeqs              []string
-		explained                 string
-		explainedAll              bool
-		lastUnavailable, lastNote string
-	}
-	var order []string
-	accs := map[string]*acc{}
-	for _, iv := range ivs {
-		for _, c := range iv.Checks {
-			k := c.Check
-			if c.CPU != nil {
-				k = fmt.Sprintf("%s/%d", c.Check, *c.CPU)
-			}
-			a := accs[k]
-			if a == nil {
-				a = &acc{chk: record.Check{Check: c.Check, CPU: c.CPU}, explainedAll: true}
-				accs[k] = a
-				order = append(order, k)
-			}
-			if c.Status == record.StatusUnavailable {
-				a.unavailable++
-				a.lastUnavailable = c.Note
-				continue
-			}
-			a.made++
-			if c.Traced != nil {
-				a.traced = record.AddSatInt(a.traced, *c.Traced)
-			}
-			if c.Kernel != nil {
-				a.kernel = record.AddSatInt(a.kernel, *c.Kernel)
-			}
-			if c.Status == record.StatusMismatch {
-				a.mismatchSeqs = append(a.mismatchSeqs, fmt.Sprint(iv.Seq))
-				a.lastNote = c.Note
-				switch {
-				case c.ExplainedBy == "":
-					a.explainedAll = false
-				case a.explained == "":
-					a.explained = c.ExplainedBy
-				case a.explained != c.ExplainedBy:
-					a.explainedAll = false
-				}
-			}
-		}
-	}
-	out := []record.Check{}
-	for _, k := range order {
-		a := accs[k]
-		c := a.chk
-		if a.made == 0 {
-			c.Status, c.Note = record.StatusUnavailable, a.lastUnavailable
-			out = append(out, c)
-			continue
-		}
-		c.Traced, c.Kernel = ptr(a.traced), ptr(a.kernel)
-		var notes []string
-		if len(a.mismatchSeqs) > 0 {
-			c.Status = record.StatusMismatch
-			if a.explainedAll {
-				c.ExplainedBy = a.explained
-			}
-			seqs := a.mismatchSeqs
-			if len(seqs) > 8 {
-				seqs = append(seqs[:8:8], "...")
-			}
-			notes = append(notes, fmt.Sprintf("mismatch in %d of %d intervals (%s); the last said: %s",
-				len(a.mismatchSeqs), a.made, strings.Join(seqs, ", "), a.lastNote))
-		} else {
-			c.Status = record.StatusMatch
-		}
-		if a.unavailable > 0 {
-			notes = append(notes, fmt.Sprintf("unavailable in %d intervals (%s): the counts are of the other %d", a.unavailable, a.lastUnavailable, a.made))
-		}
-		c.Note = strings.Join(notes, "; ")
-		out = append(out, c)
-	}
-	return out
-}

@@ -6,22 +6,26 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/droptrace/droptrace/internal/explain"
-	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
-// Point is one interval of the timeline.
+// Point is one interval of the timeline, or, in a recording of more than maxPoints intervals,
+// consecutive intervals summed (Intervals, LastSeq and PeakDropsPerSec are then set).
 type Point struct {
-	Seq        int               `json:"seq"`
-	Time       record.Time       `json:"time"`
-	OffsetMs   int64             `json:"offset_ms"`
-	DurationMs int64             `json:"duration_ms"`
-	Drops      map[string]uint64 `json:"drops"`
-	DropsTotal uint64            `json:"drops_total"`
-	CPUs       []PointCPU        `json:"cpus"`
+	Seq int `json:"seq"`
+	// LastSeq is the seq of the last interval of a merged point.
+	LastSeq int `json:"last_seq,omitempty"`
+	// Intervals is how many intervals a merged point holds.
+	Intervals int `json:"intervals,omitempty"`
+	// PeakDropsPerSec is the drops/s of a merged point's worst interval.
+	PeakDropsPerSec float64           `json:"peak_drops_per_sec,omitempty"`
+	Time            record.Time       `json:"time"`
+	OffsetMs        int64             `json:"offset_ms"`
+	DurationMs      int64             `json:"duration_ms"`
+	Drops           map[string]uint64 `json:"drops"`
+	DropsTotal      uint64            `json:"drops_total"`
+	CPUs            []PointCPU        `json:"cpus"`
 	// SysctlChanges and Verdicts (re-derived) say what happened in the interval.
 	SysctlChanges []string       `json:"sysctl_changes,omitempty"`
 	Verdicts      []PointVerdict `json:"verdicts,omitempty"`
@@ -86,34 +90,6 @@ type PointCPU struct {
 	TimeSqueezes   *uint64 `json:"time_squeezes,omitempty"`
 }
 
-func (r *Report) timeline(rec *Recording) {
-	start := time.Time(rec.Start.Time)
-	r.Timeline = []Point{}
-	for _, iv := range rec.Intervals {
-		p := Point{
-			Seq: iv.Seq, Time: iv.Time, OffsetMs: time.Time(iv.Time).Sub(start).Milliseconds(), DurationMs: iv.DurationMs,
-			Drops: iv.Drops, DropsTotal: rank.Total(iv.Drops), CPUs: []PointCPU{}, SysctlChanges: iv.SysctlChanges,
-		}
-		if p.Drops == nil {
-			p.Drops = map[string]uint64{}
-		}
-		for _, c := range iv.CPUs {
-			pc := PointCPU{CPU: c.CPU, Drops: rank.Total(c.Drops)}
-			if sn := c.Softnet; sn != nil {
-				pc.BacklogDropped, pc.Squeezes = ptr(sn.Dropped), ptr(sn.TimeSqueeze)
-			}
-			if n := c.NetRx; n != nil {
-				pc.BudgetSqueezes, pc.TimeSqueezes = ptr(n.BudgetSqueezes), ptr(n.TimeSqueezes)
-			}
-			p.CPUs = append(p.CPUs, pc)
-		}
-		for _, v := range explain.Explain(rec.Start, iv) {
-			p.Verdicts = append(p.Verdicts, pointVerdict(v))
-		}
-		r.Timeline = append(r.Timeline, p)
-	}
-}
-
 // bucket is one row of the text timeline: one interval, or consecutive ones summed.
 type bucket struct {
 	first, last      int // seq
@@ -133,20 +109,23 @@ func (b *bucket) quiet() bool {
 	return b.total == 0 && b.backlog == 0 && b.squeeze == 0 && len(b.changes) == 0
 }
 
-// buckets groups the timeline into at most rows buckets of per consecutive intervals, so
-// that a long recording stays a table a person reads.
+// buckets groups the timeline into at most rows buckets of consecutive points, so that a
+// long recording stays a table a person reads; per is how many intervals a bucket holds.
 func buckets(timeline []Point, rows int) (per int, bs []*bucket) {
-	per = max(1, (len(timeline)+rows-1)/rows)
+	perPoints := max(1, (len(timeline)+rows-1)/rows)
+	if len(timeline) > 0 {
+		per = perPoints * timeline[0].count()
+	}
 	for i, p := range timeline {
-		if i%per == 0 {
+		if i%perPoints == 0 {
 			bs = append(bs, &bucket{first: p.Seq, drops: map[string]uint64{}})
 		}
 		b := bs[len(bs)-1]
-		b.last, b.endMs = p.Seq, p.OffsetMs
+		b.last, b.endMs = p.last(), p.OffsetMs
 		b.durMs = record.AddSatInt(b.durMs, p.DurationMs)
 		addCounts(b.drops, p.Drops)
 		b.total = record.AddSat(b.total, p.DropsTotal)
-		b.peak = max(b.peak, perSec(p.DropsTotal, p.DurationMs))
+		b.peak = max(b.peak, p.peak())
 		for _, c := range p.CPUs {
 			if c.BacklogDropped != nil {
 				b.hasSoftnet = true

@@ -98,7 +98,7 @@ func TestReadRecordingRejectsCutLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Drops != 1 || rec.Lines != 4 || len(rec.Intervals) != 1 || TotalDrops(rec.Summary) != 1 {
+	if rec.Drops != 1 || rec.Lines != 4 || rec.Intervals != 1 || TotalDrops(rec.Summary) != 1 {
 		t.Errorf("%+v", rec)
 	}
 	// want is what the error must say: the file, and the line when one is at fault.
