@@ -22,7 +22,8 @@ var (
 	// by one. Past it, neighbours are merged in pairs (Point.Intervals says how many).
 	maxPoints = 3600
 	// maxSumEntries bounds the lists a sum of intervals grows with new names (call sites,
-	// ports, checks) and the sysctl and multicast changes it appends.
+	// ports, checks, devices, IRQs, interfaces' rx_dropped) and the sysctl and multicast changes
+	// it appends.
 	maxSumEntries = 1024
 )
 
@@ -53,10 +54,19 @@ func (a *intervalSum) add(iv *record.Interval) {
 	a.trimmed = bound(&a.s.Ports) || a.trimmed
 	a.trimmed = bound(&a.s.SysctlChanges) || a.trimmed
 	a.trimmed = bound(&a.s.McastChanges) || a.trimmed
+	a.trimmed = bound(&a.s.Devices) || a.trimmed
+	a.trimmed = bound(&a.s.NetIRQs) || a.trimmed
+	if len(a.s.RxDropped) > 2*maxSumEntries {
+		// Keyed by interface, which churns on a container host; the largest are kept.
+		for _, e := range rank.ByCount(a.s.RxDropped, -1)[maxSumEntries:] {
+			delete(a.s.RxDropped, e.Key)
+		}
+		a.trimmed = true
+	}
 }
 
 // bound keeps the first maxSumEntries of a list: the largest, for the lists Add keeps sorted
-// by count, and the earliest for changes.
+// by count, the earliest for changes, and the lowest keys for devices and IRQs.
 func bound[T any](l *[]T) bool {
 	if len(*l) <= maxSumEntries {
 		return false

@@ -198,3 +198,22 @@ func TestEndlessInput(t *testing.T) {
 		t.Errorf("%d intervals, want the one before the zeros", rec.Intervals)
 	}
 }
+
+// A file that invents a drop reason per line cannot grow the sums and the timeline: past
+// maxNames distinct names, such lines are skipped.
+func TestNamesBounded(t *testing.T) {
+	lines := []string{limitStart}
+	for seq := 1; seq <= maxNames+10; seq++ {
+		lines = append(lines, fmt.Sprintf(`{"type":"interval","time":"2025-11-23T03:13:26.500000000Z","seq":%d,"duration_ms":1000,"drops":{"R%d":1}}`, seq, seq))
+	}
+	rec, ws, err := Read("names.jsonl", strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Intervals != maxNames || rec.BadLines != 10 || len(rec.Sum.Drops) != maxNames {
+		t.Errorf("%d intervals, %d bad lines, %d reasons summed; want %d, 10, %d", rec.Intervals, rec.BadLines, len(rec.Sum.Drops), maxNames, maxNames)
+	}
+	if len(ws) == 0 || ws[0].Line != maxNames+2 || !strings.Contains(ws[0].Message, "more than 2048 distinct drop reasons") {
+		t.Errorf("first warning %v", ws[:min(len(ws), 1)])
+	}
+}

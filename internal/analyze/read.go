@@ -115,7 +115,7 @@ func Read(name string, r io.Reader) (*Recording, []Warning, error) {
 	if rec.Summary == nil {
 		rd.warnFile("no summary record: the session did not end cleanly (killed?); totals, checks and verdicts are the sum of its %d intervals", rec.Intervals)
 		if rd.sum.trimmed {
-			rd.warnFile("the sum of the intervals keeps the %d largest call sites, ports and checks and the first %d sysctl and multicast changes: the rest are left out", maxSumEntries, maxSumEntries)
+			rd.warnFile("the sum of the intervals keeps %d of each list (the largest call sites, ports and rx_dropped counts, the first checks, devices, IRQs, sysctl and multicast changes): the rest are left out", maxSumEntries)
 		}
 	}
 	return rec, rd.warnings, nil
@@ -154,6 +154,7 @@ type reader struct {
 	// prevSeq and prevTime are the last interval's, for the sequence checks.
 	prevSeq  int
 	prevTime time.Time
+	names    names
 	// sinceRecord is how many bytes were read since the last record that decoded, used
 	// whether parse decoded one from the current line.
 	sinceRecord int64
@@ -323,6 +324,7 @@ func (rd *reader) parse(n int, line []byte, complete bool) error {
 			rd.bad(n, "%s record: %v: line skipped", *hdr.Type, err)
 			return nil
 		}
+
 		switch {
 		case rd.rec.Start == nil:
 			rd.bad(n, "%s record before the start record: line skipped", *hdr.Type)
@@ -386,6 +388,13 @@ func typeName(goType string) string {
 
 // fold adds an interval to what the reports keep of it, and drops it.
 func (rd *reader) fold(n int, iv *record.Interval) {
+	if rd.names == nil {
+		rd.names = names{}
+	}
+	if err := rd.names.admit(iv); err != nil {
+		rd.bad(n, "interval record: %v: line skipped", err)
+		return
+	}
 	rd.checkSequence(n, iv)
 	rd.rec.Intervals++
 	if rd.sum == nil {
