@@ -75,17 +75,20 @@ var (
 // in one more warning.
 const maxLineWarnings = 20
 
-// Read reads one recording from r; name is the file name used in messages.
+// Read reads one recording from r as a stream; name is the file name used in messages. What
+// is kept does not grow with the length of r (fold.go, docs/analyze.md "Limits").
 //
 // Fatal, returned as the error (there is nothing to analyze, or the file cannot be read
-// correctly): an I/O error, no start record, a second start record (two recordings
-// concatenated: split them), a schema_version newer than this reader, and no interval or
-// summary record at all.
+// correctly): an I/O error, no start record (ErrNotRecording; also when maxGap bytes pass
+// before one, e.g. /dev/zero), a second start record (two recordings concatenated: split
+// them), a schema_version newer than this reader, and no interval or summary record at all.
 //
 // Warnings, returned with the recording (the line is skipped, reading continues): a line that
-// is not JSON, has no or an unknown type, has fields of the wrong type or is too long; a last
-// line cut off mid-record; records before the start record or intervals after the summary;
-// a second summary; gaps in the interval sequence.
+// is not JSON, has no or an unknown type, has fields of the wrong type, values no session
+// writes (validInterval, maxNames) or is too long; a last line cut off mid-record; records
+// before the start record or intervals after the summary; a second summary; gaps in the
+// interval sequence or time going back. After the start record, maxGap bytes without a record
+// stop the read with a warning.
 func Read(name string, r io.Reader) (*Recording, []Warning, error) {
 	rd := &reader{rec: &Recording{File: name}, br: bufio.NewReaderSize(r, 1<<20)}
 	if err := rd.read(); err != nil {
