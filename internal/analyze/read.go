@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/rank"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/textfmt"
 )
@@ -121,7 +122,26 @@ func Read(name string, r io.Reader) (*Recording, []Warning, error) {
 			rd.warnFile("the sum of the intervals keeps %d of each list (the largest call sites, ports and rx_dropped counts, the first checks, devices, IRQs, sysctl and multicast changes): the rest are left out", maxSumEntries)
 		}
 	}
+	lost := map[string]uint64(nil)
+	switch {
+	case rec.Summary != nil:
+		lost = rec.Summary.LostRecords
+	case rec.Sum != nil:
+		lost = rec.Sum.LostRecords
+	}
+	if n := rank.Total(lost); n > 0 {
+		rd.warnFile("the session could not write %d records (lost_records %s): drop events, intervals or its summary are missing, and every total here is short of what droptrace traced", n, countList(lost))
+	}
 	return rec, rd.warnings, nil
+}
+
+// countList is {"drop": 7120, "interval": 3} as "7120 drop, 3 interval", largest first.
+func countList(m map[string]uint64) string {
+	var parts []string
+	for _, e := range rank.ByCount(m, -1) {
+		parts = append(parts, fmt.Sprintf("%d %s", e.Count, e.Key))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ErrNotRecording is wrapped by the errors for input that is not a droptrace recording.

@@ -250,3 +250,29 @@ func TestManyBadLines(t *testing.T) {
 		t.Errorf("%d warnings, %d bad lines, last %q", len(ws), rec.BadLines, last)
 	}
 }
+
+// A session that lost records on a full disk says so in its summary's lost_records, and in the
+// intervals' when the summary itself was lost: analyze warns that its totals are short.
+func TestLostRecordsWarned(t *testing.T) {
+	clean := readFixture(t, "incident.jsonl")
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"summary", bytes.Replace(clean, []byte(`{"type":"summary",`), []byte(`{"type":"summary","lost_records":{"drop":7120,"interval":3},`), 1)},
+		{"intervals", bytes.Replace(cut(t, clean), []byte(`{"type":"interval",`), []byte(`{"type":"interval","lost_records":{"drop":7123,"interval":3},`), 1)},
+	} {
+		_, ws := mustRead(t, c.name+".jsonl", c.data)
+		var found bool
+		for _, w := range ws {
+			found = found || strings.Contains(w.Message, "could not write 7123 records (lost_records 7120 drop, 3 interval)") ||
+				strings.Contains(w.Message, "could not write 7126 records (lost_records 7123 drop, 3 interval)")
+		}
+		if !found {
+			t.Errorf("%s: warnings %v do not say records were lost", c.name, ws)
+		}
+	}
+	if _, ws := mustRead(t, "clean.jsonl", clean); strings.Contains(fmt.Sprint(ws), "could not write") {
+		t.Errorf("a clean recording warned of lost records: %v", ws)
+	}
+}
