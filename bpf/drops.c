@@ -511,6 +511,55 @@ static __always_inline void count_sock(struct drop_cpu *pc, struct skb_meta *m, 
 		pc->stats[DROP_STAT_SOCK_FULL]++;
 }
 
+/* Whether a drop passes the event filters on what read_meta and parse_protocols found; the
+ * port filter is passes_ports, after parse_detail. Each kind is a constant of drop_cfg, so a
+ * kind turned off costs nothing once the verifier has pruned it. */
+static __always_inline bool passes_meta(struct skb_meta *m, struct pkt *pk, __u32 reason)
+{
+	bool hit;
+	int i;
+
+	if (drop_cfg.nreasons) {
+		hit = false;
+		for (i = 0; i < DT_FILTER_REASONS; i++)
+			if (i < drop_cfg.nreasons && drop_cfg.reasons[i] == reason)
+				hit = true;
+		if (!hit)
+			return false;
+	}
+	if (drop_cfg.nnetns) {
+		hit = false;
+		for (i = 0; i < DT_FILTER_NETNS; i++)
+			if (i < drop_cfg.nnetns && drop_cfg.netns[i] == m->netns)
+				hit = true;
+		if (!hit)
+			return false;
+	}
+	if (drop_cfg.nifaces) {
+		hit = false;
+		for (i = 0; i < DT_FILTER_IFACES; i++)
+			if (i < drop_cfg.nifaces && drop_cfg.ifaces[i].netns == m->netns &&
+			    drop_cfg.ifaces[i].ifindex == m->ifindex)
+				hit = true;
+		if (!hit)
+			return false;
+	}
+	if (drop_cfg.protos_on && !((drop_cfg.protos[(pk->l4 / 64) & (DT_FILTER_PROTO_WORDS - 1)] >> (pk->l4 % 64)) & 1))
+		return false;
+	return true;
+}
+
+/* A port filter matches the source or the destination port. */
+static __always_inline bool passes_ports(struct pkt *pk)
+{
+	int i;
+
+	for (i = 0; i < DT_FILTER_PORTS; i++)
+		if (i < drop_cfg.nports && (drop_cfg.ports[i] == pk->sport || drop_cfg.ports[i] == pk->dport))
+			return true;
+	return false;
+}
+
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
 	struct net_device *dev;
@@ -553,6 +602,22 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 
 	if (!drop_cfg.events)
 		return;
+	/* Filtered before the token bucket, so that drops nobody asked for do not spend the
+	 * rate limit; the aggregate and sock_drops above have counted them all. */
+	if (!passes_meta(&m, &pk, reason)) {
+		pc->stats[DROP_STAT_EVENTS_FILTERED]++;
+		return;
+	}
+	if (drop_cfg.nports) {
+		if (!detailed) {
+			parse_detail(&m, &pk);
+			detailed = true;
+		}
+		if (!passes_ports(&pk)) {
+			pc->stats[DROP_STAT_EVENTS_FILTERED]++;
+			return;
+		}
+	}
 	if (!take_token(&pc->rate)) {
 		pc->stats[DROP_STAT_EVENTS_RATELIMITED]++;
 		return;

@@ -81,8 +81,15 @@ enum drop_stat {
 	DROP_STAT_EVENTS_RATELIMITED, /* events not sent: token bucket empty */
 	DROP_STAT_EVENTS_RINGBUF_FULL, /* events not sent: ring buffer full (reader too slow) */
 	DROP_STAT_SOCK_FULL,       /* socket-level drop not keyed by socket: sock_drops map full */
+	DROP_STAT_EVENTS_FILTERED, /* events not sent: outside drop_config's filters */
 	DROP_STAT_MAX,
 };
+
+#define DT_FILTER_REASONS 8
+#define DT_FILTER_NETNS 4
+#define DT_FILTER_IFACES 4
+#define DT_FILTER_PORTS 8
+#define DT_FILTER_PROTO_WORDS 4
 
 /* Configuration of the drop programs: a volatile const global that the loader sets before
  * load, so that the verifier knows each field as a constant and removes what it turns off. */
@@ -94,6 +101,18 @@ struct drop_config {
 	/* Reasons (bit n: code n, core reasons only) whose drops are also counted by local
 	 * socket in sock_drops. */
 	__u64 sock_reasons[DT_SOCK_REASON_WORDS];
+	/* Event filters (--reason, --netns, --iface, --port, --proto): a count of 0 turns a kind
+	 * off, and the verifier removes its code. Kinds are ANDed, the values of a kind ORed. */
+	__u32 nreasons, nnetns, nifaces, nports;
+	__u32 reasons[DT_FILTER_REASONS];
+	__u32 netns[DT_FILTER_NETNS];
+	struct {
+		__u32 netns, ifindex;
+	} ifaces[DT_FILTER_IFACES];
+	__u16 ports[DT_FILTER_PORTS];
+	__u32 protos_on;                         /* 1: protos is a filter */
+	__u32 pad2;
+	__u64 protos[DT_FILTER_PROTO_WORDS];     /* bit n: IP protocol n */
 };
 
 /* Per-CPU token bucket for the event stream. */

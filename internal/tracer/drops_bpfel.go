@@ -20,11 +20,26 @@ type dropsDropConfig struct {
 	Hz           uint32
 	Pad          uint32
 	SockReasons  [4]uint64
+	Nreasons     uint32
+	Nnetns       uint32
+	Nifaces      uint32
+	Nports       uint32
+	Reasons      [8]uint32
+	Netns        [4]uint32
+	Ifaces       [4]struct {
+		_       structs.HostLayout
+		Netns   uint32
+		Ifindex uint32
+	}
+	Ports    [8]uint16
+	ProtosOn uint32
+	Pad2     uint32
+	Protos   [4]uint64
 }
 
 type dropsDropCpu struct {
 	_     structs.HostLayout
-	Stats [6]uint64
+	Stats [7]uint64
 	Slots [128]dropsDropSlot
 	Rate  struct {
 		_      structs.HostLayout
@@ -80,7 +95,8 @@ const (
 	dropsDropStatDROP_STAT_EVENTS_RATELIMITED  dropsDropStat = 3
 	dropsDropStatDROP_STAT_EVENTS_RINGBUF_FULL dropsDropStat = 4
 	dropsDropStatDROP_STAT_SOCK_FULL           dropsDropStat = 5
-	dropsDropStatDROP_STAT_MAX                 dropsDropStat = 6
+	dropsDropStatDROP_STAT_EVENTS_FILTERED     dropsDropStat = 6
+	dropsDropStatDROP_STAT_MAX                 dropsDropStat = 7
 )
 
 type dropsSockKey struct {

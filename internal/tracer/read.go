@@ -30,6 +30,8 @@ type DropStats struct {
 	// SockFull counts socket-level drops that found the socket drop map full: counted by
 	// reason, not by socket.
 	SockFull []uint64
+	// Filtered counts events not sent because the drop was outside Options.Filter.
+	Filtered []uint64
 	// RecursionMisses counts kfree_skb hits the kernel did not run the program for (a drop
 	// inside a drop program's run on the same CPU, e.g. from a hard interrupt).
 	RecursionMisses uint64
@@ -185,6 +187,7 @@ func (t *Tracer) dropStats(pcs []dropsDropCpu) DropStats {
 		{dropsDropStatDROP_STAT_EVENTS_RATELIMITED, &s.RateLimited},
 		{dropsDropStatDROP_STAT_EVENTS_RINGBUF_FULL, &s.RingFull},
 		{dropsDropStatDROP_STAT_SOCK_FULL, &s.SockFull},
+		{dropsDropStatDROP_STAT_EVENTS_FILTERED, &s.Filtered},
 	} {
 		*c.dst = make([]uint64, len(pcs))
 		for cpu := range pcs {

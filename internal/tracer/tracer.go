@@ -38,6 +38,9 @@ type Options struct {
 	// SockReasons are the drop reason codes also counted by receiving socket
 	// (ReadSockDrops).
 	SockReasons []uint32
+	// Filter selects the drops streamed as events (with Events); Open refuses one that does
+	// not fit in BPF (ErrFilterTooLarge).
+	Filter Filter
 }
 
 // Probe is the outcome of attaching one tracepoint.
@@ -74,6 +77,9 @@ func Open(opts Options) (*Tracer, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it. Failing
 	// to raise it is not fatal by itself: if it mattered, loading says so below, and the
 	// loader's error (no CAP_BPF, ...) is the one worth reporting.
+	if err := opts.Filter.Check(); err != nil {
+		return nil, fmt.Errorf("event filter: %w", err)
+	}
 	memlockErr := rlimit.RemoveMemlock()
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -129,6 +135,7 @@ func (o Options) dropConfig() dropsDropConfig {
 	if o.Events {
 		cfg.Events = 1
 	}
+	cfg.setFilter(o.Filter)
 	return cfg
 }
 
