@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/doctor"
+	"github.com/droptrace/droptrace/internal/filter"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/session"
@@ -43,6 +44,7 @@ Examples:
   sudo droptrace                                     # live per-CPU view, Ctrl-C ends
   sudo droptrace --duration 30s --output burst.jsonl # record a burst for later analysis
   sudo droptrace --events --max-event-rate 2000 --output - | jq 'select(.type=="drop")'
+  sudo droptrace --reason NO_SOCKET --port 53 --output drops.jsonl  # only those drops as events
 
 Flags:
 `
@@ -60,8 +62,9 @@ type flags struct {
 	tracepoint   bool
 	live         string
 	logLevel     string
-	fleet        fleetFlags // daemon.go: --daemon, --metrics-addr, --output-max-size
-	pods         podFlags   // pods.go: --runtime-state-dir
+	fleet        fleetFlags  // daemon.go: --daemon, --metrics-addr, --output-max-size
+	pods         podFlags    // pods.go: --runtime-state-dir
+	filters      filterFlags // filters.go: --reason, --netns, --iface, --port, --proto
 }
 
 func (f *flags) set(fs *pflag.FlagSet) {
@@ -78,6 +81,7 @@ func (f *flags) set(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	f.fleet.set(fs)
 	f.pods.set(fs)
+	f.filters.set(fs)
 }
 
 // newFlagSet binds f to a flag set that writes its usage to stderr.
@@ -121,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "droptrace: unexpected argument %q (subcommands: doctor, analyze, version)\n", fs.Arg(0))
 		return 2
 	}
-	if err := f.validateBounds(); err != nil {
+	if err := errors.Join(f.validateBounds(), f.resolveFilters(filter.Env{})); err != nil {
 		// One line per flag out of range, each prefixed like every other message.
 		fmt.Fprintf(stderr, "droptrace: %s (see droptrace --help)\n", strings.ReplaceAll(err.Error(), "\n", "\ndroptrace: "))
 		return 2
@@ -171,7 +175,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 	cfg := session.Config{
 		Interval: f.interval, Duration: f.duration, Events: f.events, MaxEventRate: f.maxEventRate,
 		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
-		Version: version, Log: log,
+		Filter: f.filters.resolved, Version: version, Log: log,
 	}
 	cfg.RuntimeStateDirs, _ = f.pods.parse() // validated with the bounds
 	if err := checkOutputs(&f, tty); err != nil {

@@ -95,7 +95,11 @@ func checkOutputs(f *flags, tty bool) error {
 	}
 	if f.events && !records {
 		// Streaming events the view never shows would cost the traced host for nothing.
-		return usagef("--events writes drop records: give --output FILE (or --output - when stdout is not a terminal)")
+		what := "--events writes"
+		if f.filters.spec.Active() {
+			what = "event filters (--reason, --netns, --iface, --port, --proto) select"
+		}
+		return usagef("%s drop records: give --output FILE (or --output - when stdout is not a terminal)", what)
 	}
 	return nil
 }

@@ -226,6 +226,7 @@ func tracerStats(st interval.DropStats, ev Events) record.Tracer {
 	return record.Tracer{
 		EventsSent: st.Sent, EventsRateLimited: st.RateLimited, EventsRingbufFull: st.RingFull,
 		EventsWriteFailed: ev.WriteFailed, EventsWritten: ev.Written, AggMapFull: st.AggFull, SockMapFull: st.SockFull,
+		EventsFiltered:      st.Filtered,
 		DropRecursionMisses: st.Recursion, NetRxRecursionMisses: st.NetRxRecursion,
 	}
 }

@@ -393,6 +393,15 @@ func (t *Table) Codes(names []string) []uint32 {
 	return out
 }
 
+// Names are the names Code finds without reading a module: the core reasons, and those of the
+// subsystems whose module BTF has been read so far; sorted.
+func (t *Table) Names() []string {
+	out := slices.Collect(maps.Keys(t.codes))
+	out = append(out, slices.Collect(maps.Keys(t.ext.Load().codes))...)
+	slices.Sort(out)
+	return out
+}
+
 // Len is the number of reasons named: the core reasons, and those of the subsystems whose
 // module BTF has been read so far.
 func (t *Table) Len() int { return t.ncore + len(t.ext.Load().names) }

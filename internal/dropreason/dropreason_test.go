@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -544,4 +545,18 @@ func FuzzFromSpec(f *testing.F) {
 			t.Fatalf("Len() = %d with %d names seen", tab.Len(), named)
 		}
 	})
+}
+
+// Names lists what Code finds, for suggestions when a name is not found.
+func TestNames(t *testing.T) {
+	tab := fromSpec(t, spec(t, k618, subsys618))
+	names := tab.Names()
+	if len(names) != tab.Len() || !slices.IsSorted(names) || !slices.Contains(names, "NO_SOCKET") {
+		t.Errorf("Names() = %v: want the %d names, sorted", names, tab.Len())
+	}
+	for _, n := range names {
+		if _, ok := tab.Code(n); !ok {
+			t.Errorf("Names() lists %q, which Code does not find", n)
+		}
+	}
 }

@@ -42,7 +42,7 @@ type Delta struct {
 
 // DropStats are the drop program's own counters over the interval.
 type DropStats struct {
-	Seen, AggFull, SockFull, Sent, RateLimited, RingFull, Recursion, NetRxRecursion uint64
+	Seen, AggFull, SockFull, Sent, RateLimited, RingFull, Filtered, Recursion, NetRxRecursion uint64
 }
 
 // Evidence is what reconciliation needs that interval records do not carry. A session sums it
@@ -180,6 +180,7 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 		Sent:        Sum(c.EventsSent) - Sum(p.EventsSent),
 		RateLimited: Sum(c.RateLimited) - Sum(p.RateLimited),
 		RingFull:    Sum(c.RingFull) - Sum(p.RingFull),
+		Filtered:    Sum(c.Filtered) - Sum(p.Filtered),
 		Recursion:   c.RecursionMisses - p.RecursionMisses,
 	}
 	if len(cur.NetRx) > 0 {

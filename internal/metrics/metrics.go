@@ -73,12 +73,13 @@ var (
 	dCheckStatus     = desc("check_status", "Status of each reconciliation check in the latest interval: 1 for its status (match, mismatch or unavailable), 0 for the others. cpu is empty for host-wide checks.", "check", "cpu", "status")
 	dCheckMismatches = desc("check_mismatches_total", "Intervals in which a check was a mismatch, by its measured cause (explained_by; none when droptrace knows no cause).", "check", "cpu", "explained_by")
 
-	dLostEvents    = desc("lost_events_total", "Drop events not written (the drops themselves are counted): rate_limited (--max-event-rate), ringbuf_full, write_failed, unread (still queued at exit).", "cause")
-	dEventsSent    = desc("events_sent_total", "Drop events BPF put in the ring buffer.")
-	dEventsWritten = desc("events_written_total", "Drop records written.")
-	dLostRecords   = desc("lost_records_total", "Records that could not be written to the output (a full disk, an I/O error), by record type: start, interval, drop or summary. Tracing goes on; droptrace exits with status 3 at the end.", "type")
-	dUncounted     = desc("uncounted_drops_total", "Drops not counted anywhere: the BPF aggregation map was full (agg_map_full) or the kernel skipped the drop program (recursion).", "cause")
-	dNetRxRecurse  = desc("net_rx_recursion_misses_total", "Times the kernel skipped a NET_RX program (runs, polls or squeezes missed).")
+	dLostEvents     = desc("lost_events_total", "Drop events not written (the drops themselves are counted): rate_limited (--max-event-rate), ringbuf_full, write_failed, unread (still queued at exit).", "cause")
+	dEventsSent     = desc("events_sent_total", "Drop events BPF put in the ring buffer.")
+	dEventsWritten  = desc("events_written_total", "Drop records written.")
+	dEventsFiltered = desc("events_filtered_total", "Drops not sent as events because they were outside the event filters (--reason, --port, ...); the drop counts include them.")
+	dLostRecords    = desc("lost_records_total", "Records that could not be written to the output (a full disk, an I/O error), by record type: start, interval, drop or summary. Tracing goes on; droptrace exits with status 3 at the end.", "type")
+	dUncounted      = desc("uncounted_drops_total", "Drops not counted anywhere: the BPF aggregation map was full (agg_map_full) or the kernel skipped the drop program (recursion).", "cause")
+	dNetRxRecurse   = desc("net_rx_recursion_misses_total", "Times the kernel skipped a NET_RX program (runs, polls or squeezes missed).")
 
 	dSNMP     = desc("snmp_total", "Socket-level drop counters (Udp, Udp6, UdpLite, UdpLite6 and TcpExt drop fields of /proc/net/snmp, netstat, snmp6), summed over every readable network namespace.", "group", "field")
 	dVerdicts = desc("verdicts_total", "Intervals in which a verdict fired, by id and severity.", "id", "severity")
@@ -288,6 +289,7 @@ func (s *Sink) Collect(ch chan<- prometheus.Metric) {
 	if s.lost != nil {
 		s.lost.Each(func(typ string, n uint64) { counter(dLostRecords, n, typ) })
 	}
+	counter(dEventsFiltered, t.EventsFiltered)
 	counter(dUncounted, t.AggMapFull, "agg_map_full")
 	counter(dUncounted, t.DropRecursionMisses, "recursion")
 	counter(dNetRxRecurse, t.NetRxRecursionMisses)

@@ -475,3 +475,18 @@ func doLocked(path string, fn func() error) error {
 	runtime.UnlockOSThread()
 	return ferr
 }
+
+// Enter runs fn on a thread inside n (see Do): droptrace's own thread when n is its own
+// namespace, else through the `ip netns` bind mount or the process List found in it. A process
+// may have moved since; fn can compare Self with n.Inode.
+func (n NS) Enter(fn func() error) error {
+	switch {
+	case n.self:
+		return fn()
+	case n.path != "":
+		return Do(n.path, fn)
+	case n.pid > 0:
+		return Do("/proc/"+strconv.Itoa(n.pid)+"/ns/net", fn)
+	}
+	return fmt.Errorf("netns %d: no process or bind mount known: %w", n.Inode, ErrGone)
+}

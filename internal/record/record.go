@@ -87,6 +87,25 @@ type Start struct {
 	Netns          uint32            `json:"netns"`
 	// Context is how the host is set up to receive, read at start.
 	Context *HostContext `json:"context,omitempty"`
+	// Filters are the event filters in force; nil without any.
+	Filters *Filters `json:"filters,omitempty"`
+}
+
+// Filters select the drops streamed as events (--reason, --netns, --iface, --port, --proto).
+// Every other figure counts all drops.
+type Filters struct {
+	Reasons []string      `json:"reasons,omitempty"`
+	Netns   []uint32      `json:"netns,omitempty"`
+	Ifaces  []FilterIface `json:"ifaces,omitempty"`
+	Ports   []uint16      `json:"ports,omitempty"`
+	Protos  []string      `json:"protos,omitempty"`
+}
+
+// FilterIface is a device an event filter selects, resolved at start.
+type FilterIface struct {
+	Name    string `json:"name"`
+	Netns   uint32 `json:"netns"`
+	Ifindex uint32 `json:"ifindex"`
 }
 
 // HostContext is the receive-side setup of the host (droptrace's network namespace).
@@ -266,7 +285,10 @@ type Device struct {
 
 // Tracer is the tracer's own health over the interval: what it could not see or send.
 type Tracer struct {
-	EventsSent           uint64 `json:"events_sent"`
+	EventsSent uint64 `json:"events_sent"`
+	// EventsFiltered are drops not sent as events because they were outside the filters
+	// (Start.Filters); they are counted everywhere else.
+	EventsFiltered       uint64 `json:"events_filtered,omitempty"`
 	EventsRateLimited    uint64 `json:"events_rate_limited"`
 	EventsRingbufFull    uint64 `json:"events_ringbuf_full"`
 	EventsWriteFailed    uint64 `json:"events_write_failed"`

@@ -18,6 +18,7 @@ import (
 	"github.com/droptrace/droptrace/internal/assemble"
 	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/enrich"
+	"github.com/droptrace/droptrace/internal/filter"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
@@ -61,7 +62,10 @@ type Config struct {
 	RingBufferBytes uint32
 	ForceTracepoint bool
 	CountersOnly    bool
-	Version         string
+	// Filter selects the drops streamed as events (it needs Events); everything else counts
+	// every drop.
+	Filter  filter.Filter
+	Version string
 	// FS is the filesystem /proc and /sys are read under; the zero FS is the host's.
 	FS hostfs.FS
 	// RuntimeStateDirs are where container runtimes keep their containers' config.json,
@@ -112,6 +116,9 @@ func open(cfg Config) (*Session, error) {
 	if cfg.Interval <= 0 {
 		return nil, fmt.Errorf("interval %s: must be positive", cfg.Interval)
 	}
+	if cfg.Filter.Record != nil && !cfg.Events {
+		return nil, errors.New("event filters select drop events: they need Events")
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
@@ -128,6 +135,7 @@ func open(cfg Config) (*Session, error) {
 		IntervalMs:    cfg.Interval.Milliseconds(),
 		Events:        cfg.Events,
 		MaxEventRate:  cfg.MaxEventRate,
+		Filters:       cfg.Filter.Record,
 	}
 	s.start = start
 	start.Hostname, _ = os.Hostname()
@@ -214,6 +222,7 @@ func (s *Session) openTracer(start *record.Start) probe.Host {
 	host, tr := probe.Open(s.cfg.FS, tracer.Options{
 		Events: s.cfg.Events, MaxEventRate: s.cfg.MaxEventRate,
 		RingBufferBytes: s.cfg.RingBufferBytes, ForceTracepoint: s.cfg.ForceTracepoint,
+		Filter: s.cfg.Filter.BPF,
 	}, s.cfg.CountersOnly)
 	s.tr = tr
 	s.hz, start.HZ, start.HZSource = host.HZ, host.HZ, host.HZSource
