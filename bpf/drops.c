@@ -560,6 +560,19 @@ static __always_inline bool passes_ports(struct pkt *pk)
 	return false;
 }
 
+/* Whether a drop passes every event filter; parses addresses and ports when the port filter
+ * needs them and parse_detail has not run (detailed). */
+static __noinline bool passes(struct skb_meta *m, struct pkt *pk, __u32 reason, bool detailed)
+{
+	if (!m || !pk || !passes_meta(m, pk, reason))
+		return false;
+	if (!drop_cfg.nports)
+		return true;
+	if (!detailed)
+		parse_detail(m, pk);
+	return passes_ports(pk);
+}
+
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
 	struct net_device *dev;
@@ -604,20 +617,15 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		return;
 	/* Filtered before the token bucket, so that drops nobody asked for do not spend the
 	 * rate limit; the aggregate and sock_drops above have counted them all. */
-	if (!passes_meta(&m, &pk, reason)) {
+	/* One test when no filter is set: the verifier would otherwise keep a load of each
+	 * kind's count, and the filters inlined here would reshuffle the registers of the path
+	 * every drop takes. */
+	if (drop_cfg.filter && !passes(&m, &pk, reason, detailed)) {
 		pc->stats[DROP_STAT_EVENTS_FILTERED]++;
 		return;
 	}
-	if (drop_cfg.nports) {
-		if (!detailed) {
-			parse_detail(&m, &pk);
-			detailed = true;
-		}
-		if (!passes_ports(&pk)) {
-			pc->stats[DROP_STAT_EVENTS_FILTERED]++;
-			return;
-		}
-	}
+	if (drop_cfg.filter && drop_cfg.nports)
+		detailed = true; /* passes parsed the ports */
 	if (!take_token(&pc->rate)) {
 		pc->stats[DROP_STAT_EVENTS_RATELIMITED]++;
 		return;

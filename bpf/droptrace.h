@@ -97,7 +97,7 @@ struct drop_config {
 	__u32 events;          /* 1: stream events */
 	__u32 max_event_rate;  /* events per second per CPU; 0: unlimited */
 	__u32 hz;              /* CONFIG_HZ, for the rate limit's jiffies clock; 0: use ns */
-	__u32 pad;
+	__u32 filter;          /* 1: some event filter below is set */
 	/* Reasons (bit n: code n, core reasons only) whose drops are also counted by local
 	 * socket in sock_drops. */
 	__u64 sock_reasons[DT_SOCK_REASON_WORDS];

@@ -125,12 +125,13 @@ func (r *Report) Rows() []Row {
 }
 
 var modeLabel = map[Mode]string{
-	ModeNone:          "no tracer",
-	ModeAggregate:     "droptrace (aggregate)",
-	ModeEvents:        "droptrace --events, unlimited",
-	ModeEventsLimited: "droptrace --events, default limit",
-	ModeBpftrace:      "bpftrace one-liner",
-	ModeFloor:         "empty programs at droptrace's 4 tracepoints",
+	ModeNone:           "no tracer",
+	ModeAggregate:      "droptrace (aggregate)",
+	ModeEvents:         "droptrace --events, unlimited",
+	ModeEventsLimited:  "droptrace --events, default limit",
+	ModeEventsFiltered: "droptrace --port 1 (every event filtered in BPF)",
+	ModeBpftrace:       "bpftrace one-liner",
+	ModeFloor:          "empty programs at droptrace's 4 tracepoints",
 }
 
 var workloadLabel = map[Workload]string{

@@ -25,7 +25,10 @@ const (
 	ModeAggregate     Mode = "aggregate"      // droptrace, counts only
 	ModeEvents        Mode = "events"         // droptrace --events --max-event-rate 0: every drop streamed
 	ModeEventsLimited Mode = "events-limited" // droptrace --events with its default per-CPU rate limit
-	ModeBpftrace      Mode = "bpftrace"       // the one-liner, the peer baseline
+	// ModeEventsFiltered streams events through a port filter the flood never matches
+	// (--port 1, unlimited rate): what a filter costs a drop it keeps out of the ring.
+	ModeEventsFiltered Mode = "events-filtered"
+	ModeBpftrace       Mode = "bpftrace" // the one-liner, the peer baseline
 	// ModeFloor attaches empty programs where droptrace attaches its own (AttachFloor): the
 	// cost no program at those tracepoints can go below.
 	ModeFloor Mode = "floor"
@@ -293,6 +296,8 @@ func trial(ctx context.Context, cfg Config, w Workload, m Mode, round, port int,
 		p, err = StartDroptrace(ctx, cfg.Droptrace, cfg.Dir, "--events", "--max-event-rate", "0")
 	case ModeEventsLimited:
 		p, err = StartDroptrace(ctx, cfg.Droptrace, cfg.Dir, "--events")
+	case ModeEventsFiltered:
+		p, err = StartDroptrace(ctx, cfg.Droptrace, cfg.Dir, "--port", "1", "--max-event-rate", "0")
 	case ModeBpftrace:
 		p, err = StartBpftrace(ctx, cfg.Bpftrace)
 	default:

@@ -18,7 +18,7 @@ type dropsDropConfig struct {
 	Events       uint32
 	MaxEventRate uint32
 	Hz           uint32
-	Pad          uint32
+	Filter       uint32
 	SockReasons  [4]uint64
 	Nreasons     uint32
 	Nnetns       uint32

@@ -59,6 +59,9 @@ func (f Filter) Check() error {
 
 // setFilter writes f into the drop programs' configuration; f has passed Check.
 func (cfg *dropsDropConfig) setFilter(f Filter) {
+	if f.Active() {
+		cfg.Filter = 1
+	}
 	cfg.Nreasons = uint32(copy(cfg.Reasons[:], f.Reasons))
 	cfg.Nnetns = uint32(copy(cfg.Netns[:], f.Netns))
 	for i, ifc := range f.Ifaces[:min(len(f.Ifaces), len(cfg.Ifaces))] {
