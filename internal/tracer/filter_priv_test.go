@@ -17,6 +17,22 @@ func sum(v []uint64) (s uint64) {
 	return s
 }
 
+// udpDropsHere is what the aggregate counted of IPv4 UDP drops in this test's namespace.
+func udpDropsHere(t *testing.T, tr *Tracer) uint64 {
+	t.Helper()
+	counts, err := tr.ReadDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var udp uint64
+	for _, c := range counts {
+		if c.Key.L4 == 17 && c.Key.Netns == selfNetns(t) && c.Key.L3 == EthIPv4 {
+			udp += sum(c.PerCPU)
+		}
+	}
+	return udp
+}
+
 // With a filter set, drops outside it never reach the ring buffer: BPF counts them as
 // filtered, before the token bucket, while the aggregate still counts every drop. Datagrams go
 // to two closed loopback ports; each case's filter keeps those to the first (want) or none.
@@ -99,17 +115,7 @@ func TestPrivFilterKeepsEventsOutOfTheRing(t *testing.T) {
 			if !c.keepsOut && filtered < n {
 				t.Errorf("filtered %d, want at least the %d datagrams to port %d", filtered, n, out)
 			}
-			counts, err := tr.ReadDrops()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var udp uint64
-			for _, dc := range counts {
-				if dc.Key.L4 == 17 && dc.Key.Netns == selfNetns(t) && dc.Key.L3 == EthIPv4 {
-					udp += sum(dc.PerCPU)
-				}
-			}
-			if udp < n+1 {
+			if udp := udpDropsHere(t, tr); udp < n+1 {
 				t.Errorf("aggregate counted %d UDP drops, want all %d, filtered or not", udp, n+1)
 			}
 		})

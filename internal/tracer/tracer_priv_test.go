@@ -91,19 +91,7 @@ func TestPrivDropsCountedAndStreamed(t *testing.T) {
 					}
 				}
 			}
-			counts, err := tr.ReadDrops()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var udp uint64
-			for _, c := range counts {
-				if c.Key.L4 == 17 && c.Key.Netns == selfNetns(t) && c.Key.L3 == EthIPv4 {
-					for _, v := range c.PerCPU {
-						udp += v
-					}
-				}
-			}
-			if udp < n {
+			if udp := udpDropsHere(t, tr); udp < n {
 				t.Errorf("aggregate counted %d UDP drops in this netns, sent %d to a closed port", udp, n)
 			}
 			st, err := tr.ReadDropStats()
