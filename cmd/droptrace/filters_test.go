@@ -28,6 +28,8 @@ func TestBadFilterFlags(t *testing.T) {
 		{[]string{"--iface", "nosuchdev0"}, []string{`droptrace: --iface "nosuchdev0": want a device name or ifindex in network namespace`}},
 		{[]string{"--netns", "/nonexistent/netns"}, []string{`droptrace: --netns "/nonexistent/netns": `, "want a netns inode"}},
 		{[]string{"--netns", "1"}, []string{`droptrace: --netns "1": `, "lsns -t net"}},
+		{[]string{"--netns", "default/no-such-pod", "--runtime-state-dir", "containerd=/nonexistent"},
+			[]string{`droptrace: --netns "default/no-such-pod": no pod default/no-such-pod with a network namespace of its own`}},
 		// Every bad value and bound at once, one line each.
 		{[]string{"--port", "x", "--proto", "y", "--interval", "1ns"}, []string{"--interval 1ns", `--port "x"`, `--proto "y"`}},
 	} {

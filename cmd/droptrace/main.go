@@ -22,7 +22,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/doctor"
-	"github.com/droptrace/droptrace/internal/filter"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/session"
@@ -125,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "droptrace: unexpected argument %q (subcommands: doctor, analyze, version)\n", fs.Arg(0))
 		return 2
 	}
-	if err := errors.Join(f.validateBounds(), f.resolveFilters(filter.Env{})); err != nil {
+	if err := errors.Join(f.validateBounds(), f.resolveFilters(f.filterEnv())); err != nil {
 		// One line per flag out of range, each prefixed like every other message.
 		fmt.Fprintf(stderr, "droptrace: %s (see droptrace --help)\n", strings.ReplaceAll(err.Error(), "\n", "\ndroptrace: "))
 		return 2

@@ -221,6 +221,23 @@ func (r *Resolver) Netns(ino uint64) (Container, bool) {
 		PodUID: e.meta.PodUID, Sandbox: true}, true
 }
 
+// PodNetns is the inode of the network namespace of the pod "namespace/name": its sandbox's,
+// from a fresh scan of the state directories. A pod on the host's network has none.
+func (r *Resolver) PodNetns(name string) (uint64, bool) {
+	if r == nil {
+		return 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.scanNetns()
+	for ino, id := range r.netns {
+		if e := r.cache[id]; e.ok && e.meta.PodNamespace+"/"+e.meta.PodName == name {
+			return ino, true
+		}
+	}
+	return 0, false
+}
+
 // holds says whether sandbox id's network namespace is still namespace ino. Called with mu
 // held.
 func (r *Resolver) holds(id string, ino uint64) bool {

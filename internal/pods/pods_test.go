@@ -169,6 +169,24 @@ func TestNetns(t *testing.T) {
 	}
 }
 
+// --netns with a pod name finds its sandbox's namespace; a hostNetwork pod and an unknown pod
+// have none.
+func TestPodNetns(t *testing.T) {
+	r, _ := fixtureResolver(t)
+	want := inode(t, "testdata/root/var/run/netns/cni-1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901")
+	if got, ok := r.PodNetns("default/web-0"); !ok || got != want {
+		t.Errorf("PodNetns(default/web-0) = %d, %v; want %d", got, ok, want)
+	}
+	if got, ok := r.PodNetns("batch/legacy-0"); !ok || got != inode(t, "testdata/root/proc/4300/ns/net") {
+		t.Errorf("PodNetns(batch/legacy-0) = %d, %v; want its sandbox process's namespace", got, ok)
+	}
+	for _, name := range []string{"default/nope", "web-0", ""} {
+		if got, ok := r.PodNetns(name); ok {
+			t.Errorf("PodNetns(%q) = %d, want none", name, got)
+		}
+	}
+}
+
 // A namespace that is gone no longer names its pod, though a new one may get its inode.
 func TestNetnsGone(t *testing.T) {
 	root := t.TempDir()
