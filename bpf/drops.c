@@ -45,12 +45,15 @@ struct {
 
 /* Socket-level drops (drop_cfg.sock_reasons) counted by receiving socket, across CPUs: one
  * entry per socket, not per socket and CPU, so kernel memory does not grow with the CPUs.
- * Userspace drains the map each interval: it swaps sock_maps' one entry to the other map, and
- * the update returns only after every program that could still hold the old map has finished
- * (maybe_wait_bpf_programs in kernel/bpf/syscall.c: synchronize_rcu for map-in-map updates),
- * so it reads and deletes the old map's entries with no increment racing them. The map thus
- * holds the sockets of one interval; a full map is counted (DROP_STAT_SOCK_FULL), and the
- * drop itself still counted by reason above. */
+ * BPF counts into the map sock_gen names. Userspace drains a map each interval: it flips
+ * sock_gen to the other map, then updates sync_maps, an array of maps no program uses: the
+ * kernel answers a map-in-map update only after an RCU grace period (maybe_wait_bpf_programs
+ * in kernel/bpf/syscall.c), so every program run that could have read the old sock_gen has
+ * ended, and the old map is read and emptied with no increment racing it. The maps are named
+ * directly rather than looked up through a map-in-map: the verifier then inlines the hash
+ * lookup, where an inner map's lookup is an indirect call. A map holds the sockets of one
+ * interval; a full map is counted (DROP_STAT_SOCK_FULL), and the drop is still counted by
+ * reason above. */
 struct sock_drops_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, DT_SOCK_ENTRIES);
@@ -61,13 +64,31 @@ struct sock_drops_map {
 struct sock_drops_map sock_drops_a SEC(".maps");
 struct sock_drops_map sock_drops_b SEC(".maps");
 
+/* 0: sock_drops_a, 1: sock_drops_b. Written by userspace through the .bss mapping. */
+volatile __u32 sock_gen;
+
+/* Per CPU, one memo per generation: a generation's memo is drained with its map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct sock_memo);
+} sock_memos SEC(".maps");
+
+struct sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sync_inner SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__array(values, struct sock_drops_map);
-} sock_maps SEC(".maps") = {
-	.values = { &sock_drops_a },
+	__array(values, struct sync_inner);
+} sync_maps SEC(".maps") = {
+	.values = { &sync_inner },
 };
 
 /* Set by the loader before load (CollectionSpec.Variables): with events off the verifier
@@ -86,6 +107,7 @@ const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_slot *unused_drop_slot __attribute__((unused));
 const struct drop_cpu *unused_drop_cpu __attribute__((unused));
 const struct sock_key *unused_sock_key __attribute__((unused));
+const struct sock_memo *unused_sock_memo __attribute__((unused));
 const enum drop_stat *unused_drop_stat __attribute__((unused));
 
 /* The slot index is the top bits of a multiplicative (Fibonacci) hash of the key's words. */
@@ -479,36 +501,65 @@ static __always_inline bool sock_reason(__u32 reason)
 	return (drop_cfg.sock_reasons[word & (DT_SOCK_REASON_WORDS - 1)] >> (reason % 64)) & 1;
 }
 
-/* Counts a socket-level drop by its destination (parse_detail has run). */
-static __always_inline void count_sock(struct drop_cpu *pc, struct skb_meta *m, struct pkt *pk, __u32 reason)
-{
-	struct sock_key key = {};
-	__u64 one = 1, *cnt;
-	__u32 zero = 0;
-	void *map;
+_Static_assert(__builtin_offsetof(struct sock_key, netns) == 16 && __builtin_offsetof(struct sock_key, reason) == 20 &&
+		       __builtin_offsetof(struct sock_key, port) == 24 && __builtin_offsetof(struct sock_key, l3) == 26 &&
+		       __builtin_offsetof(struct sock_key, l4) == 28 && sizeof(struct sock_key) == 32,
+	       "count_sock's words follow struct sock_key");
 
-	map = bpf_map_lookup_elem(&sock_maps, &zero);
-	if (!map)
-		return;
-	__builtin_memcpy(key.addr, pk->daddr, 16);
-	key.netns = m->netns;
-	key.reason = reason;
-	key.port = pk->dport;
-	key.l3 = pk->l3;
-	key.l4 = pk->l4;
-	cnt = bpf_map_lookup_elem(map, &key);
+/* Adds n drops of key to one of the socket drop maps. */
+static __always_inline void add_sock(struct drop_cpu *pc, void *map, struct sock_key *key, __u64 n)
+{
+	__u64 *cnt;
+
+	cnt = bpf_map_lookup_elem(map, key);
 	if (cnt) {
-		__sync_fetch_and_add(cnt, 1);
+		__sync_fetch_and_add(cnt, n);
 		return;
 	}
-	if (!bpf_map_update_elem(map, &key, &one, BPF_NOEXIST))
+	if (!bpf_map_update_elem(map, key, &n, BPF_NOEXIST))
 		return;
 	/* Full, or another CPU inserted the key first. */
-	cnt = bpf_map_lookup_elem(map, &key);
+	cnt = bpf_map_lookup_elem(map, key);
 	if (cnt)
-		__sync_fetch_and_add(cnt, 1);
+		__sync_fetch_and_add(cnt, n);
 	else
-		pc->stats[DROP_STAT_SOCK_FULL]++;
+		pc->stats[DROP_STAT_SOCK_FULL] += n;
+}
+
+/* Counts a socket-level drop by its destination (parse_detail has run): in the CPU's memo when
+ * it is the socket counted last, else the memo's count goes to the map and the memo takes this
+ * socket. */
+static __always_inline void count_sock(struct drop_cpu *pc, struct skb_meta *m, struct pkt *pk, __u32 reason)
+{
+	__u32 gen = sock_gen & 1;
+	struct sock_memo *memo;
+	__u64 w0, w1, w2, w3, *mk;
+
+	memo = bpf_map_lookup_elem(&sock_memos, &gen);
+	if (!memo)
+		return;
+	/* The key as its four 64-bit words (struct sock_key: addr, netns|reason,
+	 * port|l3|l4|pad), built in registers. */
+	__builtin_memcpy(&w0, pk->daddr, 8);
+	__builtin_memcpy(&w1, pk->daddr + 8, 8);
+	w2 = m->netns | (__u64)reason << 32;
+	w3 = pk->dport | (__u64)pk->l3 << 16 | (__u64)pk->l4 << 32;
+	mk = (__u64 *)&memo->key;
+	if (memo->pending && mk[0] == w0 && mk[1] == w1 && mk[2] == w2 && mk[3] == w3) {
+		memo->pending++;
+		return;
+	}
+	if (memo->pending) {
+		if (gen)
+			add_sock(pc, &sock_drops_b, &memo->key, memo->pending);
+		else
+			add_sock(pc, &sock_drops_a, &memo->key, memo->pending);
+	}
+	mk[0] = w0;
+	mk[1] = w1;
+	mk[2] = w2;
+	mk[3] = w3;
+	memo->pending = 1;
 }
 
 /* Whether a drop passes the event filters on what read_meta and parse_protocols found; the

@@ -51,6 +51,15 @@ struct sock_key {
 	__u8 pad[3];
 };
 
+/* The socket counted last on a CPU, with its drops not yet added to the shared map: a storm
+ * repeats one socket, and adding to a shared map entry is most of what counting by socket costs.
+ * The count is added when another socket's drop comes; userspace adds what is still pending
+ * when it drains a generation. */
+struct sock_memo {
+	struct sock_key key;
+	__u64 pending;
+};
+
 #define DT_SOCK_ENTRIES 4096
 #define DT_SOCK_REASON_WORDS 4
 

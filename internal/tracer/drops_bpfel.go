@@ -110,6 +110,12 @@ type dropsSockKey struct {
 	Pad    [3]uint8
 }
 
+type dropsSockMemo struct {
+	_       structs.HostLayout
+	Key     dropsSockKey
+	Pending uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -119,16 +125,20 @@ const (
 	dropsMapEvents          = "events"
 	dropsMapSockDropsA      = "sock_drops_a"
 	dropsMapSockDropsB      = "sock_drops_b"
-	dropsMapSockMaps        = "sock_maps"
+	dropsMapSockMemos       = "sock_memos"
+	dropsMapSyncInner       = "sync_inner"
+	dropsMapSyncMaps        = "sync_maps"
 	dropsProgTpBtfKfreeSkb  = "tp_btf_kfree_skb"
 	dropsProgTpKfreeSkb     = "tp_kfree_skb"
 	dropsVarDropCfg         = "drop_cfg"
+	dropsVarSockGen         = "sock_gen"
 	dropsVarUnusedDropCpu   = "unused_drop_cpu"
 	dropsVarUnusedDropEvent = "unused_drop_event"
 	dropsVarUnusedDropKey   = "unused_drop_key"
 	dropsVarUnusedDropSlot  = "unused_drop_slot"
 	dropsVarUnusedDropStat  = "unused_drop_stat"
 	dropsVarUnusedSockKey   = "unused_sock_key"
+	dropsVarUnusedSockMemo  = "unused_sock_memo"
 )
 
 // loadDrops returns the embedded CollectionSpec for drops.
@@ -186,7 +196,9 @@ type dropsMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	SockDropsA *ebpf.MapSpec `ebpf:"sock_drops_a"`
 	SockDropsB *ebpf.MapSpec `ebpf:"sock_drops_b"`
-	SockMaps   *ebpf.MapSpec `ebpf:"sock_maps"`
+	SockMemos  *ebpf.MapSpec `ebpf:"sock_memos"`
+	SyncInner  *ebpf.MapSpec `ebpf:"sync_inner"`
+	SyncMaps   *ebpf.MapSpec `ebpf:"sync_maps"`
 }
 
 // dropsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -194,12 +206,14 @@ type dropsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
 	DropCfg         *ebpf.VariableSpec `ebpf:"drop_cfg"`
+	SockGen         *ebpf.VariableSpec `ebpf:"sock_gen"`
 	UnusedDropCpu   *ebpf.VariableSpec `ebpf:"unused_drop_cpu"`
 	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropKey   *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	UnusedDropSlot  *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
 	UnusedDropStat  *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
 	UnusedSockKey   *ebpf.VariableSpec `ebpf:"unused_sock_key"`
+	UnusedSockMemo  *ebpf.VariableSpec `ebpf:"unused_sock_memo"`
 }
 
 // dropsObjects contains all objects after they have been loaded into the kernel.
@@ -227,7 +241,9 @@ type dropsMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	SockDropsA *ebpf.Map `ebpf:"sock_drops_a"`
 	SockDropsB *ebpf.Map `ebpf:"sock_drops_b"`
-	SockMaps   *ebpf.Map `ebpf:"sock_maps"`
+	SockMemos  *ebpf.Map `ebpf:"sock_memos"`
+	SyncInner  *ebpf.Map `ebpf:"sync_inner"`
+	SyncMaps   *ebpf.Map `ebpf:"sync_maps"`
 }
 
 func (m *dropsMaps) Close() error {
@@ -237,7 +253,9 @@ func (m *dropsMaps) Close() error {
 		m.Events,
 		m.SockDropsA,
 		m.SockDropsB,
-		m.SockMaps,
+		m.SockMemos,
+		m.SyncInner,
+		m.SyncMaps,
 	)
 }
 
@@ -246,12 +264,14 @@ func (m *dropsMaps) Close() error {
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
 	DropCfg         *ebpf.Variable `ebpf:"drop_cfg"`
+	SockGen         *ebpf.Variable `ebpf:"sock_gen"`
 	UnusedDropCpu   *ebpf.Variable `ebpf:"unused_drop_cpu"`
 	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropKey   *ebpf.Variable `ebpf:"unused_drop_key"`
 	UnusedDropSlot  *ebpf.Variable `ebpf:"unused_drop_slot"`
 	UnusedDropStat  *ebpf.Variable `ebpf:"unused_drop_stat"`
 	UnusedSockKey   *ebpf.Variable `ebpf:"unused_sock_key"`
+	UnusedSockMemo  *ebpf.Variable `ebpf:"unused_sock_memo"`
 }
 
 // dropsPrograms contains all programs after they have been loaded into the kernel.

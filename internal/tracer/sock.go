@@ -46,20 +46,57 @@ func sockReasonBits(codes []uint32) (bits [sockReasonWords]uint64) {
 // ReadSockDrops returns the socket-level drops counted since the previous call (since the
 // programs were attached, the first time), and drains the map that held them.
 //
-// BPF counts into whichever of two maps sock_maps points at. Pointing it at the other map
-// returns once no program can still be counting into the first (the kernel waits for an RCU
-// grace period on map-in-map updates), so the first is read and emptied with nothing lost.
+// BPF counts into whichever of two generations sock_gen names: a map, and a memo per CPU of the
+// socket counted last. Once sock_gen names the other generation and every program run that
+// could have read the old value has ended (waitForPrograms), the first is read and emptied
+// with nothing lost.
 func (t *Tracer) ReadSockDrops() ([]SockCount, error) {
 	if !t.drops {
 		return nil, nil
 	}
 	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
-	old, next := maps[t.sockActive], maps[1-t.sockActive]
-	if err := t.dropsM.SockMaps.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+	gen := uint32(t.sockActive)
+	if err := t.sockGen.Set(1 - gen); err != nil {
 		return nil, fmt.Errorf("swap socket drop maps: %w", err)
 	}
 	t.sockActive = 1 - t.sockActive
-	return drainSock(old)
+	if err := t.waitForPrograms(); err != nil {
+		return nil, fmt.Errorf("swap socket drop maps: %w", err)
+	}
+	out, err := drainSock(maps[gen])
+	if err != nil {
+		return out, err
+	}
+	return t.drainMemos(gen, out)
+}
+
+// drainMemos adds the drops still pending in generation gen's per-CPU memos (struct
+// sock_memo) to out, and empties the memos for the generation's next turn.
+func (t *Tracer) drainMemos(gen uint32, out []SockCount) ([]SockCount, error) {
+	var memos []dropsSockMemo
+	if err := t.dropsM.SockMemos.Lookup(gen, &memos); err != nil {
+		return out, fmt.Errorf("read socket drop memos: %w", err)
+	}
+	at := make(map[SockKey]int, len(out))
+	for i, c := range out {
+		at[c.Key] = i
+	}
+	for _, m := range memos {
+		if m.Pending == 0 {
+			continue
+		}
+		k := sockKey(m.Key)
+		if i, ok := at[k]; ok {
+			out[i].Count += m.Pending
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, SockCount{Key: k, Count: m.Pending})
+	}
+	if err := t.dropsM.SockMemos.Update(gen, make([]dropsSockMemo, len(memos)), ebpf.UpdateExist); err != nil {
+		return out, fmt.Errorf("empty socket drop memos: %w", err)
+	}
+	return out, nil
 }
 
 // drainSock reads and deletes every entry of a socket drop map no program counts into.

@@ -63,8 +63,10 @@ type Tracer struct {
 	drops   bool
 	netrx   bool
 	reader  *ringbuf.Reader
-	// sockActive is which socket drop map BPF counts into: 0 sock_drops_a, 1 sock_drops_b.
+	// sockActive is which socket drop map BPF counts into: 0 sock_drops_a, 1 sock_drops_b,
+	// as sockGen (sock_gen in BPF) says.
 	sockActive int
+	sockGen    *ebpf.Variable
 	rec        ringbuf.Record // NextEvent's buffer
 }
 
@@ -171,6 +173,9 @@ func (t *Tracer) openDrops() error {
 	t.progs[dropTracepoint.name] = p
 	if err := coll.Assign(&t.dropsM); err != nil {
 		return fmt.Errorf("drops object: %w: regenerate with make generate", err)
+	}
+	if t.sockGen = coll.Variables[dropsVarSockGen]; t.sockGen == nil {
+		return fmt.Errorf("drops object: no variable %s: regenerate with make generate", dropsVarSockGen)
 	}
 	t.closers = append(t.closers, t.dropsM.Close)
 	t.drops = true
@@ -347,19 +352,19 @@ func (t *Tracer) Detach() {
 		l.Close()
 	}
 	t.links = nil
-	t.waitForPrograms()
+	_ = t.waitForPrograms() // at worst, a run under way is counted after the last read
 }
 
 // waitForPrograms returns once every BPF program run that began before it has ended. Programs
 // on tracepoints run inside RCU read-side sections, and the kernel answers an update of a
-// map-in-map only after an RCU grace period (maybe_wait_bpf_programs in kernel/bpf/syscall.c),
-// so pointing sock_maps at the map it already points at is the wait.
-func (t *Tracer) waitForPrograms() {
+// map-in-map only after an RCU grace period, with a full barrier on either side
+// (maybe_wait_bpf_programs in kernel/bpf/syscall.c), so an update of sync_maps, which no
+// program reads, is the wait; a store before it is seen by every run that begins after it.
+func (t *Tracer) waitForPrograms() error {
 	if !t.drops {
-		return
+		return nil
 	}
-	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
-	_ = t.dropsM.SockMaps.Update(uint32(0), maps[t.sockActive], ebpf.UpdateAny)
+	return t.dropsM.SyncMaps.Update(uint32(0), t.dropsM.SyncInner, ebpf.UpdateAny)
 }
 
 // Close detaches everything and releases the maps. It is safe to call more than once.
