@@ -186,13 +186,8 @@ func holderDesc(h record.Holder) string {
 		return ""
 	}
 	d := fmt.Sprintf("pid %d (%s)", h.PID, h.Comm)
-	switch {
-	case h.Pod != "" && h.Container != "":
-		d += " in pod " + h.Pod + " container " + h.Container
-	case h.Pod != "":
-		d += " in pod " + h.Pod
-	case h.Cgroup != "":
-		d += " in cgroup " + h.Cgroup
+	if w := h.Where(); w != "" {
+		d += " in " + w
 	}
 	switch n := len(h.SharedWith); n {
 	case 0:

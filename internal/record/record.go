@@ -150,6 +150,20 @@ type Holder struct {
 	PodUID    string `json:"pod_uid,omitempty"`
 }
 
+// Where says where a holder runs: "pod default/web-0 container app", "pod default/web-0",
+// "cgroup /system.slice/x.service", or "" when none of them is known.
+func (h Holder) Where() string {
+	switch {
+	case h.Pod != "" && h.Container != "":
+		return "pod " + h.Pod + " container " + h.Container
+	case h.Pod != "":
+		return "pod " + h.Pod
+	case h.Cgroup != "":
+		return "cgroup " + h.Cgroup
+	}
+	return ""
+}
+
 // Listener is a TCP listening socket whose accept queue was full at the end of an interval in
 // which its namespace counted listen overflows.
 type Listener struct {

@@ -291,8 +291,8 @@ func hostPort(addr string, port uint16) string {
 	return net.JoinHostPort(addr, strconv.Itoa(int(port)))
 }
 
-// holderText is ", pid 4121 (python3) +2 in /system.slice/x.service" (or "in pod default/web-0/app"
-// on Kubernetes), "" when unknown.
+// holderText is ", pid 4121 (python3) +2 in cgroup /system.slice/x.service" (or "in pod
+// default/web-0 container app" on Kubernetes), "" when unknown.
 func holderText(h record.Holder) string {
 	if h.PID == 0 {
 		return ""
@@ -301,13 +301,8 @@ func holderText(h record.Holder) string {
 	if n := len(h.SharedWith); n > 0 {
 		s += fmt.Sprintf(" +%d", n)
 	}
-	switch {
-	case h.Pod != "" && h.Container != "":
-		s += " in pod " + h.Pod + "/" + h.Container
-	case h.Pod != "":
-		s += " in pod " + h.Pod
-	case h.Cgroup != "":
-		s += " in " + h.Cgroup
+	if w := h.Where(); w != "" {
+		s += " in " + w
 	}
 	return s
 }
