@@ -86,7 +86,7 @@ func fullInterval() *record.Interval {
 			{Check: "udp_no_port", Traced: ptr[int64](5), Kernel: ptr[int64](5), Status: record.StatusMatch},
 			{Check: "tcp_listen_overflow", Traced: ptr[int64](1), Kernel: ptr[int64](1), Status: record.StatusMatch},
 		},
-		Tracer: record.Tracer{},
+		Tracer: record.Tracer{EventsFiltered: 815, SockMapFull: 3},
 		Locations: []record.Location{
 			{Location: "enqueue_to_backlog+0x2f4", Reason: "CPU_BACKLOG", Count: 812},
 			{Location: "__udp_enqueue_schedule_skb+0x1a8", Reason: "SOCKET_RCVBUFF", Count: 40},

@@ -462,6 +462,12 @@ func (r *renderer) health() {
 	if t.AggMapFull > 0 {
 		items = append(items, fmt.Sprintf("%d drops NOT COUNTED (aggregation map full)", t.AggMapFull))
 	}
+	if t.SockMapFull > 0 {
+		items = append(items, fmt.Sprintf("%d socket-level drops not named by socket (socket map full)", t.SockMapFull))
+	}
+	if n := t.EventsFiltered; n > 0 {
+		items = append(items, fmt.Sprintf("%d drop events outside the filters (counted, not streamed)", n))
+	}
 	if len(items) == 0 {
 		return
 	}
