@@ -133,7 +133,8 @@ func (a *PortDrops) Add(o *PortDrops) {
 
 // Add adds interval o into s: counts are summed (saturating), levels (max_run_us,
 // backlog_len, sockstat) take their peak, settings (sysctl, time) are o's, and lists of
-// events (sysctl and multicast changes) are appended. Checks, verdicts and Seq are judgements
+// events (sysctl and multicast changes) are appended; the squeezes and overflows are also
+// kept by the limits in force (LimitSpans). Checks, verdicts and Seq are judgements
 // or positions, not sums: Add leaves them to the caller. s never shares maps or slices with
 // o. Lists stay sorted as the record writes them; Trim bounds them.
 func (s *Interval) Add(o *Interval) {
@@ -158,6 +159,7 @@ func (s *Interval) Add(o *Interval) {
 		s.Sysctl = &sc
 	}
 	s.SysctlChanges = append(s.SysctlChanges, o.SysctlChanges...)
+	s.addSpans(o)
 	s.addIRQs(o.NetIRQs)
 	if len(o.Sockstat) > 0 && s.Sockstat == nil {
 		s.Sockstat = map[string]map[string]int64{}
@@ -170,8 +172,12 @@ func (s *Interval) Add(o *Interval) {
 	s.RxDropped = AddCounts(s.RxDropped, o.RxDropped)
 }
 
-// Trim bounds the lists of call sites and ports to the top-N a record carries.
+// Trim bounds the lists of call sites and ports to the top-N a record carries, and leaves out
+// limit spans that say no more than sysctl: one span under limits that never changed.
 func (s *Interval) Trim() {
+	if len(s.LimitSpans) == 1 && !s.LimitSpans[0].Mixed() {
+		s.LimitSpans = nil
+	}
 	if len(s.Locations) > TopLocations {
 		s.Locations = s.Locations[:TopLocations:TopLocations]
 	}

@@ -49,6 +49,8 @@ var documented = map[string]reflect.Type{
 	"IRQCount":    reflect.TypeFor[IRQCount](),
 	"PortDrops":   reflect.TypeFor[PortDrops](),
 	"Listener":    reflect.TypeFor[Listener](),
+	"LimitSpan":   reflect.TypeFor[LimitSpan](),
+	"SpanCPU":     reflect.TypeFor[SpanCPU](),
 }
 
 // jsonField is one field as it appears in JSON.
@@ -294,6 +296,13 @@ func goldenSummary() *Interval {
 	s.Tracer.EventsUnread = 3
 	s.LostEvents = 30 + 10 + 12 + 3
 	s.LostRecords = map[string]uint64{"drop": 12, "interval": 1}
+	// The budget was 300 until the interval that raised it to 600: squeezes under each.
+	s.LimitSpans = []LimitSpan{
+		{From: Time(t0.Add(500 * time.Millisecond)), To: Time(t0.Add(90 * time.Second)), Sysctl: Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
+			CPUs: []SpanCPU{{CPU: 1, Runs: 3000, Packets: 150000, BudgetSqueezes: 40, TimeSqueezes: 1, Processed: 150000, Dropped: 0}}},
+		{From: Time(t0.Add(90 * time.Second)), To: s.Time, Sysctl: *s.Sysctl, Lowest: &Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
+			CPUs: []SpanCPU{{CPU: 1, Runs: 3996, Packets: 205112, BudgetSqueezes: 9, TimeSqueezes: 3, Processed: 205112, Dropped: 812}}},
+	}
 	return s
 }
 
@@ -410,7 +419,8 @@ func TestGoldenRecords(t *testing.T) {
 			}
 			// The goldens show every field, so a field added to the schema shows up here.
 			for _, k := range missingKeys(reflect.TypeOf(rec).Elem(), obj, typ) {
-				if k != "summary.seq" { // the summary has no sequence number by design
+				// The summary has no sequence number, an interval no limit spans, by design.
+				if k != "summary.seq" && k != "interval.limit_spans" {
 					t.Errorf("%s does not show %s: fill it in goldenRecords", path, k)
 				}
 			}

@@ -334,6 +334,9 @@ type Interval struct {
 	// Sysctl is the values at the end of the interval; SysctlChanges says what changed when.
 	Sysctl        *Sysctl  `json:"sysctl,omitempty"`
 	SysctlChanges []string `json:"sysctl_changes,omitempty"`
+	// LimitSpans (summary only) split the session's squeezes and overflows by the limits in
+	// force when they happened; omitted when the limits never changed.
+	LimitSpans []LimitSpan `json:"limit_spans,omitempty"`
 	// NetIRQs are the network IRQs' interrupts per CPU; RxDropped the interfaces' own
 	// rx_dropped deltas (non-zero only): what `ip -s link` showed of the loss.
 	NetIRQs []IRQCount `json:"net_irqs,omitempty"`
@@ -352,6 +355,32 @@ type Interval struct {
 	// Verdicts say why packets were lost and what to change: in an interval record only
 	// those that fired in it, in the summary those over the whole session.
 	Verdicts []Verdict `json:"verdicts,omitempty"`
+}
+
+// LimitSpan is a stretch of a session under the same net.core limits, with the NET_RX
+// squeezes and backlog overflows counted in it: the summary's verdicts attribute each to the
+// limit in force when it happened. Interval records are the unit: an interval in which the
+// limits changed is a span of its own, with Lowest saying the smallest values it saw.
+type LimitSpan struct {
+	From   Time   `json:"from"`
+	To     Time   `json:"to"`
+	Sysctl Sysctl `json:"sysctl"`
+	// Lowest is set when the limits changed within the span: each limit's smallest value in
+	// force during it (the one most likely to have been hit). Omitted when they did not.
+	Lowest *Sysctl `json:"lowest,omitempty"`
+	// CPUs are the CPUs that squeezed or overflowed in the span, by CPU id.
+	CPUs []SpanCPU `json:"cpus"`
+}
+
+// SpanCPU is one CPU's squeezes and overflows in a limit span, with the work they were part of.
+type SpanCPU struct {
+	CPU            int    `json:"cpu"`
+	Runs           uint64 `json:"net_rx_runs"`
+	Packets        uint64 `json:"packets"`
+	BudgetSqueezes uint64 `json:"budget_squeezes"`
+	TimeSqueezes   uint64 `json:"time_squeezes"`
+	Processed      uint64 `json:"processed"`
+	Dropped        uint64 `json:"dropped"`
 }
 
 // Verdict severities and confidences.

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package record
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxLimitSpans bounds a summary's limit spans: a session of constant tuning folds its latest
+// changes into the last span (marked as mixed) rather than growing without end.
+const MaxLimitSpans = 16
+
+// Mixed says whether the limits changed within the span.
+func (p *LimitSpan) Mixed() bool { return p.Lowest != nil }
+
+// Low is each limit's smallest value in force during the span.
+func (p *LimitSpan) Low() Sysctl {
+	if p.Lowest != nil {
+		return *p.Lowest
+	}
+	return p.Sysctl
+}
+
+// CPU returns the span's counts of one CPU; zero when it neither squeezed nor overflowed.
+func (p *LimitSpan) CPU(cpu int) SpanCPU {
+	for _, c := range p.CPUs {
+		if c.CPU == cpu {
+			return c
+		}
+	}
+	return SpanCPU{CPU: cpu}
+}
+
+func (a *SpanCPU) add(o *SpanCPU) {
+	cpu := a.CPU
+	addCounters(a, o)
+	a.CPU = cpu
+}
+
+// intervalSpan is the span of one interval record: nil when it has no settings.
+func intervalSpan(o *Interval) *LimitSpan {
+	if o.Sysctl == nil {
+		return nil
+	}
+	to := time.Time(o.Time)
+	p := &LimitSpan{From: Time(to.Add(-time.Duration(o.DurationMs) * time.Millisecond)), To: o.Time, Sysctl: *o.Sysctl, CPUs: []SpanCPU{}}
+	if len(o.SysctlChanges) > 0 {
+		low := lowestIn(*o.Sysctl, o.SysctlChanges)
+		p.Lowest = &low
+	}
+	for _, c := range o.CPUs {
+		var sc SpanCPU
+		if n := c.NetRx; n != nil {
+			sc.Runs, sc.Packets, sc.BudgetSqueezes, sc.TimeSqueezes = n.Runs, n.Packets, n.BudgetSqueezes, n.TimeSqueezes
+		}
+		if sn := c.Softnet; sn != nil {
+			sc.Processed, sc.Dropped = sn.Processed, sn.Dropped
+		}
+		if sc.BudgetSqueezes+sc.TimeSqueezes > 0 || sc.Dropped > 0 {
+			sc.CPU = c.CPU
+			p.CPUs = append(p.CPUs, sc)
+		}
+	}
+	return p
+}
+
+// lowestIn is each limit's smallest value among end and both sides of every change, as the
+// session writes them ("netdev_budget 300->4, netdev_max_backlog 1000->16 at 13:25:39.123").
+func lowestIn(end Sysctl, changes []string) Sysctl {
+	low := end
+	fields := map[string]*int64{
+		"netdev_budget": &low.NetdevBudget, "netdev_budget_usecs": &low.NetdevBudgetUsecs,
+		"netdev_max_backlog": &low.NetdevMaxBacklog, "dev_weight": &low.DevWeight,
+	}
+	for _, ch := range changes {
+		ch, _, _ = strings.Cut(ch, " at ")
+		for _, part := range strings.Split(ch, ", ") {
+			name, vals, ok := strings.Cut(part, " ")
+			f := fields[name]
+			if !ok || f == nil {
+				continue
+			}
+			for _, s := range strings.Split(vals, "->") {
+				if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+					*f = min(*f, v)
+				}
+			}
+		}
+	}
+	return low
+}
+
+func lowest(a, b Sysctl) Sysctl {
+	return Sysctl{
+		NetdevBudget: min(a.NetdevBudget, b.NetdevBudget), NetdevBudgetUsecs: min(a.NetdevBudgetUsecs, b.NetdevBudgetUsecs),
+		NetdevMaxBacklog: min(a.NetdevMaxBacklog, b.NetdevMaxBacklog), DevWeight: min(a.DevWeight, b.DevWeight),
+	}
+}
+
+// merge adds o, which follows p, into p: p then ends where o ends, under o's limits.
+func (p *LimitSpan) merge(o *LimitSpan) {
+	if p.Mixed() || o.Mixed() || p.Sysctl != o.Sysctl {
+		low := lowest(p.Low(), o.Low())
+		p.Lowest = &low
+	}
+	p.To, p.Sysctl = o.To, o.Sysctl
+	for i := range o.CPUs {
+		c := &o.CPUs[i]
+		j := 0
+		for j < len(p.CPUs) && p.CPUs[j].CPU < c.CPU {
+			j++
+		}
+		if j == len(p.CPUs) || p.CPUs[j].CPU != c.CPU {
+			p.CPUs = append(p.CPUs[:j], append([]SpanCPU{{CPU: c.CPU}}, p.CPUs[j:]...)...)
+		}
+		p.CPUs[j].add(c)
+	}
+}
+
+// addSpan appends o to the spans: into the last one when both are under the same limits
+// throughout, or when the list is full.
+func (s *Interval) addSpan(o *LimitSpan) {
+	o = o.clone()
+	if n := len(s.LimitSpans); n > 0 {
+		last := &s.LimitSpans[n-1]
+		if (!last.Mixed() && !o.Mixed() && last.Sysctl == o.Sysctl) || n >= MaxLimitSpans {
+			last.merge(o)
+			return
+		}
+	}
+	s.LimitSpans = append(s.LimitSpans, *o)
+}
+
+func (p *LimitSpan) clone() *LimitSpan {
+	c := *p
+	if p.Lowest != nil {
+		low := *p.Lowest
+		c.Lowest = &low
+	}
+	c.CPUs = append([]SpanCPU{}, p.CPUs...)
+	return &c
+}
+
+// addSpans extends s's limit spans with o's: o's own when it is a sum, else o as one span.
+func (s *Interval) addSpans(o *Interval) {
+	if len(o.LimitSpans) > 0 {
+		for i := range o.LimitSpans {
+			s.addSpan(&o.LimitSpans[i])
+		}
+		return
+	}
+	if p := intervalSpan(o); p != nil {
+		s.addSpan(p)
+	}
+}
