@@ -78,10 +78,12 @@ func TestIntervalAdd(t *testing.T) {
 				// Each interval changed its limits: a span of its own, mixed.
 				`"limit_spans":[{"from":"0000-12-31T23:59:59.000000000Z","to":"0001-01-01T00:00:00.000000000Z",` +
 				`"sysctl":{"netdev_budget":300,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},` +
-				`"lowest":{"netdev_budget":300,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},"cpus":[]},` +
+				`"lowest":{"netdev_budget":300,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},` +
+				`"highest":{"netdev_budget":300,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},"cpus":[]},` +
 				`{"from":"0000-12-31T23:59:59.500000000Z","to":"0001-01-01T00:00:00.000000000Z",` +
 				`"sysctl":{"netdev_budget":600,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},` +
-				`"lowest":{"netdev_budget":600,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},"cpus":[]}],` +
+				`"lowest":{"netdev_budget":600,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},` +
+				`"highest":{"netdev_budget":600,"netdev_budget_usecs":0,"netdev_max_backlog":0,"dev_weight":0},"cpus":[]}],` +
 				`"net_irqs":[{"irq":30,"ifname":"eth0","queue":1,"count":4,"by_cpu":{"0":3,"1":1}}],` +
 				`"sockstat":{"UDP":{"inuse":1,"mem":10}},"multicast_drop_events":2,` +
 				`"ports":[{"reason":"R","l4":"udp","port":9,"netns":0,"events":7},{"reason":"R","l4":"udp","port":53,"netns":0,"events":3,"pid":9,"socket_drops":5}],` +

@@ -301,7 +301,8 @@ func goldenSummary() *Interval {
 		{From: Time(t0.Add(500 * time.Millisecond)), To: Time(t0.Add(90 * time.Second)), Sysctl: Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
 			CPUs: []SpanCPU{{CPU: 1, Runs: 3000, Packets: 150000, BudgetSqueezes: 40, TimeSqueezes: 1, Processed: 150000, Dropped: 0}}},
 		{From: Time(t0.Add(90 * time.Second)), To: s.Time, Sysctl: *s.Sysctl, Lowest: &Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
-			CPUs: []SpanCPU{{CPU: 1, Runs: 3996, Packets: 205112, BudgetSqueezes: 9, TimeSqueezes: 3, Processed: 205112, Dropped: 812}}},
+			Highest: s.Sysctl,
+			CPUs:    []SpanCPU{{CPU: 1, Runs: 3996, Packets: 205112, BudgetSqueezes: 9, TimeSqueezes: 3, Processed: 205112, Dropped: 812}}},
 	}
 	return s
 }

@@ -360,14 +360,15 @@ type Interval struct {
 // LimitSpan is a stretch of a session under the same net.core limits, with the NET_RX
 // squeezes and backlog overflows counted in it: the summary's verdicts attribute each to the
 // limit in force when it happened. Interval records are the unit: an interval in which the
-// limits changed is a span of its own, with Lowest saying the smallest values it saw.
+// limits changed is a span of its own, with Lowest and Highest saying the values it saw.
 type LimitSpan struct {
 	From   Time   `json:"from"`
 	To     Time   `json:"to"`
 	Sysctl Sysctl `json:"sysctl"`
-	// Lowest is set when the limits changed within the span: each limit's smallest value in
-	// force during it (the one most likely to have been hit). Omitted when they did not.
-	Lowest *Sysctl `json:"lowest,omitempty"`
+	// Lowest and Highest are set when the limits changed within the span: each limit's
+	// smallest and largest value in force during it. Omitted when they did not.
+	Lowest  *Sysctl `json:"lowest,omitempty"`
+	Highest *Sysctl `json:"highest,omitempty"`
 	// CPUs are the CPUs that squeezed or overflowed in the span, by CPU id.
 	CPUs []SpanCPU `json:"cpus"`
 }

@@ -23,6 +23,14 @@ func (p *LimitSpan) Low() Sysctl {
 	return p.Sysctl
 }
 
+// High is each limit's largest value in force during the span.
+func (p *LimitSpan) High() Sysctl {
+	if p.Highest != nil {
+		return *p.Highest
+	}
+	return p.Sysctl
+}
+
 // CPU returns the span's counts of one CPU; zero when it neither squeezed nor overflowed.
 func (p *LimitSpan) CPU(cpu int) SpanCPU {
 	for _, c := range p.CPUs {
@@ -47,8 +55,8 @@ func intervalSpan(o *Interval) *LimitSpan {
 	to := time.Time(o.Time)
 	p := &LimitSpan{From: Time(to.Add(-time.Duration(o.DurationMs) * time.Millisecond)), To: o.Time, Sysctl: *o.Sysctl, CPUs: []SpanCPU{}}
 	if len(o.SysctlChanges) > 0 {
-		low := lowestIn(*o.Sysctl, o.SysctlChanges)
-		p.Lowest = &low
+		low, high := rangeIn(*o.Sysctl, o.SysctlChanges)
+		p.Lowest, p.Highest = &low, &high
 	}
 	for _, c := range o.CPUs {
 		var sc SpanCPU
@@ -66,44 +74,50 @@ func intervalSpan(o *Interval) *LimitSpan {
 	return p
 }
 
-// lowestIn is each limit's smallest value among end and both sides of every change, as the
-// session writes them ("netdev_budget 300->4, netdev_max_backlog 1000->16 at 13:25:39.123").
-func lowestIn(end Sysctl, changes []string) Sysctl {
-	low := end
-	fields := map[string]*int64{
-		"netdev_budget": &low.NetdevBudget, "netdev_budget_usecs": &low.NetdevBudgetUsecs,
-		"netdev_max_backlog": &low.NetdevMaxBacklog, "dev_weight": &low.DevWeight,
+// rangeIn is each limit's smallest and largest value among end and both sides of every
+// change, as the session writes them ("netdev_budget 300->4, netdev_max_backlog 1000->16 at
+// 13:25:39.123").
+func rangeIn(end Sysctl, changes []string) (low, high Sysctl) {
+	low, high = end, end
+	fields := func(s *Sysctl) map[string]*int64 {
+		return map[string]*int64{
+			"netdev_budget": &s.NetdevBudget, "netdev_budget_usecs": &s.NetdevBudgetUsecs,
+			"netdev_max_backlog": &s.NetdevMaxBacklog, "dev_weight": &s.DevWeight,
+		}
 	}
+	lows, highs := fields(&low), fields(&high)
 	for _, ch := range changes {
 		ch, _, _ = strings.Cut(ch, " at ")
 		for _, part := range strings.Split(ch, ", ") {
 			name, vals, ok := strings.Cut(part, " ")
-			f := fields[name]
-			if !ok || f == nil {
+			if !ok || lows[name] == nil {
 				continue
 			}
 			for _, s := range strings.Split(vals, "->") {
 				if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-					*f = min(*f, v)
+					*lows[name] = min(*lows[name], v)
+					*highs[name] = max(*highs[name], v)
 				}
 			}
 		}
 	}
-	return low
+	return low, high
 }
 
-func lowest(a, b Sysctl) Sysctl {
+// each applies op to every limit of a and b.
+func each(a, b Sysctl, op func(x, y int64) int64) Sysctl {
 	return Sysctl{
-		NetdevBudget: min(a.NetdevBudget, b.NetdevBudget), NetdevBudgetUsecs: min(a.NetdevBudgetUsecs, b.NetdevBudgetUsecs),
-		NetdevMaxBacklog: min(a.NetdevMaxBacklog, b.NetdevMaxBacklog), DevWeight: min(a.DevWeight, b.DevWeight),
+		NetdevBudget: op(a.NetdevBudget, b.NetdevBudget), NetdevBudgetUsecs: op(a.NetdevBudgetUsecs, b.NetdevBudgetUsecs),
+		NetdevMaxBacklog: op(a.NetdevMaxBacklog, b.NetdevMaxBacklog), DevWeight: op(a.DevWeight, b.DevWeight),
 	}
 }
 
 // merge adds o, which follows p, into p: p then ends where o ends, under o's limits.
 func (p *LimitSpan) merge(o *LimitSpan) {
 	if p.Mixed() || o.Mixed() || p.Sysctl != o.Sysctl {
-		low := lowest(p.Low(), o.Low())
-		p.Lowest = &low
+		low := each(p.Low(), o.Low(), func(x, y int64) int64 { return min(x, y) })
+		high := each(p.High(), o.High(), func(x, y int64) int64 { return max(x, y) })
+		p.Lowest, p.Highest = &low, &high
 	}
 	p.To, p.Sysctl = o.To, o.Sysctl
 	for i := range o.CPUs {
@@ -136,8 +150,8 @@ func (s *Interval) addSpan(o *LimitSpan) {
 func (p *LimitSpan) clone() *LimitSpan {
 	c := *p
 	if p.Lowest != nil {
-		low := *p.Lowest
-		c.Lowest = &low
+		low, high := *p.Lowest, p.High()
+		c.Lowest, c.Highest = &low, &high
 	}
 	c.CPUs = append([]SpanCPU{}, p.CPUs...)
 	return &c
