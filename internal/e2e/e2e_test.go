@@ -127,6 +127,8 @@ type recording struct {
 	intervals []record.Interval
 	summary   *record.Interval
 	drops     []record.Drop
+	// file is where droptrace wrote it, for `droptrace analyze`.
+	file string
 }
 
 func parse(t *testing.T, b []byte) recording {
@@ -215,7 +217,9 @@ func session(t *testing.T, traffic func(), args ...string) recording {
 		t.Fatal(err)
 	}
 	keepRecording(t, b)
-	return parse(t, b)
+	r := parse(t, b)
+	r.file = out
+	return r
 }
 
 func check(t *testing.T, iv *record.Interval, name string, cpu int) record.Check {
