@@ -200,6 +200,14 @@ struct netrx_cpu {
 struct netrx_config {
 	__u32 budget;        /* net.core.netdev_budget; 0: do not predict */
 	__u32 time_jiffies;  /* usecs_to_jiffies(net.core.netdev_budget_usecs) */
+	__u32 usec_per_jiffy; /* USEC_PER_SEC / HZ when HZ divides it, else 0 */
+	__u32 pad;
+};
+
+/* Where net_rx_action reads its limits from, learnt from the sysctl table (0: not yet). */
+struct netrx_limits {
+	__u64 budget_addr;   /* &netdev_budget (&net_hotdata.netdev_budget since 6.9) */
+	__u64 usecs_addr;    /* &netdev_budget_usecs */
 };
 
 #endif

@@ -35,32 +35,104 @@ struct {
 	__type(value, struct netrx_config);
 } netrx_cfg SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netrx_limits);
+} netrx_lim SEC(".maps");
+
 const struct netrx_cpu *unused_netrx_cpu __attribute__((unused));
 const struct netrx_config *unused_netrx_config __attribute__((unused));
+const struct netrx_limits *unused_netrx_limits __attribute__((unused));
+
+/* The limits net_rx_action reads at its start are kernel variables with no symbol this
+ * program can name (kallsyms lists data only with CONFIG_KALLSYMS_ALL, and vmlinux BTF has
+ * per-CPU variables only). Their sysctl table entries point at them: net/core/
+ * sysctl_net_core.c hands netdev_budget to proc_dointvec and netdev_budget_usecs to
+ * proc_dointvec_minmax, with .data = the variable. Reading either file once (droptrace does at
+ * start) teaches these programs the address; each run then reads the value the kernel uses. */
+static __always_inline int name_is(const char *name, const char *want, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (name[i] != want[i])
+			return 0;
+	return 1;
+}
+
+static __always_inline void learn_limit(const struct ctl_table *table)
+{
+	static const char budget[] = "netdev_budget";
+	static const char usecs[] = "netdev_budget_usecs";
+	struct netrx_limits *lim;
+	char name[sizeof(usecs)] = {};
+	__u32 zero = 0;
+	__u64 data;
+
+	if (BPF_CORE_READ(table, maxlen) != sizeof(int))
+		return;
+	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(table, procname)) < 0)
+		return;
+	lim = bpf_map_lookup_elem(&netrx_lim, &zero);
+	if (!lim)
+		return;
+	data = (__u64)BPF_CORE_READ(table, data);
+	if (name_is(name, budget, sizeof(budget)))
+		lim->budget_addr = data;
+	else if (name_is(name, usecs, sizeof(usecs)))
+		lim->usecs_addr = data;
+}
+
+SEC("fentry/proc_dointvec")
+int BPF_PROG(fentry_proc_dointvec, const struct ctl_table *table)
+{
+	learn_limit(table);
+	return 0;
+}
+
+SEC("fentry/proc_dointvec_minmax")
+int BPF_PROG(fentry_proc_dointvec_minmax, const struct ctl_table *table)
+{
+	learn_limit(table);
+	return 0;
+}
 
 static __always_inline void netrx_enter(void)
 {
 	struct netrx_config *cfg;
+	struct netrx_limits *lim;
 	struct netrx_cpu *pc;
 	struct netrx_state *st;
 	struct netrx_stats *s;
-	__u32 zero = 0;
+	__u32 zero = 0, budget, jiffies, usecs;
+	int v;
 	__u64 now;
 
 	pc = bpf_map_lookup_elem(&netrx_percpu, &zero);
 	cfg = bpf_map_lookup_elem(&netrx_cfg, &zero);
-	if (!pc || !cfg)
+	lim = bpf_map_lookup_elem(&netrx_lim, &zero);
+	if (!pc || !cfg || !lim)
 		return;
 	s = &pc->stats;
 	st = &pc->run;
 	s->runs++;
 	st->active = 1;
+	/* The values net_rx_action is about to read (READ_ONCE of the same variables), when their
+	 * addresses are known; else the last ones user space polled. */
+	budget = cfg->budget;
+	jiffies = cfg->time_jiffies;
+	if (budget && lim->budget_addr && !bpf_probe_read_kernel(&v, sizeof(v), (void *)lim->budget_addr))
+		budget = v > 0 ? v : 0;
+	/* usecs_to_jiffies for HZ dividing USEC_PER_SEC, as internal/sysctl.UsecsToJiffies. */
+	if (budget && lim->usecs_addr && cfg->usec_per_jiffy &&
+	    !bpf_probe_read_kernel(&usecs, sizeof(usecs), (void *)lim->usecs_addr))
+		jiffies = (usecs + cfg->usec_per_jiffy - 1) / cfg->usec_per_jiffy;
 	/* A budget of 0 means "not configured yet": the run is then not predicted, as if it had
 	 * already squeezed, and netrx_poll needs no configuration of its own. */
-	st->squeezed = cfg->budget == 0;
-	st->budget_left = cfg->budget;
+	st->squeezed = budget == 0;
+	st->budget_left = budget;
 	now = bpf_jiffies64();
-	st->time_limit = now + cfg->time_jiffies;
+	st->time_limit = now + jiffies;
 	if (now != st->jiffy) {
 		st->jiffy = now;
 		st->jiffy_runs = 0;

@@ -29,6 +29,9 @@ type Names struct {
 // Availability is what the session knows about each source.
 type Availability struct {
 	Drops, NetRx, Predict reconcile.Availability
+	// LimitsExact: the NET_RX programs read the kernel's own limits at each run, so a sysctl
+	// change does not explain a squeeze residual.
+	LimitsExact bool
 	// Unnamed are the drop reasons the checks rest on that this kernel does not have.
 	Unnamed map[string]bool
 }

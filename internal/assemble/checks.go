@@ -23,6 +23,7 @@ func Reconcile(rec *record.Interval, ev *interval.Evidence, avail Availability) 
 		Duration: ev.Duration,
 		Drops:    avail.Drops, NetRx: avail.NetRx, Predict: avail.Predict,
 		SysctlChanges:       rec.SysctlChanges,
+		LimitsExact:         avail.LimitsExact,
 		Slack:               ev.Slack,
 		Softnet:             readable(ev.SoftnetErr, "/proc/net/softnet_stat"),
 		Softirqs:            readable(ev.SoftirqsErr, "/proc/softirqs"),
@@ -40,6 +41,7 @@ func Reconcile(rec *record.Interval, ev *interval.Evidence, avail Availability) 
 			ic.Runs, ic.BudgetSqueezes, ic.TimeSqueezes = n.Runs, n.BudgetSqueezes, n.TimeSqueezes
 			ic.TimeUncertain = n.TimeUncertain
 		}
+		ic.StaleRuns = ev.StaleRuns[rc.CPU]
 		if k, ok := ev.KernelRuns[rc.CPU]; ok {
 			ic.KernelRuns, ic.HasKernelRuns = k, true
 		}

@@ -184,3 +184,73 @@ func analyzeVerdicts(t *testing.T, file string) []record.Verdict {
 	}
 	return doc.Recordings[0].Verdicts
 }
+
+// netdev_budget changes twice in the middle of a flood. Where the NET_RX programs read the
+// kernel's own limits at each run (probe net_rx_limits "fentry: ..."), the squeeze prediction
+// stays exact across the changes; where they follow the 100 ms sysctl poll, the residual is
+// within the runs predicted with the old value, which the check counts and names.
+func TestPrivSqueezesAcrossLimitChange(t *testing.T) {
+	const senderCPU, rpsCPU = 0, 1
+	lab := newLab(t, rpsCPU)
+	for name, v := range map[string]string{"net.core.netdev_budget": "4", "net.core.netdev_max_backlog": "1000"} {
+		if err := lab.SetSysctl(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const floodPort = 9000
+	sink, err := lab.ListenUnread(floodPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	rec := session(t, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := lab.Flood(ctx, senderCPU, floodPort, floodCount(t), 64); err != nil {
+				t.Errorf("flood: %v", err)
+			}
+		}()
+		for _, v := range []string{"300", "4"} {
+			time.Sleep(250 * time.Millisecond)
+			if err := lab.SetSysctl("net.core.netdev_budget", v); err != nil {
+				t.Error(err)
+			}
+		}
+		<-done
+	})
+	sum := rec.summary
+	status := rec.start.Probes["net_rx_limits"]
+	exact := strings.HasPrefix(status, "fentry: netdev_budget and netdev_budget_usecs read from the kernel")
+	t.Logf("net_rx_limits: %s; changes %v", status, sum.SysctlChanges)
+	if !exact && !strings.Contains(status, "limits polled every 100ms") {
+		t.Errorf("probe net_rx_limits %q says neither the kernel's variables nor the poll", status)
+	}
+	if len(sum.SysctlChanges) < 2 {
+		t.Fatalf("changes %v: the session did not see both", sum.SysctlChanges)
+	}
+	sq := check(t, sum, "time_squeeze", rpsCPU)
+	cov := check(t, sum, "net_rx_coverage", rpsCPU)
+	var uncertain int64
+	for _, c := range sum.CPUs {
+		if c.CPU == rpsCPU && c.NetRx != nil {
+			uncertain = int64(c.NetRx.TimeUncertain)
+		}
+	}
+	missed := max(val(cov.Kernel)-val(cov.Traced), 0)
+	diff := val(sq.Kernel) - val(sq.Traced)
+	t.Logf("CPU %d: predicted %d, kernel %d (%d runs unseen, %d on the tick): %s [%s]", rpsCPU, val(sq.Traced), val(sq.Kernel), missed, uncertain, sq.Note, sq.ExplainedBy)
+	if val(sq.Kernel) <= 0 {
+		t.Fatal("no squeezes: the scenario did not reproduce")
+	}
+	switch {
+	case diff >= 0 && diff <= missed+uncertain:
+		// Exact, as without a change.
+	case exact:
+		t.Errorf("limits read from the kernel, yet predicted %d squeezes where the kernel counted %d: %s", val(sq.Traced), val(sq.Kernel), sq.Note)
+	case sq.ExplainedBy != "sysctl_change" || !strings.Contains(sq.Note, "NET_RX runs on this CPU, between the sysctl poll before a change and the one that saw it"):
+		t.Errorf("off by %d with the limits polled, not within the runs predicted with the old value: %+v", diff, sq)
+	}
+}

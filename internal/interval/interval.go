@@ -56,6 +56,9 @@ type Evidence struct {
 	SoftirqsErr error
 	KernelRuns  map[int]uint64 // /proc/softirqs NET_RX, per CPU
 	Netns       map[uint32]*Netns
+	// StaleRuns are NET_RX runs per CPU that may have been predicted with limits that had
+	// just changed: those between the sysctl poll before a change and the one that saw it.
+	StaleRuns map[int]uint64
 }
 
 // Netns is one namespace's traced drops and SNMP deltas.
@@ -320,6 +323,12 @@ func (e *Evidence) Add(o *Evidence) {
 	}
 	for cpu, v := range o.KernelRuns {
 		e.KernelRuns[cpu] += v
+	}
+	for cpu, v := range o.StaleRuns {
+		if e.StaleRuns == nil {
+			e.StaleRuns = map[int]uint64{}
+		}
+		e.StaleRuns[cpu] += v
 	}
 	if e.Netns == nil {
 		e.Netns = map[uint32]*Netns{}

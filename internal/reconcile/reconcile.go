@@ -48,6 +48,9 @@ type Input struct {
 	// SysctlChanges lists net.core changes during the interval: until the NET_RX programs
 	// learn a new netdev_budget, their predictions follow the old one.
 	SysctlChanges []string
+	// LimitsExact: the NET_RX programs read netdev_budget and netdev_budget_usecs from the
+	// kernel at each run, so a change is followed from the next run and explains nothing.
+	LimitsExact bool
 	// Slack is how far each check's kernel counter moved while the traced counts were being
 	// read, at the start and at the end of the interval (for a session summary: of the
 	// session; in between, such shifts cancel out). Missing keys allow nothing.
@@ -74,6 +77,10 @@ type CPU struct {
 	// TimeUncertain is runs whose time squeeze BPF could not decide: the clock tick fell
 	// between the last poll's tracepoint and the end of the run.
 	TimeUncertain uint64
+	// StaleRuns is runs that may have been predicted with limits that had just changed (see
+	// Input.SysctlChanges): each can be off by one squeeze, as net_rx_action counts at most
+	// one per run.
+	StaleRuns uint64
 }
 
 // Softnet is a CPU's softnet_stat deltas that the checks use.
@@ -341,10 +348,13 @@ func squeeze(in Input, c CPU) record.Check {
 		}
 	case g.match():
 		chk.Note = split + "; " + g.within("counted")
-	case len(in.SysctlChanges) > 0:
-		chk.Note = fmt.Sprintf("%s; off by %d: net.core sysctls changed (%s) and runs before the change was seen were predicted with the old values",
-			split, g.d, strings.Join(in.SysctlChanges, "; "))
+	case len(in.SysctlChanges) > 0 && !in.LimitsExact && g.d <= c.StaleRuns+missed+c.TimeUncertain+g.tol:
+		chk.Note = fmt.Sprintf("%s; off by %d: net.core sysctls changed (%s) and up to %d NET_RX runs on this CPU, between the sysctl poll before a change and the one that saw it, were predicted with the old values (each off by at most one squeeze)%s",
+			split, g.d, strings.Join(in.SysctlChanges, "; "), c.StaleRuns, unseenNote(missed))
 		chk.ExplainedBy = ExplainedBySysctl
+	case len(in.SysctlChanges) > 0 && !in.LimitsExact:
+		chk.Note = fmt.Sprintf("%s; off by %d: net.core sysctls changed (%s), but only %d NET_RX runs on this CPU were predicted with the old values, %d were not seen and %d ended on the tick",
+			split, g.d, strings.Join(in.SysctlChanges, "; "), c.StaleRuns, missed, c.TimeUncertain)
 	case pred < kern && g.d <= missed+g.tol:
 		// Each run BPF did not see can hide at most one squeeze (net_rx_action counts at
 		// most one per run), so this residual is explained, but it is still not a match.

@@ -333,3 +333,32 @@ func TestWithinTolerance(t *testing.T) {
 		})
 	}
 }
+
+// After a sysctl change, the runs predicted with the old limits bound the residual: one
+// squeeze each; beyond them the change explains nothing, and with the kernel's own limits
+// read at each run it explains nothing at all.
+func TestSqueezeAfterSysctlChange(t *testing.T) {
+	tests := []struct {
+		name        string
+		stale       uint64
+		exact       bool
+		noteHas     string
+		explainedBy string
+	}{
+		{"within the runs predicted with the old values", 40, false, "up to 40 NET_RX runs on this CPU, between the sysctl poll before a change and the one that saw it", ExplainedBySysctl},
+		{"beyond them", 10, false, "but only 10 NET_RX runs on this CPU were predicted with the old values", ""},
+		{"limits read from the kernel", 40, true, "squeezes not predicted (only 0 unseen runs", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base()
+			in.SysctlChanges, in.LimitsExact = []string{"netdev_budget 300->4 at 13:25:39.100"}, tc.exact
+			in.CPUs = []CPU{{CPU: 1, Softnet: &Softnet{TimeSqueeze: 500}, Runs: 1000, KernelRuns: 1000, HasKernelRuns: true,
+				BudgetSqueezes: 470, StaleRuns: tc.stale}}
+			c := find(t, Checks(in), CheckSqueeze, 1)
+			if c.Status != record.StatusMismatch || !strings.Contains(c.Note, tc.noteHas) || c.ExplainedBy != tc.explainedBy {
+				t.Errorf("got %+v", c)
+			}
+		})
+	}
+}

@@ -150,12 +150,13 @@ func (s *Session) noteWrite(err error) {
 // step reads the kernel, writes the interval record since prev and adds it to total.
 func (s *Session) step(prev *sample.Sample, seq int, total *totals) (*sample.Sample, error) {
 	s.sysctl.refresh()
-	changes, nc := s.sysctl.take()
+	changes, nc, stale := s.sysctl.take()
 	cur, err := s.read()
 	if err != nil {
 		return nil, err
 	}
 	d := interval.Diff(prev, cur, s.names.Reason)
+	d.Evidence.StaleRuns = stale
 	in := s.static
 	in.Type, in.Seq, in.Time = record.TypeInterval, seq, s.now()
 	in.Events = s.events.take()

@@ -192,8 +192,12 @@ func open(cfg Config) (*Session, error) {
 	if s.tr != nil && s.tr.HasNetRx() {
 		apply = func(nc sysctl.NetCore) reconcile.Availability { return s.configureNetRx(nc, true, nil) }
 		s.avail.Predict = s.configureNetRx(nc, ncErr == nil, host.HZErr)
+		s.avail.LimitsExact = s.kernelLimits(start)
 	}
 	s.sysctl = newSysctlWatch(cfg.FS, log, nc, s.avail.Predict, apply)
+	if apply != nil && !s.avail.LimitsExact {
+		s.sysctl.followRuns(s.netRxRuns)
+	}
 
 	var netIRQs map[int]bool
 	start.Context, s.static.IRQs, netIRQs = hostContext(cfg.FS, log)
@@ -274,10 +278,55 @@ func (s *Session) configureNetRx(nc sysctl.NetCore, sysctlOK bool, hzErr error) 
 		return reconcile.Availability{Why: fmt.Sprintf("HZ unknown (%v): squeezes are not predicted", hzErr)}
 	}
 	j := sysctl.UsecsToJiffies(nc.BudgetUsecs, s.hz)
-	if err := s.tr.SetNetRx(uint32(nc.Budget), uint32(j)); err != nil {
+	if err := s.tr.SetNetRx(uint32(nc.Budget), uint32(j), uint32(sysctl.UsecPerJiffy(s.hz))); err != nil {
 		return reconcile.Availability{Why: err.Error()}
 	}
 	return reconcile.Availability{OK: true}
+}
+
+// kernelLimits has the NET_RX programs learn where the kernel keeps netdev_budget and
+// netdev_budget_usecs (reading the sysctls runs the handlers they watch), and says in the
+// start record's probes which limits each run reads from the kernel and which follow the
+// sysctl poll. It returns whether both are read from the kernel.
+func (s *Session) kernelLimits(start *record.Start) bool {
+	status, ok := start.Probes[tracer.LimitsProbe]
+	if !ok {
+		return false
+	}
+	if status != "fentry" {
+		start.Probes[tracer.LimitsProbe] = fmt.Sprintf("%s; limits polled every %s", status, sysctlPoll)
+		return false
+	}
+	_, _ = sysctl.On(s.cfg.FS).ReadNetCore()
+	budget, usecs, err := s.tr.KernelLimits()
+	usecs = usecs && sysctl.UsecPerJiffy(s.hz) > 0
+	switch {
+	case err != nil:
+		start.Probes[tracer.LimitsProbe] = "unavailable: " + err.Error()
+	case budget && usecs:
+		start.Probes[tracer.LimitsProbe] = "fentry: netdev_budget and netdev_budget_usecs read from the kernel at each NET_RX run"
+	case budget:
+		start.Probes[tracer.LimitsProbe] = fmt.Sprintf("fentry: netdev_budget read from the kernel at each NET_RX run, not netdev_budget_usecs (HZ does not divide a second in microseconds); limits polled every %s", sysctlPoll)
+	default:
+		start.Probes[tracer.LimitsProbe] = fmt.Sprintf("fentry attached, but the sysctl handlers never named the limits; limits polled every %s", sysctlPoll)
+	}
+	if !(budget && usecs) {
+		s.log.Warn("NET_RX limits follow the sysctl poll: runs just after a change are predicted with the old values", "status", start.Probes[tracer.LimitsProbe])
+	}
+	return err == nil && budget && usecs
+}
+
+// netRxRuns is the NET_RX runs per CPU so far; nil when they cannot be read.
+func (s *Session) netRxRuns() []uint64 {
+	nr, err := s.tr.ReadNetRx()
+	if err != nil {
+		return nil
+	}
+	runs := make([]uint64, len(nr))
+	for cpu, c := range nr {
+		runs[cpu] = c.Runs
+	}
+	return runs
 }
 
 func (s *Session) close() {

@@ -28,11 +28,18 @@ type sysctlWatch struct {
 	now  func() time.Time
 	// apply hands new values to the NET_RX programs; nil when none are attached.
 	apply func(sysctl.NetCore) reconcile.Availability
+	// runs reads the NET_RX runs per CPU so far, when the programs follow this poll rather
+	// than the kernel's own variables; nil otherwise.
+	runs func() []uint64
 
 	mu      sync.Mutex
 	cur     sysctl.NetCore
 	changes []string
 	predict reconcile.Availability
+	// polled is the runs per CPU before the last read of the sysctls; stale the runs between
+	// such a point and the applying of a change seen after it, not yet taken.
+	polled []uint64
+	stale  map[int]uint64
 }
 
 func newSysctlWatch(fsys hostfs.FS, log *slog.Logger, cur sysctl.NetCore, predict reconcile.Availability,
@@ -54,10 +61,32 @@ func (w *sysctlWatch) run(ctx context.Context) {
 	}
 }
 
+// followRuns makes the watch count the runs that may be predicted with stale limits.
+func (w *sysctlWatch) followRuns(runs func() []uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.runs = runs
+	w.polled = runs()
+}
+
+// refresh reads the sysctls and applies a change. A change made after the previous read was
+// applied only now: every run in between may have been predicted with the old values, so
+// the runs from before that read to after this apply are counted (a bound: one squeeze at most
+// each).
 func (w *sysctlWatch) refresh() {
+	w.mu.Lock()
+	var before []uint64
+	if w.runs != nil {
+		before = w.runs()
+	}
+	w.mu.Unlock()
 	nc, err := w.tree.ReadNetCore()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	since := w.polled
+	if before != nil {
+		w.polled = before
+	}
 	if err != nil || nc == w.cur {
 		return
 	}
@@ -68,6 +97,24 @@ func (w *sysctlWatch) refresh() {
 	w.cur = nc
 	if w.apply != nil && w.predict.OK {
 		w.predict = w.apply(nc)
+	}
+	if w.runs != nil {
+		w.addStale(since, w.runs())
+	}
+}
+
+func (w *sysctlWatch) addStale(from, to []uint64) {
+	for cpu, n := range to {
+		var f uint64
+		if cpu < len(from) {
+			f = from[cpu]
+		}
+		if n > f {
+			if w.stale == nil {
+				w.stale = map[int]uint64{}
+			}
+			w.stale[cpu] += n - f
+		}
 	}
 }
 
@@ -85,13 +132,14 @@ func describeChange(old, cur sysctl.NetCore, at time.Time) string {
 	return fmt.Sprintf("%s at %s", strings.Join(parts, ", "), at.UTC().Format("15:04:05.000"))
 }
 
-// take returns the changes since the last call and the current values.
-func (w *sysctlWatch) take() ([]string, sysctl.NetCore) {
+// take returns the changes since the last call, the current values, and the runs per CPU
+// that may have been predicted with the values before a change.
+func (w *sysctlWatch) take() ([]string, sysctl.NetCore, map[int]uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	c := w.changes
-	w.changes = nil
-	return c, w.cur
+	c, stale := w.changes, w.stale
+	w.changes, w.stale = nil, nil
+	return c, w.cur, stale
 }
 
 // predictable says whether squeezes can be predicted with the values in force.

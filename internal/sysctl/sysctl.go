@@ -166,6 +166,16 @@ func ParseKconfigHZ(r io.Reader) (int, error) {
 	return 0, fmt.Errorf("kernel config has no CONFIG_HZ: %w", ErrHZUnknown)
 }
 
+// UsecPerJiffy is the length of a jiffy in microseconds when HZ divides a second in whole
+// microseconds (every common HZ: 100, 250, 1000), else 0. bpf/netrx.c rounds with it as
+// UsecsToJiffies does.
+func UsecPerJiffy(hz int) int64 {
+	if hz <= 0 || 1_000_000%hz != 0 {
+		return 0
+	}
+	return int64(1_000_000 / hz)
+}
+
 // UsecsToJiffies is the kernel's usecs_to_jiffies (include/linux/jiffies.h). It rounds up, so
 // at HZ=250 netdev_budget_usecs=2000 still gives net_rx_action a whole jiffy, and 8000 gives
 // two: the time limit a poll loop really has is this many jiffies, not the microseconds set.
@@ -175,8 +185,7 @@ func UsecsToJiffies(usecs int64, hz int) int64 {
 		return 0
 	}
 	const usecPerSec = 1_000_000
-	if usecPerSec%hz == 0 {
-		per := int64(usecPerSec / hz)
+	if per := UsecPerJiffy(hz); per > 0 {
 		return (usecs + per - 1) / per
 	}
 	// HZ=300 and the like: the kernel's multiply-and-shift constants (kernel/time/timeconst.bc)

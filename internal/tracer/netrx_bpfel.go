@@ -14,9 +14,11 @@ import (
 )
 
 type netrxNetrxConfig struct {
-	_           structs.HostLayout
-	Budget      uint32
-	TimeJiffies uint32
+	_            structs.HostLayout
+	Budget       uint32
+	TimeJiffies  uint32
+	UsecPerJiffy uint32
+	Pad          uint32
 }
 
 type netrxNetrxCpu struct {
@@ -33,6 +35,12 @@ type netrxNetrxCpu struct {
 		Active     uint32
 		Squeezed   uint32
 	}
+}
+
+type netrxNetrxLimits struct {
+	_          structs.HostLayout
+	BudgetAddr uint64
+	UsecsAddr  uint64
 }
 
 type netrxNetrxStats struct {
@@ -58,16 +66,20 @@ type netrxNetrxStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	netrxMapNetrxCfg           = "netrx_cfg"
-	netrxMapNetrxPercpu        = "netrx_percpu"
-	netrxProgTpBtfNapiPoll     = "tp_btf_napi_poll"
-	netrxProgTpBtfSoftirqEntry = "tp_btf_softirq_entry"
-	netrxProgTpBtfSoftirqExit  = "tp_btf_softirq_exit"
-	netrxProgTpNapiPoll        = "tp_napi_poll"
-	netrxProgTpSoftirqEntry    = "tp_softirq_entry"
-	netrxProgTpSoftirqExit     = "tp_softirq_exit"
-	netrxVarUnusedNetrxConfig  = "unused_netrx_config"
-	netrxVarUnusedNetrxCpu     = "unused_netrx_cpu"
+	netrxMapNetrxCfg                  = "netrx_cfg"
+	netrxMapNetrxLim                  = "netrx_lim"
+	netrxMapNetrxPercpu               = "netrx_percpu"
+	netrxProgFentryProcDointvec       = "fentry_proc_dointvec"
+	netrxProgFentryProcDointvecMinmax = "fentry_proc_dointvec_minmax"
+	netrxProgTpBtfNapiPoll            = "tp_btf_napi_poll"
+	netrxProgTpBtfSoftirqEntry        = "tp_btf_softirq_entry"
+	netrxProgTpBtfSoftirqExit         = "tp_btf_softirq_exit"
+	netrxProgTpNapiPoll               = "tp_napi_poll"
+	netrxProgTpSoftirqEntry           = "tp_softirq_entry"
+	netrxProgTpSoftirqExit            = "tp_softirq_exit"
+	netrxVarUnusedNetrxConfig         = "unused_netrx_config"
+	netrxVarUnusedNetrxCpu            = "unused_netrx_cpu"
+	netrxVarUnusedNetrxLimits         = "unused_netrx_limits"
 )
 
 // loadNetrx returns the embedded CollectionSpec for netrx.
@@ -112,12 +124,14 @@ type netrxSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netrxProgramSpecs struct {
-	TpBtfNapiPoll     *ebpf.ProgramSpec `ebpf:"tp_btf_napi_poll"`
-	TpBtfSoftirqEntry *ebpf.ProgramSpec `ebpf:"tp_btf_softirq_entry"`
-	TpBtfSoftirqExit  *ebpf.ProgramSpec `ebpf:"tp_btf_softirq_exit"`
-	TpNapiPoll        *ebpf.ProgramSpec `ebpf:"tp_napi_poll"`
-	TpSoftirqEntry    *ebpf.ProgramSpec `ebpf:"tp_softirq_entry"`
-	TpSoftirqExit     *ebpf.ProgramSpec `ebpf:"tp_softirq_exit"`
+	FentryProcDointvec       *ebpf.ProgramSpec `ebpf:"fentry_proc_dointvec"`
+	FentryProcDointvecMinmax *ebpf.ProgramSpec `ebpf:"fentry_proc_dointvec_minmax"`
+	TpBtfNapiPoll            *ebpf.ProgramSpec `ebpf:"tp_btf_napi_poll"`
+	TpBtfSoftirqEntry        *ebpf.ProgramSpec `ebpf:"tp_btf_softirq_entry"`
+	TpBtfSoftirqExit         *ebpf.ProgramSpec `ebpf:"tp_btf_softirq_exit"`
+	TpNapiPoll               *ebpf.ProgramSpec `ebpf:"tp_napi_poll"`
+	TpSoftirqEntry           *ebpf.ProgramSpec `ebpf:"tp_softirq_entry"`
+	TpSoftirqExit            *ebpf.ProgramSpec `ebpf:"tp_softirq_exit"`
 }
 
 // netrxMapSpecs contains maps before they are loaded into the kernel.
@@ -125,6 +139,7 @@ type netrxProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netrxMapSpecs struct {
 	NetrxCfg    *ebpf.MapSpec `ebpf:"netrx_cfg"`
+	NetrxLim    *ebpf.MapSpec `ebpf:"netrx_lim"`
 	NetrxPercpu *ebpf.MapSpec `ebpf:"netrx_percpu"`
 }
 
@@ -134,6 +149,7 @@ type netrxMapSpecs struct {
 type netrxVariableSpecs struct {
 	UnusedNetrxConfig *ebpf.VariableSpec `ebpf:"unused_netrx_config"`
 	UnusedNetrxCpu    *ebpf.VariableSpec `ebpf:"unused_netrx_cpu"`
+	UnusedNetrxLimits *ebpf.VariableSpec `ebpf:"unused_netrx_limits"`
 }
 
 // netrxObjects contains all objects after they have been loaded into the kernel.
@@ -157,12 +173,14 @@ func (o *netrxObjects) Close() error {
 // It can be passed to loadNetrxObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netrxMaps struct {
 	NetrxCfg    *ebpf.Map `ebpf:"netrx_cfg"`
+	NetrxLim    *ebpf.Map `ebpf:"netrx_lim"`
 	NetrxPercpu *ebpf.Map `ebpf:"netrx_percpu"`
 }
 
 func (m *netrxMaps) Close() error {
 	return _NetrxClose(
 		m.NetrxCfg,
+		m.NetrxLim,
 		m.NetrxPercpu,
 	)
 }
@@ -173,22 +191,27 @@ func (m *netrxMaps) Close() error {
 type netrxVariables struct {
 	UnusedNetrxConfig *ebpf.Variable `ebpf:"unused_netrx_config"`
 	UnusedNetrxCpu    *ebpf.Variable `ebpf:"unused_netrx_cpu"`
+	UnusedNetrxLimits *ebpf.Variable `ebpf:"unused_netrx_limits"`
 }
 
 // netrxPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadNetrxObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netrxPrograms struct {
-	TpBtfNapiPoll     *ebpf.Program `ebpf:"tp_btf_napi_poll"`
-	TpBtfSoftirqEntry *ebpf.Program `ebpf:"tp_btf_softirq_entry"`
-	TpBtfSoftirqExit  *ebpf.Program `ebpf:"tp_btf_softirq_exit"`
-	TpNapiPoll        *ebpf.Program `ebpf:"tp_napi_poll"`
-	TpSoftirqEntry    *ebpf.Program `ebpf:"tp_softirq_entry"`
-	TpSoftirqExit     *ebpf.Program `ebpf:"tp_softirq_exit"`
+	FentryProcDointvec       *ebpf.Program `ebpf:"fentry_proc_dointvec"`
+	FentryProcDointvecMinmax *ebpf.Program `ebpf:"fentry_proc_dointvec_minmax"`
+	TpBtfNapiPoll            *ebpf.Program `ebpf:"tp_btf_napi_poll"`
+	TpBtfSoftirqEntry        *ebpf.Program `ebpf:"tp_btf_softirq_entry"`
+	TpBtfSoftirqExit         *ebpf.Program `ebpf:"tp_btf_softirq_exit"`
+	TpNapiPoll               *ebpf.Program `ebpf:"tp_napi_poll"`
+	TpSoftirqEntry           *ebpf.Program `ebpf:"tp_softirq_entry"`
+	TpSoftirqExit            *ebpf.Program `ebpf:"tp_softirq_exit"`
 }
 
 func (p *netrxPrograms) Close() error {
 	return _NetrxClose(
+		p.FentryProcDointvec,
+		p.FentryProcDointvecMinmax,
 		p.TpBtfNapiPoll,
 		p.TpBtfSoftirqEntry,
 		p.TpBtfSoftirqExit,

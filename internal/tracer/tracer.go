@@ -62,6 +62,7 @@ type Tracer struct {
 	probes  []Probe
 	drops   bool
 	netrx   bool
+	limits  bool // the NET_RX programs can learn where the kernel keeps their limits
 	reader  *ringbuf.Reader
 	// sockActive is which socket drop map BPF counts into: 0 sock_drops_a, 1 sock_drops_b,
 	// as sockGen (sock_gen in BPF) says.
@@ -223,6 +224,8 @@ func (t *Tracer) openNetRx() error {
 		t.links = t.links[:len(t.links)-len(attached)]
 		return failed
 	}
+	// Before Assign, which takes the maps out of coll: the learning programs must share them.
+	t.openLimits(spec, coll.Maps)
 	if err := coll.Assign(&t.netrxM); err != nil {
 		return fmt.Errorf("netrx object: %w: regenerate with make generate", err)
 	}
@@ -327,12 +330,15 @@ func (t *Tracer) HasNetRx() bool { return t.netrx }
 func (t *Tracer) PossibleCPUs() int { return t.ncpu }
 
 // SetNetRx updates what the NET_RX programs replay of net_rx_action: the packet budget and
-// the time limit in jiffies. A budget of 0 disables squeeze prediction.
-func (t *Tracer) SetNetRx(budget, timeJiffies uint32) error {
+// the time limit in jiffies, used until the programs know where the kernel keeps them (see
+// KernelLimits), and the microseconds per jiffy that turn the kernel's netdev_budget_usecs
+// into jiffies (0 when HZ does not divide a second in whole microseconds: then the time
+// limit stays timeJiffies). A budget of 0 disables squeeze prediction.
+func (t *Tracer) SetNetRx(budget, timeJiffies, usecPerJiffy uint32) error {
 	if !t.netrx {
 		return nil
 	}
-	cfg := netrxNetrxConfig{Budget: budget, TimeJiffies: timeJiffies}
+	cfg := netrxNetrxConfig{Budget: budget, TimeJiffies: timeJiffies, UsecPerJiffy: usecPerJiffy}
 	if err := t.netrxM.NetrxCfg.Put(uint32(0), cfg); err != nil {
 		return fmt.Errorf("update NET_RX configuration map: %w", err)
 	}
