@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/droptrace/droptrace/internal/netlab"
 	"github.com/droptrace/droptrace/internal/record"
 )
 
@@ -24,14 +25,7 @@ import (
 func TestPrivLimitsChangeMidBurst(t *testing.T) {
 	const senderCPU, rpsCPU = 0, 1
 	lab := newLab(t, rpsCPU)
-	set := func(budget, backlog string) {
-		t.Helper()
-		for name, v := range map[string]string{"net.core.netdev_budget": budget, "net.core.netdev_max_backlog": backlog} {
-			if err := lab.SetSysctl(name, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	set := func(budget, backlog string) { setLimits(t, lab, budget, backlog) }
 	set("300", "1000")
 	const floodPort = 9000
 	sink, err := lab.ListenUnread(floodPort)
@@ -167,6 +161,16 @@ func TestPrivLimitsChangeMidBurst(t *testing.T) {
 	want("analyze without summary", analyzeVerdicts(t, killed))
 }
 
+// setLimits sets netdev_budget and netdev_max_backlog through the lab, which restores them.
+func setLimits(t *testing.T, lab *netlab.Lab, budget, backlog string) {
+	t.Helper()
+	for name, v := range map[string]string{"net.core.netdev_budget": budget, "net.core.netdev_max_backlog": backlog} {
+		if err := lab.SetSysctl(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // analyzeVerdicts runs `droptrace analyze --format json` on one recording.
 func analyzeVerdicts(t *testing.T, file string) []record.Verdict {
 	t.Helper()
@@ -192,11 +196,7 @@ func analyzeVerdicts(t *testing.T, file string) []record.Verdict {
 func TestPrivSqueezesAcrossLimitChange(t *testing.T) {
 	const senderCPU, rpsCPU = 0, 1
 	lab := newLab(t, rpsCPU)
-	for name, v := range map[string]string{"net.core.netdev_budget": "4", "net.core.netdev_max_backlog": "1000"} {
-		if err := lab.SetSysctl(name, v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setLimits(t, lab, "4", "1000")
 	const floodPort = 9000
 	sink, err := lab.ListenUnread(floodPort)
 	if err != nil {

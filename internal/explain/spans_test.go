@@ -46,6 +46,13 @@ func limitsSession(lateSqueezes uint64) *record.Interval {
 	return out
 }
 
+func says(t *testing.T, what, text, want string) {
+	t.Helper()
+	if !strings.Contains(text, want) {
+		t.Errorf("%s %q lacks %q", what, text, want)
+	}
+}
+
 func TestSummaryNamesTheLimitInForce(t *testing.T) {
 	sum := limitsSession(0)
 	vs := Explain(start, sum)
@@ -53,17 +60,9 @@ func TestSummaryNamesTheLimitInForce(t *testing.T) {
 	if b == nil {
 		t.Fatalf("no budget_squeeze: %+v", vs)
 	}
-	for _, want := range []string{"polled its netdev_budget of packets: 4200 squeezes under netdev_budget=4 (13:25:40-13:25:47); none under 300;"} {
-		if !strings.Contains(b.Cause, want) {
-			t.Errorf("cause %q lacks %q", b.Cause, want)
-		}
-	}
-	for _, want := range []string{"netdev_budget was already raised from 4 to 300 during the session (by 13:25:48; none since): " +
-		"keep net.core.netdev_budget at 300 or above (it was 4 when it failed)"} {
-		if !strings.Contains(b.Fix, want) {
-			t.Errorf("fix %q lacks %q", b.Fix, want)
-		}
-	}
+	says(t, "cause", b.Cause, "polled its netdev_budget of packets: 4200 squeezes under netdev_budget=4 (13:25:40-13:25:47); none under 300;")
+	says(t, "fix", b.Fix, "netdev_budget was already raised from 4 to 300 during the session (by 13:25:48; none since): "+
+		"keep net.core.netdev_budget at 300 or above (it was 4 when it failed)")
 	if strings.Contains(b.Fix, "(from 300") || strings.Contains(b.Cause, "polled netdev_budget=300") {
 		t.Errorf("verdict reasons from the limit at the end: %+v", b)
 	}
@@ -75,11 +74,7 @@ func TestSummaryNamesTheLimitInForce(t *testing.T) {
 	if o == nil {
 		t.Fatalf("no backlog_overflow: %+v", vs)
 	}
-	for _, want := range []string{"CPU 1's input backlog (2800 overflows under netdev_max_backlog=16 (13:25:40-13:25:47); none under 1000) overflowed"} {
-		if !strings.Contains(o.Cause, want) {
-			t.Errorf("cause %q lacks %q", o.Cause, want)
-		}
-	}
+	says(t, "cause", o.Cause, "CPU 1's input backlog (2800 overflows under netdev_max_backlog=16 (13:25:40-13:25:47); none under 1000) overflowed")
 	// 16 + 2800 rounded up, not 1000 + 2800.
 	if !strings.Contains(o.Fix, "netdev_max_backlog was already raised from 16 to 1000 during the session (by 13:25:48; none since); "+
 		"sysctl -w net.core.netdev_max_backlog=4096 (from 16, in force when it overflowed") {
