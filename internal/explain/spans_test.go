@@ -132,3 +132,33 @@ func TestSummaryMixedInterval(t *testing.T) {
 	}
 	t.Log(b.Cause, "\n", b.Fix)
 }
+
+// Time squeezes split by netdev_budget_usecs the same way, and the fix says it was raised.
+func TestSummaryTimeSqueezeByLimit(t *testing.T) {
+	base := record.Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000}
+	raised := base
+	raised.NetdevBudgetUsecs = 8000
+	iv := func(sec int, sc record.Sysctl, changes []string, squeezes uint64) *record.Interval {
+		return &record.Interval{
+			Header: record.Header{Type: record.TypeInterval, Time: record.Time(spanT0.Add(time.Duration(sec) * time.Second))}, DurationMs: 1000,
+			Sysctl: &sc, SysctlChanges: changes,
+			CPUs: []record.CPU{{CPU: 0, NetRx: &record.NetRx{Runs: 100, TimeSqueezes: squeezes, MaxRunUs: 9000}}},
+		}
+	}
+	var sum record.Interval
+	for _, i := range []*record.Interval{iv(1, base, nil, 30), iv(2, base, nil, 30),
+		iv(3, raised, []string{"netdev_budget_usecs 2000->8000 at 13:25:32.500"}, 0), iv(4, raised, nil, 0)} {
+		sum.Add(i)
+	}
+	sum.Type = record.TypeSummary
+	v := find(Explain(start, &sum), TimeSqueeze, 0)
+	if v == nil {
+		t.Fatal("no time_squeeze")
+	}
+	says(t, "cause", v.Cause, "polls outlasted netdev_budget_usecs (60 squeezes under netdev_budget_usecs=2000 (13:25:30-13:25:32); none under 8000)")
+	says(t, "fix", v.Fix, "netdev_budget_usecs was already raised from 2000 to 8000 during the session (by 13:25:33; none since); ")
+	says(t, "fix", v.Fix, "(e.g. to 9000)")
+	if v.Evidence["netdev_budget_usecs"] != int64(2000) {
+		t.Errorf("evidence %v", v.Evidence)
+	}
+}

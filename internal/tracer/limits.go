@@ -3,7 +3,9 @@
 package tracer
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -40,7 +42,12 @@ func (t *Tracer) openLimits(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map
 		for _, p := range progs {
 			p.Close()
 		}
-		t.probes = append(t.probes, Probe{Name: LimitsProbe, Status: fmt.Sprintf("unavailable: fentry/%s: %s", fn, hint(err))})
+		why := hint(err)
+		// The NET_RX programs loaded, so privileges are not what is missing.
+		if errors.Is(err, os.ErrPermission) {
+			why = "the kernel refused fentry though the tracepoint programs loaded (BPF trampolines off, or a security policy)"
+		}
+		t.probes = append(t.probes, Probe{Name: LimitsProbe, Status: fmt.Sprintf("unavailable: fentry/%s: %s", fn, why)})
 	}
 	for _, lp := range limitsProgs {
 		p, err := loadProgram(spec, lp.prog, maps)
