@@ -53,6 +53,9 @@ uname -r >$R/uname
 nproc >$R/nproc
 cp /proc/net/softnet_stat $R/softnet_stat
 cp /sys/kernel/tracing/events/skb/kfree_skb/format $R/kfree_skb_format 2>/dev/null
+# The text symbols: the drop locations in the kept sessions resolve against them (fixtures for
+# the table that names drops by location on kernels without drop reasons).
+grep -i ' t ' /proc/kallsyms | gzip >$R/kallsyms.gz
 say "kernel $(cat $R/uname), $(cat $R/nproc) CPUs, flood $VMTEST_FLOOD datagrams"
 
 export DROPTRACE_E2E_BINARY=/bin/droptrace DROPTRACE_E2E_REPORT=$R/sessions DROPTRACE_E2E_FLOOD="$VMTEST_FLOOD"

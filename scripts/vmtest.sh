@@ -7,7 +7,8 @@
 # directly. Exits non-zero if any kernel fails. Run as root.
 #
 # Environment:
-#   VMTEST_KERNELS   names from scripts/vmtest-kernels to run (default: all), e.g. "6.1 host"
+#   VMTEST_KERNELS   names from scripts/vmtest-kernels to run (default: all but the opt-in ones),
+#                    e.g. "6.1 host"
 #   VMTEST_CACHE     kernel package cache (default /var/cache/droptrace-vmtest)
 #   VMTEST_OUT       results (default out/vmtest)
 #   VMTEST_FLOOD     datagrams in the guest's hidden-loss flood (default 20000; 200000 on the host)
@@ -52,10 +53,36 @@ install_tools() {
 		-o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 }
 
+# A kernel from another Debian release (a suite in scripts/vmtest-kernels) comes from a private
+# apt configuration under the cache: its own sources, lists and package cache, so the host's
+# apt sees nothing of it. APT_OPTS holds the options for the current kernel (none: the host's).
+APT_OPTS=()
+SUITE=
+use_suite() { # SUITE or "-"
+	SUITE=$1
+	APT_OPTS=()
+	[ "$SUITE" = - ] && return 0
+	local a="$CACHE/apt/$SUITE" key=/usr/share/keyrings/debian-archive-keyring.gpg
+	mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
+	printf 'deb [signed-by=%s] %s %s main\n' \
+		"$key" http://deb.debian.org/debian "$SUITE" \
+		"$key" http://deb.debian.org/debian-security "$SUITE-security" >"$a/sources.list"
+	APT_OPTS=(-o "Dir::Etc::sourcelist=$a/sources.list" -o Dir::Etc::sourceparts=- \
+		-o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache" -o APT::Get::List-Cleanup=0)
+}
+apt_suite_updated=()
+apt_update_suite() {
+	[ "$SUITE" = - ] && { apt_update; return; }
+	case " ${apt_suite_updated[*]} " in *" $SUITE "*) return 0 ;; esac
+	log "apt-get update ($SUITE, private configuration in $CACHE/apt/$SUITE)"
+	apt-get "${APT_OPTS[@]}" update -qq || return 1
+	apt_suite_updated+=("$SUITE")
+}
+
 # resolve PACKAGE: prints "linux-image-... VERSION" of the kernel image PACKAGE is or points to.
 resolve() {
 	local pkg=$1 show dep
-	show=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null) || return 1
+	show=$(apt-cache "${APT_OPTS[@]}" show --no-all-versions "$pkg" 2>/dev/null) || return 1
 	[ -n "$show" ] || return 1
 	dep=$(sed -n 's/^Depends: //p' <<<"$show" | tr ',' '\n' |
 		sed -n 's/^ *\(linux-image-[^ ]*\) *(= *\([^)]*\)).*/\1 \2/p' | head -1)
@@ -68,24 +95,26 @@ resolve() {
 
 # fetch_kernel NAME PACKAGE: sets KDIR (extracted package: boot/, lib/modules/), KPKG, KVER, KREL.
 fetch_kernel() {
-	local name=$1 pkg=$2 r tmp
+	local name=$1 pkg=$2 r tmp rkey=$2
+	# The same meta-package name means another kernel in another suite.
+	[ "$SUITE" = - ] || rkey="$SUITE:$pkg"
 	mkdir -p "$CACHE/resolved"
-	r=$(resolve "$pkg") || { apt_update && r=$(resolve "$pkg"); } ||
-		r=$(cat "$CACHE/resolved/$pkg" 2>/dev/null) || die "$name: apt knows no package $pkg"
+	r=$(resolve "$pkg") || { apt_update_suite && r=$(resolve "$pkg"); } ||
+		r=$(cat "$CACHE/resolved/$rkey" 2>/dev/null) || die "$name: apt knows no package $pkg"
 	read -r KPKG KVER <<<"$r"
 	KDIR="$CACHE/${KPKG}_${KVER}"
 	if [ ! -e "$KDIR/.complete" ]; then
 		tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
 		log "$name: apt-get download $KPKG=$KVER"
-		if ! (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG=$KVER"); then
+		if ! (cd "$tmp" && apt-get "${APT_OPTS[@]}" download -qq -o APT::Sandbox::User=root "$KPKG=$KVER"); then
 			# An old index names a build the archive no longer has: update and resolve again.
 			rm -rf "$tmp"
-			apt_update || die "$name: apt-get update failed"
+			apt_update_suite || die "$name: apt-get update failed"
 			r=$(resolve "$pkg") || die "$name: apt knows no package $pkg"
 			read -r KPKG KVER <<<"$r"
 			KDIR="$CACHE/${KPKG}_${KVER}"
 			tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
-			(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$KPKG=$KVER") ||
+			(cd "$tmp" && apt-get "${APT_OPTS[@]}" download -qq -o APT::Sandbox::User=root "$KPKG=$KVER") ||
 				die "$name: apt-get download $KPKG=$KVER failed"
 		fi
 		if [ ! -e "$KDIR/.complete" ]; then
@@ -98,7 +127,7 @@ fetch_kernel() {
 		fi
 		rm -rf "$tmp"
 	fi
-	echo "$KPKG $KVER" >"$CACHE/resolved/$pkg"
+	echo "$KPKG $KVER" >"$CACHE/resolved/$rkey"
 	KREL=$(ls "$KDIR/lib/modules")
 	case "$KREL" in
 	"$name".*|"$name"-*) ;;
@@ -256,9 +285,11 @@ export CGO_ENABLED=0
 
 want=${VMTEST_KERNELS:-}
 dirs=()
-while read -r name pkg _; do
+while read -r name pkg suite optin _; do
 	case "$name" in "" | \#*) continue ;; esac
 	if [ -n "$want" ] && ! grep -qwF -- "$name" <<<"$want"; then continue; fi
+	if [ -z "$want" ] && [ "${optin:-}" = opt-in ]; then log "$name: opt-in, not run (VMTEST_KERNELS=$name runs it)"; continue; fi
+	use_suite "${suite:--}"
 	if [ "$pkg" = - ]; then run_host "$name"; else run_vm "$name" "$pkg"; fi
 	dirs+=("$OUT/$name")
 done <"$KERNELS_FILE"
