@@ -21,7 +21,9 @@ import (
 
 // Names turns kernel numbers into names for records.
 type Names struct {
-	Reason   func(uint32) string
+	// Reason names a drop by its reason code and its location: on kernels without drop
+	// reasons the code is always 0 and the location tells the reason.
+	Reason   func(code uint32, loc uint64) string
 	Location func(uint64) string
 	Ifname   func(netns, ifindex uint32) string
 }
@@ -34,6 +36,8 @@ type Availability struct {
 	LimitsExact bool
 	// Unnamed are the drop reasons the checks rest on that this kernel does not have.
 	Unnamed map[string]bool
+	// Located says, where drops are named from their location, what that cannot separate.
+	Located map[string]string
 }
 
 // Input is what a record is made of besides the delta of the kernel counters.
@@ -117,7 +121,7 @@ func drops(rec *record.Interval, d *interval.Delta, names Names) map[int]*cpuDro
 	type devKey struct{ netns, ifindex uint32 }
 	devs := map[devKey]map[string]uint64{}
 	for k, v := range d.Drops {
-		name := names.Reason(k.Reason)
+		name := names.Reason(k.Reason, k.Location)
 		l4 := L4Name(k.L3, uint16(k.L4))
 		if l4 == "" {
 			l4 = L4None

@@ -17,7 +17,7 @@ import (
 )
 
 var testNames = Names{
-	Reason:   func(c uint32) string { return map[uint32]string{3: "NO_SOCKET", 71: "CPU_BACKLOG"}[c] },
+	Reason:   func(c uint32, _ uint64) string { return map[uint32]string{3: "NO_SOCKET", 71: "CPU_BACKLOG"}[c] },
 	Location: func(a uint64) string { return fmt.Sprintf("fn_%x", a) },
 	Ifname:   func(ns, idx uint32) string { return fmt.Sprintf("veth%d", idx) },
 }

@@ -31,6 +31,7 @@ func Reconcile(rec *record.Interval, ev *interval.Evidence, avail Availability) 
 		DropRecursionMisses: rec.Tracer.DropRecursionMisses,
 		AggMapFull:          rec.Tracer.AggMapFull,
 		Unnamed:             avail.Unnamed,
+		Located:             avail.Located,
 	}
 	for _, rc := range rec.CPUs {
 		if n := rc.Drops[ReasonCPUBacklog]; n > 0 {

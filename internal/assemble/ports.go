@@ -23,7 +23,7 @@ func ports(socks []tracer.SockCount, events []record.PortDrops, names Names) []r
 	at := map[key]int{}
 	top := map[key]uint64{} // drops of the address named so far
 	for _, s := range socks {
-		k := key{names.Reason(s.Key.Reason), L4Name(s.Key.L3, uint16(s.Key.L4)), s.Key.Port, s.Key.Netns}
+		k := key{names.Reason(s.Key.Reason, 0), L4Name(s.Key.L3, uint16(s.Key.L4)), s.Key.Port, s.Key.Netns}
 		i, ok := at[k]
 		if !ok {
 			i = len(out)

@@ -110,8 +110,9 @@ func AddSlack(a, b map[reconcile.Key]uint64) map[reconcile.Key]uint64 {
 	return out
 }
 
-// Diff computes the delta between two samples; reasonOf names a reason code.
-func Diff(prev, cur *sample.Sample, reasonOf func(uint32) string) *Delta {
+// Diff computes the delta between two samples; reasonOf names a drop by its reason code and
+// location (kernels without drop reasons are named by location).
+func Diff(prev, cur *sample.Sample, reasonOf func(code uint32, loc uint64) string) *Delta {
 	d := &Delta{
 		Evidence: Evidence{
 			Duration:   cur.At.Sub(prev.At),
@@ -215,7 +216,7 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 // traced drops by namespace and by whether its delta could be taken. BPF names a namespace by
 // inode only, which the kernel reuses: a namespace replaced between the samples (another
 // generation, or counters that went backwards) has no delta, and its drops are unwatched.
-func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string) {
+func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32, uint64) string) {
 	for ino, cs := range cur.Netns {
 		ps := prev.Netns[ino]
 		ns := d.nsd(ino, cur)
@@ -238,7 +239,7 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32) string
 	}
 	for k, v := range d.Drops {
 		ns := d.nsd(k.Netns, cur)
-		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason), L4: k.L4}
+		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason, k.Location), L4: k.L4}
 		if ns.SNMP != nil {
 			ns.Traced[rl] += Sum(v)
 		} else {

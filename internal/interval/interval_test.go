@@ -21,7 +21,9 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 
-func reasonName(c uint32) string { return map[uint32]string{3: "NO_SOCKET", 6: "SOCKET_RCVBUFF"}[c] }
+func reasonName(c uint32, _ uint64) string {
+	return map[uint32]string{3: "NO_SOCKET", 6: "SOCKET_RCVBUFF"}[c]
+}
 
 var (
 	udpDrop  = tracer.DropKey{Reason: 6, Netns: 200, L3: tracer.EthIPv4, L4: 17}

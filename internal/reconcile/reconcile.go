@@ -57,6 +57,9 @@ type Input struct {
 	Slack map[Key]uint64
 	// Unnamed are the drop reasons this kernel does not have: a check on one cannot be traced.
 	Unnamed map[string]bool
+	// Located are, on a kernel whose drops are named from their location, what that cannot
+	// separate for each reason (or, for an unnamed one, why no location names it).
+	Located map[string]string
 }
 
 // Key names one check row: CPU is -1 for checks that are not per CPU.

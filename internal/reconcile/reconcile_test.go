@@ -240,6 +240,29 @@ func TestSNMPChecksPerNamespace(t *testing.T) {
 	}
 }
 
+// On a kernel whose drops are named from their location, a check says what the location
+// cannot separate, and a reason no location names is unavailable with why.
+func TestSNMPChecksSayWhatALocationCannotSeparate(t *testing.T) {
+	in := base()
+	in.Netns = []Netns{{Inode: 1, Traced: map[ReasonL4]uint64{{"SOCKET_RCVBUFF", 17}: 4},
+		SNMP: map[string]map[string]int64{"Udp": {"RcvbufErrors": 4}}}}
+	in.Unnamed = map[string]bool{"TCP_LISTEN_OVERFLOW": true}
+	in.Located = map[string]string{"SOCKET_RCVBUFF": "udp_mem refusals share the call site",
+		"TCP_LISTEN_OVERFLOW": "no call site frees only for TCP_LISTEN_OVERFLOW"}
+	cs := Checks(in)
+	if c := find(t, cs, "udp_rcvbuf", -1); c.Status != record.StatusMatch ||
+		!strings.Contains(c.Note, "traced SOCKET_RCVBUFF is named from the drop location: udp_mem refusals share the call site") {
+		t.Errorf("udp_rcvbuf %+v", c)
+	}
+	if c := find(t, cs, "tcp_listen_overflow", -1); c.Status != record.StatusUnavailable ||
+		!strings.Contains(c.Note, "drops are named from their location on this kernel, and no call site frees only for TCP_LISTEN_OVERFLOW") {
+		t.Errorf("tcp_listen_overflow %+v", c)
+	}
+	if c := find(t, cs, "udp_no_port", -1); strings.Contains(c.Note, "location") {
+		t.Errorf("udp_no_port, not located, says %q", c.Note)
+	}
+}
+
 func TestSNMPUnavailableWhenNoNamespaceRead(t *testing.T) {
 	in := base()
 	in.Netns = []Netns{{Inode: 9, Traced: map[ReasonL4]uint64{{"NO_SOCKET", 17}: 1}, Why: "permission denied"}}

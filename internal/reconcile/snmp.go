@@ -60,7 +60,11 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 	if why, ok := missing(in.Drops); ok {
 		return unavailable(sc.Name, nil, why)
 	}
+	located := in.Located[sc.Traced.Reason]
 	if in.Unnamed[sc.Traced.Reason] {
+		if located != "" {
+			return unavailable(sc.Name, nil, fmt.Sprintf("drops are named from their location on this kernel, and %s; %s", located, counterNames(sc)))
+		}
 		return unavailable(sc.Name, nil, fmt.Sprintf("this kernel frees no packet as %s (its drop reasons have no such name); %s", sc.Traced.Reason, counterNames(sc)))
 	}
 	var traced, unwatched uint64
@@ -138,6 +142,9 @@ func snmpCheck(in Input, sc SNMPCheck) record.Check {
 	}
 	if unwatched > 0 {
 		notes = append(notes, fmt.Sprintf("%d more traced in namespaces whose counters could not be read: %s", unwatched, strings.Join(unread, ", ")))
+	}
+	if located != "" {
+		notes = append(notes, "traced "+sc.Traced.Reason+" is named from the drop location: "+located)
 	}
 	chk.Note = strings.Join(notes, "; ")
 	return chk

@@ -261,7 +261,7 @@ func goldenRecords() map[string]any {
 			Mode:   ModeFull,
 			Probes: map[string]string{"skb:kfree_skb": "tp_btf", "irq:softirq_entry": "tp_btf",
 				"irq:softirq_exit": "tp_btf", "napi:napi_poll": "tp_btf"},
-			IntervalMs: 1000, SoftnetColumns: 13, DropReasons: 118, Events: true, MaxEventRate: 10000,
+			IntervalMs: 1000, SoftnetColumns: 13, DropReasons: 118, ReasonSource: ReasonSourceKernel, Events: true, MaxEventRate: 10000,
 			Netns: 4026531840,
 			Context: &HostContext{
 				Irqbalance: false,

@@ -66,6 +66,14 @@ type Sysctl struct {
 	DevWeight         int64 `json:"dev_weight"`
 }
 
+// How the drops of a session are named (Start.ReasonSource).
+const (
+	// ReasonSourceKernel: the reason the kernel passed kfree_skb_reason, decoded from BTF.
+	ReasonSourceKernel = "kernel"
+	// ReasonSourceLocation: inferred from the drop's location (kernels before 5.17).
+	ReasonSourceLocation = "location"
+)
+
 // Start opens a recording.
 type Start struct {
 	Header
@@ -82,9 +90,12 @@ type Start struct {
 	IntervalMs     int64             `json:"interval_ms"`
 	SoftnetColumns int               `json:"softnet_columns"`
 	DropReasons    int               `json:"drop_reasons"`
-	Events         bool              `json:"events"`
-	MaxEventRate   uint32            `json:"max_event_rate"`
-	Netns          uint32            `json:"netns"`
+	// ReasonSource says how drops are named: ReasonSourceKernel or ReasonSourceLocation; ""
+	// when they are not named (counters-only, or neither way works).
+	ReasonSource string `json:"reason_source,omitempty"`
+	Events       bool   `json:"events"`
+	MaxEventRate uint32 `json:"max_event_rate"`
+	Netns        uint32 `json:"netns"`
 	// Context is how the host is set up to receive, read at start.
 	Context *HostContext `json:"context,omitempty"`
 	// Filters are the event filters in force; nil without any.

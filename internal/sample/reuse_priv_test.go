@@ -27,7 +27,7 @@ import (
 
 const reasonNoSocket = 2
 
-func reasonName(c uint32) string {
+func reasonName(c uint32, _ uint64) string {
 	if c == reasonNoSocket {
 		return "NO_SOCKET"
 	}

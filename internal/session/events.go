@@ -140,7 +140,7 @@ func (w *eventWriter) write(e *tracer.Event) {
 	w.d = record.Drop{
 		Header:     record.Header{Type: record.TypeDrop, Time: record.Time(w.mono(e.MonoNs))},
 		CPU:        e.CPU,
-		Reason:     w.names.Reason(e.Reason),
+		Reason:     w.names.Reason(e.Reason, e.Location),
 		ReasonCode: e.Reason,
 		Location:   w.names.Location(e.Location),
 		Ifindex:    e.Ifindex,

@@ -21,6 +21,7 @@ import (
 	"github.com/droptrace/droptrace/internal/filter"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
+	"github.com/droptrace/droptrace/internal/locreason"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/pods"
 	"github.com/droptrace/droptrace/internal/probe"
@@ -90,6 +91,8 @@ type Session struct {
 	start   *record.Start // the settings verdicts are explained against
 	names   assemble.Names
 	reasons *dropreason.Table
+	// locs names drops by location when the kernel passes no reasons (before 5.17).
+	locs    *locreason.Namer
 	syms    *kallsyms.Symbols
 	ifnames *enrich.Ifnames
 	owners  *enrich.Owners
@@ -164,29 +167,54 @@ func open(cfg Config) (*Session, error) {
 	// Drop reasons come from this kernel's BTF: numbering differs between kernels.
 	s.reasons, err = host.Reasons, host.ReasonsErr
 	reasonsOK := reconcile.Availability{OK: true}
+	noEnum := errors.Is(err, dropreason.ErrNoEnum)
 	switch {
-	case errors.Is(err, dropreason.ErrNoEnum):
+	case noEnum:
 		reasonsOK = reconcile.Availability{Why: "this kernel has no enum skb_drop_reason (before 5.17): drops are counted without reasons"}
-		log.Warn(reasonsOK.Why)
 	case err != nil:
 		reasonsOK = reconcile.Availability{Why: fmt.Sprintf("cannot decode drop reasons from BTF: %v", err)}
 		log.Warn("drop reasons are shown as numbers", "err", err)
 	default:
 		start.DropReasons = s.reasons.Len()
+		start.ReasonSource = record.ReasonSourceKernel
 	}
 	s.syms, err = kallsyms.Load(cfg.FS)
 	if err != nil {
 		log.Warn("drop locations are shown as addresses", "err", err)
 	}
+	if noEnum {
+		if s.syms != nil && s.tr != nil && s.tr.HasDrops() {
+			s.locs = locreason.New(s.syms)
+			calibrate(s.tr, s.locs, log)
+			reasonsOK = reconcile.Availability{OK: true}
+			start.ReasonSource = record.ReasonSourceLocation
+			learned := map[string][]string{}
+			for r, ls := range s.locs.Learned() {
+				for _, l := range ls {
+					learned[r] = append(learned[r], s.syms.Format(l))
+				}
+			}
+			log.Info("this kernel has no drop reasons (before 5.17): drops are named from their location", "learned", learned)
+		} else {
+			log.Warn(reasonsOK.Why)
+		}
+	}
 
 	s.avail.Drops, s.avail.NetRx, s.avail.Predict = s.sources(start, reasonsOK)
-	if s.reasons != nil {
+	if s.reasons != nil || s.locs != nil {
 		s.avail.Unnamed = map[string]bool{}
 		for _, sc := range reconcile.SNMPChecks {
-			if _, ok := s.reasons.Code(sc.Traced.Reason); !ok {
+			if !s.named(sc.Traced.Reason) {
 				s.avail.Unnamed[sc.Traced.Reason] = true
 			}
 		}
+	}
+	if s.locs != nil {
+		var rs []string
+		for _, sc := range reconcile.SNMPChecks {
+			rs = append(rs, sc.Traced.Reason)
+		}
+		s.avail.Located = s.locs.Located(rs)
 	}
 	var apply func(sysctl.NetCore) reconcile.Availability
 	if s.tr != nil && s.tr.HasNetRx() {
@@ -335,11 +363,23 @@ func (s *Session) close() {
 	}
 }
 
-func (s *Session) reasonName(code uint32) string {
-	if s.reasons == nil {
-		return fmt.Sprintf("UNKNOWN_%d", code)
+func (s *Session) reasonName(code uint32, loc uint64) string {
+	switch {
+	case s.reasons != nil:
+		return s.reasons.Name(code)
+	case s.locs != nil:
+		return s.locs.Name(loc)
 	}
-	return s.reasons.Name(code)
+	return fmt.Sprintf("UNKNOWN_%d", code)
+}
+
+// named says whether the kernel's drops can carry the reason's name.
+func (s *Session) named(reason string) bool {
+	if s.reasons != nil {
+		_, ok := s.reasons.Code(reason)
+		return ok
+	}
+	return s.locs != nil && s.locs.Named(reason)
 }
 
 func (s *Session) locationName(addr uint64) string {

@@ -44,7 +44,7 @@ func testSession() *Session {
 		src:    sample.NewReader(sample.Config{}),
 	}
 	s.names = assemble.Names{
-		Reason:   func(c uint32) string { return testReasons[c] },
+		Reason:   func(c uint32, _ uint64) string { return testReasons[c] },
 		Location: func(a uint64) string { return fmt.Sprintf("fn_%x+0x10", a) },
 		Ifname:   func(ns, idx uint32) string { return fmt.Sprintf("veth%d", idx) },
 	}
