@@ -106,12 +106,15 @@ func Run(fsys hostfs.FS) Report {
 	}
 	switch err := host.ReasonsErr; {
 	case errors.Is(err, dropreason.ErrNoEnum):
-		add("drop reasons", Warn, "kernel has no enum skb_drop_reason (before 5.17): drops are counted without reasons", "")
+		add("drop reasons", Warn, "kernel has no enum skb_drop_reason (before 5.17): drops are named from their location instead", "")
 	case err != nil:
 		add("drop reasons", Warn, err.Error(), "")
 	default:
 		add("drop reasons", OK, fmt.Sprintf("%d reasons decoded from BTF", host.Reasons.Len()), "")
 	}
+
+	f := featureResult(Features)
+	add(f.Name, f.Level, f.Detail, f.Fix)
 
 	if _, err := kallsyms.Load(fsys); err != nil {
 		add("kallsyms", Warn, err.Error()+": drop locations are shown as addresses", "run as root (kernel.kptr_restrict hides addresses)")
