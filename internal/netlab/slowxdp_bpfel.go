@@ -16,8 +16,11 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	slowxdpProgSlowXdp = "slow_xdp"
-	slowxdpVarBurnNs   = "burn_ns"
+	slowxdpMapBurnAgain     = "burn_again"
+	slowxdpMapBurnStart     = "burn_start"
+	slowxdpProgSlowXdp      = "slow_xdp"
+	slowxdpProgSlowXdpChain = "slow_xdp_chain"
+	slowxdpVarBurnNs        = "burn_ns"
 )
 
 // loadSlowxdp returns the embedded CollectionSpec for slowxdp.
@@ -62,13 +65,16 @@ type slowxdpSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type slowxdpProgramSpecs struct {
-	SlowXdp *ebpf.ProgramSpec `ebpf:"slow_xdp"`
+	SlowXdp      *ebpf.ProgramSpec `ebpf:"slow_xdp"`
+	SlowXdpChain *ebpf.ProgramSpec `ebpf:"slow_xdp_chain"`
 }
 
 // slowxdpMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type slowxdpMapSpecs struct {
+	BurnAgain *ebpf.MapSpec `ebpf:"burn_again"`
+	BurnStart *ebpf.MapSpec `ebpf:"burn_start"`
 }
 
 // slowxdpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -98,10 +104,15 @@ func (o *slowxdpObjects) Close() error {
 //
 // It can be passed to loadSlowxdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type slowxdpMaps struct {
+	BurnAgain *ebpf.Map `ebpf:"burn_again"`
+	BurnStart *ebpf.Map `ebpf:"burn_start"`
 }
 
 func (m *slowxdpMaps) Close() error {
-	return _SlowxdpClose()
+	return _SlowxdpClose(
+		m.BurnAgain,
+		m.BurnStart,
+	)
 }
 
 // slowxdpVariables contains all global variables after they have been loaded into the kernel.
@@ -115,12 +126,14 @@ type slowxdpVariables struct {
 //
 // It can be passed to loadSlowxdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type slowxdpPrograms struct {
-	SlowXdp *ebpf.Program `ebpf:"slow_xdp"`
+	SlowXdp      *ebpf.Program `ebpf:"slow_xdp"`
+	SlowXdpChain *ebpf.Program `ebpf:"slow_xdp_chain"`
 }
 
 func (p *slowxdpPrograms) Close() error {
 	return _SlowxdpClose(
 		p.SlowXdp,
+		p.SlowXdpChain,
 	)
 }
 

@@ -3,10 +3,12 @@
 package netlab
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -21,9 +23,9 @@ func (l *Lab) SlowXDP(burn time.Duration) error {
 	if err := spec.Variables["burn_ns"].Set(uint64(burn.Nanoseconds())); err != nil {
 		return fmt.Errorf("set burn_ns: %w", err)
 	}
-	var objs slowxdpObjects
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return fmt.Errorf("load slow XDP program: %w", err)
+	prog, closeObjs, err := loadBurn(spec)
+	if err != nil {
+		return err
 	}
 	var lk link.Link
 	// The interface index is looked up in the caller's namespace: attach from inside it.
@@ -32,16 +34,56 @@ func (l *Lab) SlowXDP(burn time.Duration) error {
 		if err != nil {
 			return err
 		}
-		lk, err = link.AttachXDP(link.XDPOptions{Program: objs.SlowXdp, Interface: iface.Index, Flags: link.XDPGenericMode})
+		lk, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
 		return err
 	})
 	if err != nil {
-		objs.Close()
+		closeObjs()
 		return fmt.Errorf("attach generic XDP to %s: %w", l.ReceiverIf, err)
 	}
 	l.onClose(func() error {
 		lk.Close()
-		return objs.Close()
+		return closeObjs()
 	})
 	return nil
+}
+
+// loadBurn loads the bpf_loop program (5.17+) or, where the kernel refuses it, the one that
+// tail-calls itself, and returns the program and what closes it.
+func loadBurn(spec *ebpf.CollectionSpec) (*ebpf.Program, func() error, error) {
+	var loop struct {
+		Prog *ebpf.Program `ebpf:"slow_xdp"`
+	}
+	loopErr := spec.LoadAndAssign(&loop, nil)
+	if loopErr == nil {
+		return loop.Prog, loop.Prog.Close, nil
+	}
+	c, err := loadChain(spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load slow XDP program: with bpf_loop: %w; chained: %w", loopErr, err)
+	}
+	return c.Prog, c.close, nil
+}
+
+// burnChain is the slow XDP program that tail-calls itself, with its maps.
+type burnChain struct {
+	Prog  *ebpf.Program `ebpf:"slow_xdp_chain"`
+	Again *ebpf.Map     `ebpf:"burn_again"`
+	Start *ebpf.Map     `ebpf:"burn_start"`
+}
+
+func (c *burnChain) close() error {
+	return errors.Join(c.Prog.Close(), c.Again.Close(), c.Start.Close())
+}
+
+func loadChain(spec *ebpf.CollectionSpec) (*burnChain, error) {
+	var c burnChain
+	if err := spec.LoadAndAssign(&c, nil); err != nil {
+		return nil, err
+	}
+	if err := c.Again.Put(uint32(0), c.Prog); err != nil {
+		c.close()
+		return nil, fmt.Errorf("chain slow XDP program to itself: %w", err)
+	}
+	return &c, nil
 }
