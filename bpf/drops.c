@@ -506,6 +506,22 @@ _Static_assert(__builtin_offsetof(struct sock_key, netns) == 16 && __builtin_off
 		       __builtin_offsetof(struct sock_key, l4) == 28 && sizeof(struct sock_key) == 32,
 	       "count_sock's words follow struct sock_key");
 
+/* On a kernel without drop reasons (reason 0), the sock_key reason of a drop in one of
+ * drop_cfg.sock_fns: the function's index and the call site's offset in it, so that userspace
+ * names it from its location. 0 when the drop is in none of them (or they are not set). */
+static __always_inline __u32 sock_fn_code(__u64 location)
+{
+	for (int i = 0; i < DT_SOCK_FNS; i++) {
+		__u64 start = drop_cfg.sock_fns[i].start;
+
+		if (!start)
+			break;
+		if (location >= start && location < drop_cfg.sock_fns[i].end && location - start < 0x10000)
+			return DT_SOCK_LOC | ((__u32)i << 16) | (__u32)(location - start);
+	}
+	return 0;
+}
+
 /* Adds n drops of key to one of the socket drop maps. */
 static __always_inline void add_sock(struct drop_cpu *pc, void *map, struct sock_key *key, __u64 n)
 {
@@ -633,7 +649,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	struct drop_event *e;
 	struct drop_cpu *pc;
 	__u64 one = 1, *cnt;
-	__u32 zero = 0;
+	__u32 zero = 0, sock_code;
 	bool detailed;
 
 	pc = bpf_map_lookup_elem(&drop_percpu, &zero);
@@ -658,10 +674,15 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 			pc->stats[DROP_STAT_AGG_FULL]++;
 	}
 
+	sock_code = reason;
 	detailed = sock_reason(reason);
+	if (!detailed && !reason) {
+		sock_code = sock_fn_code(location);
+		detailed = sock_code != 0;
+	}
 	if (detailed) {
 		parse_detail(&m, &pk);
-		count_sock(pc, &m, &pk, reason);
+		count_sock(pc, &m, &pk, sock_code);
 	}
 
 	if (!drop_cfg.events)

@@ -63,6 +63,17 @@ struct sock_memo {
 #define DT_SOCK_ENTRIES 4096
 #define DT_SOCK_REASON_WORDS 4
 
+/* Kernels without drop reasons (before 5.17): the text of a function whose drops are counted
+ * by socket, [start, end), from kallsyms. A sock_key of such a drop has the reason
+ * DT_SOCK_LOC | index << 16 | offset of the call site in the function. */
+struct sock_fn {
+	__u64 start;
+	__u64 end;
+};
+
+#define DT_SOCK_FNS 8
+#define DT_SOCK_LOC (1U << 31)
+
 /* One dropped packet, streamed through the ring buffer when events are on. */
 struct drop_event {
 	__u64 ts_ns; /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
@@ -122,6 +133,9 @@ struct drop_config {
 	__u32 protos_on;                         /* 1: protos is a filter */
 	__u32 pad2;
 	__u64 protos[DT_FILTER_PROTO_WORDS];     /* bit n: IP protocol n */
+	/* Kernels without drop reasons: the functions whose drops are counted by socket, by
+	 * call site; unused entries are zero. */
+	struct sock_fn sock_fns[DT_SOCK_FNS];
 };
 
 /* Per-CPU token bucket for the event stream. */

@@ -3,6 +3,7 @@
 package assemble
 
 import (
+	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
@@ -23,7 +24,12 @@ func ports(socks []tracer.SockCount, events []record.PortDrops, names Names) []r
 	at := map[key]int{}
 	top := map[key]uint64{} // drops of the address named so far
 	for _, s := range socks {
-		k := key{names.Reason(s.Key.Reason, 0), L4Name(s.Key.L3, uint16(s.Key.L4)), s.Key.Port, s.Key.Netns}
+		k := key{names.Reason(s.Key.Reason, s.Key.Location), L4Name(s.Key.L3, uint16(s.Key.L4)), s.Key.Port, s.Key.Netns}
+		// On a kernel without drop reasons BPF counts every drop of the socket-level
+		// functions by socket; only the call sites named as socket-level are listed.
+		if !dropreason.IsSocketLevel(k.reason) {
+			continue
+		}
 		i, ok := at[k]
 		if !ok {
 			i = len(out)

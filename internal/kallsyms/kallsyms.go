@@ -263,3 +263,20 @@ func (s *Symbols) Format(addr uint64) string {
 	}
 	return out
 }
+
+// Func finds a function by name, or a compiler clone of it (name.isra.0, name.constprop.0),
+// and returns its text [start, end): end is the next symbol's address. It scans every
+// symbol: it is for the few functions looked up once at start.
+func (s *Symbols) Func(name string) (start, end uint64, ok bool) {
+	for i, e := range s.syms {
+		n := s.names[e.off : e.off+uint32(e.n)]
+		if n != name && !(strings.HasPrefix(n, name) && n[len(name)] == '.') {
+			continue
+		}
+		if i+1 == len(s.syms) || s.modules[e.mod] != "" {
+			return 0, 0, false // no end known; module text is not looked for
+		}
+		return e.addr, s.syms[i+1].addr, true
+	}
+	return 0, 0, false
+}

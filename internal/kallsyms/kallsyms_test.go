@@ -332,3 +332,30 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	})
 }
+
+func TestFuncFindsTheTextOfAFunctionOrItsClone(t *testing.T) {
+	s, err := Parse(strings.NewReader("ffffffff81000000 T _text\n" +
+		"ffffffff81000100 t udp_queue_rcv_one_skb.isra.0\n" +
+		"ffffffff81000500 T __udp4_lib_rcv\n" +
+		"ffffffff81000900 T udp_v4_early_demux\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		start, end uint64
+	}{
+		{"udp_queue_rcv_one_skb", 0xffffffff81000100, 0xffffffff81000500},
+		{"__udp4_lib_rcv", 0xffffffff81000500, 0xffffffff81000900},
+	} {
+		start, end, ok := s.Func(c.name)
+		if !ok || start != c.start || end != c.end {
+			t.Errorf("%s: %#x-%#x %v, want %#x-%#x", c.name, start, end, ok, c.start, c.end)
+		}
+	}
+	for _, name := range []string{"udp_queue_rcv", "udp_v4_early_demux", "missing"} {
+		if _, _, ok := s.Func(name); ok {
+			t.Errorf("%s found", name)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/kallsyms"
+	"github.com/droptrace/droptrace/internal/locreason"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sysctl"
 	"github.com/droptrace/droptrace/internal/tracer"
@@ -57,6 +59,8 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 		opts.HZ = h.HZ
 		if h.Reasons != nil {
 			opts.SockReasons = h.Reasons.Codes(dropreason.SocketLevel)
+		} else if errors.Is(h.ReasonsErr, dropreason.ErrNoEnum) {
+			opts.SockFuncs = sockFuncs(fsys)
 		}
 		var err error
 		if tr, err = tracer.Open(opts); err != nil {
@@ -67,6 +71,22 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	}
 	h.Mode = mode(tr != nil)
 	return h, tr
+}
+
+// sockFuncs are the text of the functions whose drops are socket-level, on a kernel without
+// drop reasons: BPF counts their drops by socket and call site. None without kallsyms.
+func sockFuncs(fsys hostfs.FS) []tracer.FuncRange {
+	syms, err := kallsyms.Load(fsys)
+	if err != nil {
+		return nil
+	}
+	var out []tracer.FuncRange
+	for _, fn := range locreason.SocketFunctions() {
+		if start, end, ok := syms.Func(fn); ok && len(out) < tracer.MaxSockFuncs {
+			out = append(out, tracer.FuncRange{Start: start, End: end})
+		}
+	}
+	return out
 }
 
 func mode(tracing bool) string {

@@ -35,6 +35,11 @@ type dropsDropConfig struct {
 	ProtosOn uint32
 	Pad2     uint32
 	Protos   [4]uint64
+	SockFns  [8]struct {
+		_     structs.HostLayout
+		Start uint64
+		End   uint64
+	}
 }
 
 type dropsDropCpu struct {
@@ -98,6 +103,12 @@ const (
 	dropsDropStatDROP_STAT_EVENTS_FILTERED     dropsDropStat = 6
 	dropsDropStatDROP_STAT_MAX                 dropsDropStat = 7
 )
+
+type dropsSockFn struct {
+	_     structs.HostLayout
+	Start uint64
+	End   uint64
+}
 
 type dropsSockKey struct {
 	_      structs.HostLayout

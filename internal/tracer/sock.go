@@ -15,11 +15,13 @@ import (
 // address shows here with the address the packet was sent to.
 type SockKey struct {
 	Netns  uint32 // netns inode
-	Reason uint32 // raw enum skb_drop_reason
-	L3     uint16 // ethertype
-	L4     uint8  // IP protocol
-	Addr   netip.Addr
-	Port   uint16 // 0 when not TCP/UDP
+	Reason uint32 // raw enum skb_drop_reason; 0 on kernels without (Location says more)
+	// Location is the call site of a drop counted through Options.SockFuncs; 0 otherwise.
+	Location uint64
+	L3       uint16 // ethertype
+	L4       uint8  // IP protocol
+	Addr     netip.Addr
+	Port     uint16 // 0 when not TCP/UDP
 }
 
 // SockCount is how many drops of one key were counted since the previous ReadSockDrops.
@@ -63,7 +65,7 @@ func (t *Tracer) ReadSockDrops() ([]SockCount, error) {
 	if err := t.waitForPrograms(); err != nil {
 		return nil, fmt.Errorf("swap socket drop maps: %w", err)
 	}
-	out, err := drainSock(maps[gen])
+	out, err := drainSock(maps[gen], t.sockKey)
 	if err != nil {
 		return out, err
 	}
@@ -85,7 +87,7 @@ func (t *Tracer) drainMemos(gen uint32, out []SockCount) ([]SockCount, error) {
 		if m.Pending == 0 {
 			continue
 		}
-		k := sockKey(m.Key)
+		k := t.sockKey(m.Key)
 		if i, ok := at[k]; ok {
 			out[i].Count += m.Pending
 			continue
@@ -100,7 +102,7 @@ func (t *Tracer) drainMemos(gen uint32, out []SockCount) ([]SockCount, error) {
 }
 
 // drainSock reads and deletes every entry of a socket drop map no program counts into.
-func drainSock(m *ebpf.Map) ([]SockCount, error) {
+func drainSock(m *ebpf.Map, sockKey func(dropsSockKey) SockKey) ([]SockCount, error) {
 	var (
 		out  []SockCount
 		keys = make([]dropsSockKey, 256)
@@ -116,7 +118,7 @@ func drainSock(m *ebpf.Map) ([]SockCount, error) {
 			return out, nil
 		}
 		if errors.Is(err, ebpf.ErrNotSupported) && len(out) == 0 {
-			return drainSockOneByOne(m)
+			return drainSockOneByOne(m, sockKey)
 		}
 		if err != nil {
 			return out, fmt.Errorf("drain socket drop map: %w", err)
@@ -126,7 +128,7 @@ func drainSock(m *ebpf.Map) ([]SockCount, error) {
 
 // drainSockOneByOne is drainSock for kernels without batch operations on hash maps (before
 // 5.6).
-func drainSockOneByOne(m *ebpf.Map) ([]SockCount, error) {
+func drainSockOneByOne(m *ebpf.Map, sockKey func(dropsSockKey) SockKey) ([]SockCount, error) {
 	var (
 		out []SockCount
 		raw []dropsSockKey
@@ -149,7 +151,18 @@ func drainSockOneByOne(m *ebpf.Map) ([]SockCount, error) {
 	return out, nil
 }
 
-func sockKey(k dropsSockKey) SockKey {
-	return SockKey{Netns: k.Netns, Reason: k.Reason, L3: k.L3, L4: k.L4,
+// sockLoc is DT_SOCK_LOC: the sock_key reason of a drop counted through Options.SockFuncs,
+// with the function's index in bits 16-30 and the call site's offset in bits 0-15.
+const sockLoc = 1 << 31
+
+func (t *Tracer) sockKey(k dropsSockKey) SockKey {
+	sk := SockKey{Netns: k.Netns, Reason: k.Reason, L3: k.L3, L4: k.L4,
 		Addr: ipAddr(k.L3, k.Addr), Port: k.Port}
+	if k.Reason&sockLoc != 0 {
+		sk.Reason = 0
+		if i := int(k.Reason>>16) & 0x7fff; i < len(t.opts.SockFuncs) {
+			sk.Location = t.opts.SockFuncs[i].Start + uint64(k.Reason&0xffff)
+		}
+	}
+	return sk
 }

@@ -41,7 +41,16 @@ type Options struct {
 	// Filter selects the drops streamed as events (with Events); Open refuses one that does
 	// not fit in BPF (ErrFilterTooLarge).
 	Filter Filter
+	// SockFuncs are, on kernels without drop reasons, the functions whose drops are counted by
+	// receiving socket, keyed by call site (SockKey.Location); at most MaxSockFuncs.
+	SockFuncs []FuncRange
 }
+
+// FuncRange is a kernel function's text, [Start, End).
+type FuncRange struct{ Start, End uint64 }
+
+// MaxSockFuncs is DT_SOCK_FNS: the most Options.SockFuncs BPF takes.
+const MaxSockFuncs = len(dropsDropConfig{}.SockFns)
 
 // Probe is the outcome of attaching one tracepoint.
 type Probe struct {
@@ -132,6 +141,9 @@ var netrxTracepoints = []tracepoint{
 // dropConfig is what the drop programs are loaded with.
 func (o Options) dropConfig() dropsDropConfig {
 	cfg := dropsDropConfig{MaxEventRate: o.MaxEventRate, SockReasons: sockReasonBits(o.SockReasons)}
+	for i, f := range o.SockFuncs[:min(len(o.SockFuncs), MaxSockFuncs)] {
+		cfg.SockFns[i].Start, cfg.SockFns[i].End = f.Start, f.End
+	}
 	if o.HZ > 0 && 1_000_000_000%o.HZ == 0 {
 		cfg.Hz = uint32(o.HZ)
 	}
