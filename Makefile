@@ -52,7 +52,7 @@ tracefs: ## mount tracefs when it is missing (classic tracepoints need it)
 	@test -d /sys/kernel/tracing/events || $(SUDO) mount -t tracefs nodev /sys/kernel/tracing || true
 
 .PHONY: vmtest
-vmtest: ## run the end-to-end tests on Debian's 6.1 and 6.12 kernels under qemu, and on this one (as root)
+vmtest: ## run the end-to-end tests on Debian's 5.10, 6.1 and 6.12 kernels under qemu, and on this one (as root)
 	$(SUDO) scripts/vmtest.sh
 
 clean:

@@ -176,7 +176,20 @@ build_initramfs() { # DEST.cpio
 	for applet in $(/bin/busybox --list); do
 		[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
 	done
-	install -m 0755 "$OUT/bin/droptrace" "$OUT/bin/e2e.test" "$OUT/bin/netlab.test" "$stage/bin/"
+	install -m 0755 "$OUT/bin/e2e.test" "$OUT/bin/netlab.test" "$stage/bin/"
+	if [ "$ATTACH" = tracepoint ]; then
+		# Every session of the tests attaches the classic tracepoints (--tracepoint); the
+		# subcommands take no such flag.
+		install -m 0755 "$OUT/bin/droptrace" "$stage/bin/droptrace.bin"
+		cat >"$stage/bin/droptrace" <<-'EOF'
+			#!/bin/sh
+			case "$1" in version | doctor | analyze) exec /bin/droptrace.bin "$@" ;; esac
+			exec /bin/droptrace.bin --tracepoint "$@"
+		EOF
+		chmod 0755 "$stage/bin/droptrace"
+	else
+		install -m 0755 "$OUT/bin/droptrace" "$stage/bin/"
+	fi
 	install -m 0755 scripts/vmtest-init.sh "$stage/init"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"
@@ -249,6 +262,7 @@ run_vm() { # NAME PACKAGE
 	if [ -w /dev/kvm ] && grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then accel=kvm; fi
 	meta "$d" "name=$name" "where=qemu" "package=$KPKG" "version=$KVER" "release=$KREL" "accel=${accel%%,*}" \
 		"fetch_seconds=$((fetched - start))"
+	[ -z "$ATTACH" ] || meta "$d" "attach=$ATTACH"
 	log "$name: booting $KREL ($KPKG $KVER) under qemu (${accel%%,*}), 2 vCPUs, $MEM"
 	set +e
 	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
@@ -285,10 +299,14 @@ export CGO_ENABLED=0
 
 want=${VMTEST_KERNELS:-}
 dirs=()
-while read -r name pkg suite optin _; do
+while read -r name pkg suite opts _; do
 	case "$name" in "" | \#*) continue ;; esac
 	if [ -n "$want" ] && ! grep -qwF -- "$name" <<<"$want"; then continue; fi
-	if [ -z "$want" ] && [ "${optin:-}" = opt-in ]; then log "$name: opt-in, not run (VMTEST_KERNELS=$name runs it)"; continue; fi
+	case ",${opts:-}," in
+	*,opt-in,*) [ -n "$want" ] || { log "$name: opt-in, not run (VMTEST_KERNELS=$name runs it)"; continue; } ;;
+	esac
+	ATTACH=
+	case ",${opts:-}," in *,tracepoint,*) ATTACH=tracepoint ;; esac
 	use_suite "${suite:--}"
 	if [ "$pkg" = - ]; then run_host "$name"; else run_vm "$name" "$pkg"; fi
 	dirs+=("$OUT/$name")

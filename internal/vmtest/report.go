@@ -22,7 +22,7 @@ func Write(w io.Writer, runs []*Run) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "kernel\tresult\trelease\twhere\ttime\tsoftnet\ttests\treasons (code)\tscenario checks")
+	fmt.Fprintln(tw, "kernel\tresult\trelease\twhere\ttime\tattach\tsoftnet\ttests\treason_source\treasons (code)\tscenario checks")
 	passed := 0
 	for _, r := range runs {
 		result := "FAIL"
@@ -30,8 +30,8 @@ func Write(w io.Writer, runs []*Run) {
 			result = "PASS"
 			passed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, result, orDash(r.release()), r.where(),
-			r.duration(), columns(r.Columns), r.testCount(), orDash(r.reasonCodes(false)), orDash(r.checkCounts()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, result, orDash(r.release()), r.where(),
+			r.duration(), orDash(r.attach()), columns(r.Columns), r.testCount(), orDash(r.reasonSource()), orDash(r.reasonCodes(false)), orDash(r.checkCounts()))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "vmtest: %d passed, %d failed\n", passed, len(runs)-passed)
@@ -60,7 +60,9 @@ func writeRun(w io.Writer, r *Run) {
 	}
 	fmt.Fprintf(w, "   %-8s %s in /proc/net/softnet_stat\n", "softnet", columns(r.Columns))
 	fmt.Fprintf(w, "   %-8s %s\n", "reasons", orDash(r.reasonCodes(true)))
-	if s, ok := r.Sessions[ScenarioSession]; ok {
+	if s, ok := r.Sessions[ScenarioSession]; ok && r.reasonSource() == record.ReasonSourceLocation {
+		fmt.Fprintf(w, "   %-8s the kernel passes no drop reasons: droptrace named drops from their location (reason_source location)\n", "")
+	} else if ok {
 		fmt.Fprintf(w, "   %-8s droptrace named %d reasons from the kernel's BTF; ", "", s.Start.DropReasons)
 		if len(r.Reasons) == 0 {
 			fmt.Fprintln(w, "the kernel's skb:kfree_skb format has no reason table to compare with")
@@ -118,13 +120,36 @@ func checkString(c record.Check) string {
 	return s
 }
 
+// attach is how the scenario session attached skb:kfree_skb (tp_btf or tracepoint).
+func (r *Run) attach() string {
+	if s, ok := r.Sessions[ScenarioSession]; ok {
+		return s.Start.Probes[DropProbe]
+	}
+	return ""
+}
+
+// reasonSource is how the scenario session named its drops: its start record's
+// reason_source, or "kernel" for a session recorded before that field, which decoded reasons.
+func (r *Run) reasonSource() string {
+	s, ok := r.Sessions[ScenarioSession]
+	switch {
+	case !ok:
+		return ""
+	case s.Start.ReasonSource == "" && s.Start.DropReasons > 0:
+		return record.ReasonSourceKernel
+	}
+	return s.Start.ReasonSource
+}
+
 // reasonCodes lists the scenario's drop reasons as NAME=code, most drops first; with counts,
-// each followed by its number of drops. A reason no drop record showed has code "?".
+// each followed by its number of drops. A reason no drop record showed has code "?"; reasons
+// named from their location have no code.
 func (r *Run) reasonCodes(counts bool) string {
 	s, ok := r.Sessions[ScenarioSession]
 	if !ok {
 		return ""
 	}
+	located := r.reasonSource() == record.ReasonSourceLocation
 	codes := map[string]uint32{}
 	for _, x := range r.Sessions {
 		for n, c := range x.Codes {
@@ -146,6 +171,9 @@ func (r *Run) reasonCodes(counts bool) string {
 			code = strconv.FormatUint(uint64(c), 10)
 		}
 		p := n + "=" + code
+		if located {
+			p = n
+		}
 		if counts {
 			p += fmt.Sprintf(" (%d drops)", s.Summary.Drops[n])
 		}

@@ -39,6 +39,10 @@ var Required = []string{
 	"TestPrivTimeSqueezesTellTheirCause",
 }
 
+// DropProbe is the tracepoint whose attachment the report shows: tp_btf, or the classic
+// tracepoint on a run that forces it.
+const DropProbe = "skb:kfree_skb"
+
 // ScenarioSession is the session whose summary the report details.
 const ScenarioSession = "TestPrivHiddenLossReconciles"
 
@@ -260,6 +264,10 @@ func (r *Run) judge() {
 	}
 	for _, name := range r.sessionNames() {
 		s := r.Sessions[name]
+		// A run asked to attach the classic tracepoints (meta attach=tracepoint) must have.
+		if want := r.Meta["attach"]; want != "" && s.Start.Mode == record.ModeFull && s.Start.Probes[DropProbe] != want {
+			r.problem("%s: %s attached as %q, the run asked for %q", name, DropProbe, s.Start.Probes[DropProbe], want)
+		}
 		if s.Start.Kernel != r.Uname {
 			r.problem("%s: droptrace says kernel %q, uname -r %q", name, s.Start.Kernel, r.Uname)
 		}

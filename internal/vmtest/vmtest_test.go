@@ -125,6 +125,9 @@ func TestFailures(t *testing.T) {
 		{"softnet layout misread", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"softnet_columns":13`, `"softnet_columns":15`)
 		}, "droptrace read 15 softnet_stat columns, the file has 13"},
+		{"classic tracepoints asked for, tp_btf attached", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "meta"), "timed_out=0", "timed_out=0\nattach=tracepoint")
+		}, `skb:kfree_skb attached as "tp_btf", the run asked for "tracepoint"`},
 		{"reason code misdecoded", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"reason_code":46`, `"reason_code":61`)
 		}, "droptrace decoded code 61 as CPU_BACKLOG, the kernel's kfree_skb format says CPU_BACKLOG is 46"},
@@ -153,5 +156,28 @@ func TestKernelReasons(t *testing.T) {
 	}
 	if got := kernelReasons("no format"); got != nil {
 		t.Errorf("%v from no format", got)
+	}
+}
+
+// A kernel without drop reasons: the table says the names came from locations, and lists them
+// without codes (which are all 0 there).
+func TestReportSaysReasonsCameFromLocations(t *testing.T) {
+	dir := copyFixture(t)
+	edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"drop_reasons":65,`, `"drop_reasons":0,"reason_source":"location",`)
+	r := Load(dir)
+	var out bytes.Buffer
+	Write(&out, []*Run{r})
+	for _, want := range []string{
+		"droptrace named drops from their location (reason_source location)",
+		"CPU_BACKLOG (602 drops)",
+		"reason_source",
+		" location  ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "CPU_BACKLOG=") {
+		t.Errorf("report gives location-named reasons a code:\n%s", out.String())
 	}
 }
