@@ -5,6 +5,7 @@ package doctor
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -31,11 +32,11 @@ var Features = []Feature{
 		Have: func() (bool, error) { return haveOrNot(features.HaveMapType(ebpf.RingBuf)) }},
 	{Name: "tp_btf programs", Since: "5.5", Instead: "the classic tracepoints (skb:kfree_skb, napi:napi_poll, irq:softirq_entry/exit) are attached",
 		// The typedef every BTF-enabled raw tracepoint has, which tp_btf programs attach by.
-		Have: func() (bool, error) { return haveKernelType("btf_trace_kfree_skb") }},
+		Have: func() (bool, error) { return haveKernelType("btf_trace_kfree_skb", isTypedef) }},
 	{Name: "bpf_rdonly_cast", Since: "6.2", Instead: "the L4 protocol of a drop is read with bpf_probe_read_kernel (one helper call more per drop)",
-		Have: func() (bool, error) { return haveKernelFunc("bpf_rdonly_cast") }},
+		Have: func() (bool, error) { return haveKernelType("bpf_rdonly_cast", isFunc) }},
 	{Name: "drop reasons", Since: "5.17", Instead: "drops are named from their location (the kfree_skb caller in kallsyms, call sites calibrated at start; see docs/checks.md)",
-		Have: func() (bool, error) { return haveKernelType("skb_drop_reason") }},
+		Have: func() (bool, error) { return haveKernelType("skb_drop_reason", isEnum) }},
 	{Name: "SO_NETNS_COOKIE", Since: "5.14", Instead: "a network namespace whose every process changed between two listings is taken as replaced (its counters start over)",
 		Have: haveNetnsCookie},
 	{Name: "pidfd_getfd", Since: "5.6", Instead: "the receive buffer and queue figures of the sockets that drop are not read",
@@ -53,34 +54,26 @@ func haveOrNot(err error) (bool, error) {
 	return false, err
 }
 
-func haveKernelFunc(name string) (bool, error) {
+// haveKernelType says whether the kernel's BTF has a type of that name and of the kind is
+// accepts (a forward declaration is not the type).
+func haveKernelType(name string, is func(btf.Type) bool) (bool, error) {
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
 		return false, fmt.Errorf("read kernel BTF: %w", err)
 	}
-	var fn *btf.Func
-	if err := spec.TypeByName(name, &fn); err != nil {
-		if errors.Is(err, btf.ErrNotFound) {
-			return false, nil
-		}
+	types, err := spec.AnyTypesByName(name)
+	if errors.Is(err, btf.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
 		return false, err
 	}
-	return true, nil
+	return slices.ContainsFunc(types, is), nil
 }
 
-func haveKernelType(name string) (bool, error) {
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return false, fmt.Errorf("read kernel BTF: %w", err)
-	}
-	if _, err := spec.AnyTypesByName(name); err != nil {
-		if errors.Is(err, btf.ErrNotFound) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
-}
+func isFunc(t btf.Type) bool    { _, ok := t.(*btf.Func); return ok }
+func isEnum(t btf.Type) bool    { _, ok := t.(*btf.Enum); return ok }
+func isTypedef(t btf.Type) bool { _, ok := t.(*btf.Typedef); return ok }
 
 func haveNetnsCookie() (bool, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
