@@ -228,6 +228,10 @@ func TestPrivSqueezesAcrossLimitChange(t *testing.T) {
 	if !exact && !strings.Contains(status, "limits polled every 100ms") {
 		t.Errorf("probe net_rx_limits %q says neither the kernel's variables nor the poll", status)
 	}
+	// The poll works: the live view must not show it as a probe that did not attach.
+	if strings.HasPrefix(status, "unavailable") || strings.HasPrefix(status, "off") {
+		t.Errorf("probe net_rx_limits %q reads as not attached, though the poll stands in", status)
+	}
 	if len(sum.SysctlChanges) < 2 {
 		t.Fatalf("changes %v: the session did not see both", sum.SysctlChanges)
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/droptrace/droptrace/internal/assemble"
@@ -322,7 +323,8 @@ func (s *Session) kernelLimits(start *record.Start) bool {
 		return false
 	}
 	if status != "fentry" {
-		start.Probes[tracer.LimitsProbe] = fmt.Sprintf("%s; limits polled every %s", status, sysctlPoll)
+		// Not "unavailable": the poll is a working fallback, and views alarm at that word.
+		start.Probes[tracer.LimitsProbe] = fmt.Sprintf("limits polled every %s (fentry %s)", sysctlPoll, strings.TrimPrefix(status, "unavailable: "))
 		return false
 	}
 	_, _ = sysctl.On(s.cfg.FS).ReadNetCore()
