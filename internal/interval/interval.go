@@ -72,8 +72,9 @@ type Netns struct {
 	Why       string
 }
 
-// SNMPGroups are the SNMP groups kept in records: the socket-level drop counters.
-var SNMPGroups = []string{"Udp", "Udp6", "UdpLite", "UdpLite6", "TcpExt"}
+// SNMPGroups are the SNMP groups kept in records: the socket-level drop counters, the only
+// groups a sample reads.
+var SNMPGroups = sample.SNMPGroups
 
 // Sum adds per-CPU counts.
 func Sum(v []uint64) uint64 {

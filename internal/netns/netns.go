@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -319,109 +318,6 @@ func comm(pid int) string {
 		return "?"
 	}
 	return strings.TrimSpace(string(b))
-}
-
-// ReadFile reads /proc/net/<name> as seen from n: through the process List found in it, else
-// the `ip netns` bind mount, else any other process now known to be in it.
-func (n NS) ReadFile(name string) ([]byte, error) {
-	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
-		return nil, fmt.Errorf("netns file %q: want a plain /proc/net file name", name)
-	}
-	if n.self {
-		// thread-self, not self: /proc/self/net is the main thread's namespace, and a main
-		// thread left locked in another namespace is parked, not killed, by the runtime.
-		b, err := os.ReadFile("/proc/thread-self/net/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("read own /proc/net/%s: %w", name, err)
-		}
-		return b, nil
-	}
-	var errs []error
-	if n.pid > 0 {
-		b, err := readViaPid(n.pid, n.Inode, name)
-		if err == nil || !errors.Is(err, ErrGone) {
-			return b, err // a file this namespace lacks (snmp6 without IPv6) is not a reason to look further
-		}
-		errs = append(errs, err)
-	}
-	if n.path != "" {
-		var b []byte
-		err := n.stillBound()
-		if err == nil {
-			err = Do(n.path, func() error {
-				var err error
-				b, err = os.ReadFile("/proc/thread-self/net/" + name)
-				return err
-			})
-		}
-		if err == nil {
-			return b, nil
-		}
-		errs = append(errs, fmt.Errorf("netns %d via %s: %w", n.Inode, n.path, err))
-	}
-	for _, pid := range pidsIn(n.Inode, n.pid) {
-		b, err := readViaPid(pid, n.Inode, name)
-		if err == nil || !errors.Is(err, ErrGone) {
-			return b, err
-		}
-	}
-	if len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("netns %d: no process or bind mount known: %w", n.Inode, ErrGone))
-	}
-	return nil, fmt.Errorf("read /proc/net/%s: %w", name, errors.Join(errs...))
-}
-
-// stillBound checks that n's bind mount still holds n: between two Lists the namespace may
-// have been deleted and another bound at the same path, possibly with the same inode.
-func (n NS) stillBound() error {
-	st, err := stat(n.path)
-	if err != nil {
-		return fmt.Errorf("netns %d via %s: %w (%v)", n.Inode, n.path, ErrGone, err)
-	}
-	if st.Ino != n.Inode || st.Ctim != n.bound {
-		return fmt.Errorf("netns %d via %s: replaced, the mount holds another namespace now (inode %d): %w", n.Inode, n.path, st.Ino, ErrGone)
-	}
-	return nil
-}
-
-// readViaPid reads /proc/<pid>/net/<name> through a descriptor of /proc/<pid>, which stays
-// bound to that process: if it exits and the pid is reused, lookups through it fail instead of
-// reaching the newcomer. The namespace is checked on both sides of the open, because a process
-// may setns at any time. Errors wrap ErrGone when the process no longer reaches the namespace.
-func readViaPid(pid int, ino uint64, name string) ([]byte, error) {
-	dir, err := unix.Open("/proc/"+strconv.Itoa(pid), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("netns %d via pid %d: %w (%v)", ino, pid, ErrGone, err)
-	}
-	defer unix.Close(dir)
-	check := func() error {
-		buf := make([]byte, 64)
-		n, err := unix.Readlinkat(dir, "ns/net", buf)
-		if err != nil {
-			return fmt.Errorf("netns %d via pid %d: %w (%v)", ino, pid, ErrGone, err)
-		}
-		if got, ok := parseLink(string(buf[:n])); !ok || got != ino {
-			return fmt.Errorf("netns %d via pid %d: the process moved to %s: %w", ino, pid, buf[:n], ErrGone)
-		}
-		return nil
-	}
-	if err := check(); err != nil {
-		return nil, err
-	}
-	fd, err := unix.Openat(dir, "net/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("netns %d via pid %d: open net/%s: %w", ino, pid, name, err)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	b, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("netns %d via pid %d: read net/%s: %w", ino, pid, name, err)
-	}
-	if err := check(); err != nil {
-		return nil, err
-	}
-	return b, nil
 }
 
 // pidsIn lists the other processes List last saw in namespace ino, lowest first.

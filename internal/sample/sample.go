@@ -256,25 +256,33 @@ func moved(a, b procCounters) map[reconcile.Key]uint64 {
 	return m
 }
 
+// SNMPGroups are the SNMP groups read in each namespace: the socket-level drop counters that
+// records keep and checks compare. Only these are parsed: a namespace is read twice per
+// interval, and the others (TcpExt aside) are most of each file.
+var SNMPGroups = []string{"Udp", "Udp6", "UdpLite", "UdpLite6", "TcpExt"}
+
+// snmpFiles are the files readSNMP reads, entering the namespace once for all three.
+var snmpFiles = []string{"snmp", "netstat", "snmp6"}
+
 // readSNMP merges snmp, snmp6 and netstat of one namespace. snmp6 is absent without IPv6.
 func readSNMP(ns netns.NS) (snmp.Counters, error) {
-	b, err := ns.ReadFile("snmp")
-	if err != nil {
-		return nil, err
+	bufs, errs := ns.ReadFiles(snmpFiles...)
+	if errs[0] != nil {
+		return nil, errs[0]
 	}
-	c, err := snmp.Parse(bytes.NewReader(b))
+	c, err := snmp.ParseGroups(bytes.NewReader(bufs[0]), SNMPGroups)
 	if err != nil {
 		return nil, fmt.Errorf("netns %d snmp: %w", ns.Inode, err)
 	}
-	if b, err := ns.ReadFile("netstat"); err == nil {
-		n, err := snmp.Parse(bytes.NewReader(b))
+	if errs[1] == nil {
+		n, err := snmp.ParseGroups(bytes.NewReader(bufs[1]), SNMPGroups)
 		if err != nil {
 			return nil, fmt.Errorf("netns %d netstat: %w", ns.Inode, err)
 		}
 		c.Merge(n)
 	}
-	if b, err := ns.ReadFile("snmp6"); err == nil {
-		n, err := snmp.ParseSNMP6(bytes.NewReader(b))
+	if errs[2] == nil {
+		n, err := snmp.ParseSNMP6Groups(bytes.NewReader(bufs[2]), SNMPGroups)
 		if err != nil {
 			return nil, fmt.Errorf("netns %d snmp6: %w", ns.Inode, err)
 		}
