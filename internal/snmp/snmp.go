@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/droptrace/droptrace/internal/fieldscan"
 )
@@ -63,8 +64,12 @@ func ParseGroups(r io.Reader, groups []string) (Counters, error) {
 	c := Counters{}
 	pairs := 0
 	sc := fieldscan.New(r)
-	// TcpExt and MPTcpExt headers are a few KiB and grow with every kernel release.
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	// TcpExt and MPTcpExt headers are a few KiB and grow with every kernel release. The
+	// buffer is reused: every namespace's files are parsed twice per interval, and a new
+	// buffer each time was most of droptrace's allocation (and GC) on hosts with many.
+	buf := lineBufs.Get().(*[]byte)
+	defer lineBufs.Put(buf)
+	sc.Buffer(*buf, 1<<20)
 	kind := "snmp/netstat"
 	var header []string // group, then field names; nil when a header line is expected
 	var headerLine int
@@ -147,6 +152,10 @@ func ParseGroups(r io.Reader, groups []string) (Counters, error) {
 func keeps(groups []string, group string) bool {
 	return groups == nil || slices.Contains(groups, group)
 }
+
+// lineBufs are Parse's scanner buffers; a scanner never keeps its buffer past the parse,
+// since every value taken from a line is copied (strings.Fields, parseValue) before the next.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 func isLetter(b byte) bool {
 	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
