@@ -210,11 +210,14 @@ func ParseSNMP6Groups(r io.Reader, groups []string) (Counters, error) {
 }
 
 // Merge adds o's groups to c; o's value wins where both have a field. snmp, netstat and
-// snmp6 have distinct group names, so merging the three loses nothing.
+// snmp6 have distinct group names, so merging the three loses nothing. A group c lacks is
+// taken over, not copied (TcpExt's hundred-odd fields, per namespace and read): o is not to
+// be changed after.
 func (c Counters) Merge(o Counters) {
 	for g, fs := range o {
 		if c[g] == nil {
-			c[g] = make(map[string]uint64, len(fs))
+			c[g] = fs
+			continue
 		}
 		for f, v := range fs {
 			c[g][f] = v
