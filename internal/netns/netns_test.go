@@ -238,20 +238,26 @@ func netInode(t *testing.T, pid int) uint64 {
 	return st.Ino
 }
 
-// A namespace only a process holds is read through that process, and is gone with it.
-func TestPrivReadsThroughProcess(t *testing.T) {
-	requireRoot(t)
+// startUnshared starts a process in a new namespace nothing binds, and returns its inode once
+// the process is in it.
+func startUnshared(t *testing.T) (*exec.Cmd, uint64) {
+	t.Helper()
 	c := startIsolated(t, "exec unshare --net sleep 60")
 	self, _ := Self()
-	var ino uint64
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ino = netInode(t, c.Process.Pid); ino != self {
-			break
+		if ino := netInode(t, c.Process.Pid); ino != self {
+			return c, ino
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("unshare did not create a namespace")
 		}
 	}
+}
+
+// A namespace only a process holds is read through that process, and is gone with it.
+func TestPrivReadsThroughProcess(t *testing.T) {
+	requireRoot(t)
+	c, ino := startUnshared(t)
 	ns, list := find(t, ino)
 	if ns.pid != c.Process.Pid || ns.path != "" {
 		t.Fatalf("namespace %d of pid %d not listed through it: %+v", ino, c.Process.Pid, list)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 )
 
 // checkReadFiles reads names in one entry into ns and compares each result with ReadFile's:
@@ -62,17 +61,7 @@ func TestPrivReadFilesBindMount(t *testing.T) {
 // A namespace only a process holds is read through it; once it exits every file is ErrGone.
 func TestPrivReadFilesThroughProcess(t *testing.T) {
 	requireRoot(t)
-	c := startIsolated(t, "exec unshare --net sleep 60")
-	self, _ := Self()
-	var ino uint64
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ino = netInode(t, c.Process.Pid); ino != self {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("unshare did not create a namespace")
-		}
-	}
+	c, ino := startUnshared(t)
 	ns, _ := find(t, ino)
 	if ns.pid != c.Process.Pid {
 		t.Fatalf("namespace %d not listed through pid %d: %+v", ino, c.Process.Pid, ns)
