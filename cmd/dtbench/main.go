@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ func main() {
 		modes     string
 		workloads string
 		noBT      bool
+		kmem      string
 	)
 	pflag.StringVar(&cfg.Droptrace, "droptrace", "bin/droptrace", "the droptrace binary to measure")
 	pflag.IntVar(&cfg.Rounds, "rounds", 7, "rounds per workload (each runs every mode once); the table shows medians")
@@ -38,11 +40,28 @@ func main() {
 	pflag.StringVar(&workloads, "workloads", "drop,deliver", "workloads: drop (closed port), deliver (read socket)")
 	pflag.BoolVar(&cfg.ProgStats, "bpf-stats", true, "add one trial per tracer with BPF run time accounting, for ns per program run")
 	pflag.BoolVar(&noBT, "no-bpftrace", false, "leave the bpftrace baseline out")
+	pflag.StringVar(&kmem, "kmem", "", "print the maps' kernel memory for these numbers of possible CPUs (e.g. 2,64,256) and exit")
 	pflag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "dtbench: droptrace's cost as ratios to an untraced flood (as root)\n\n  sudo dtbench --rounds 7\n\n")
 		pflag.PrintDefaults()
 	}
 	pflag.Parse()
+	if kmem != "" {
+		var cpus []int
+		for _, f := range strings.Split(kmem, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "dtbench: --kmem: %q is not a number of CPUs\n", f)
+				os.Exit(2)
+			}
+			cpus = append(cpus, n)
+		}
+		if err := printKernelMemory(os.Stdout, cpus); err != nil {
+			fmt.Fprintln(os.Stderr, "dtbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg.Modes = []bench.Mode{bench.ModeNone}
 	for _, m := range strings.Split(modes, ",") {
 		if m = strings.TrimSpace(m); m != "" && m != string(bench.ModeNone) {

@@ -159,15 +159,7 @@ func (t *Tracer) openDrops() error {
 	if err != nil {
 		return fmt.Errorf("load drops BPF spec: %w", err)
 	}
-	ring := t.opts.RingBufferBytes
-	if ring == 0 {
-		ring = 4 << 20
-	}
-	if !t.opts.Events {
-		// The ring buffer is created either way (the program references it); keep it tiny.
-		ring = uint32(os.Getpagesize())
-	}
-	spec.Maps[dropsMapEvents].MaxEntries = ring
+	t.opts.sizeDropMaps(spec, t.ncpu)
 	// A constant, not a map: the verifier then removes the code that configuration turns off.
 	if err := spec.Variables[dropsVarDropCfg].Set(t.opts.dropConfig()); err != nil {
 		return fmt.Errorf("configure drop programs: %w", err)
