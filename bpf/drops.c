@@ -22,8 +22,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define DT_IP_OFFSET 0x1fff
 
 /* Reasons, locations, netns and devices are bounded sets on a host; 32k keys hold hundreds of
- * namespaces with the reasons and call sites they actually hit. A full map is counted, not
- * silently lost (DROP_STAT_AGG_FULL). */
+ * namespaces with the reasons and call sites they actually hit. Each entry holds a value per
+ * possible CPU, so the loader halves max_entries on hosts with many CPUs to bound the kernel
+ * memory (internal/tracer/kmem.go). A full map is counted, not silently lost
+ * (DROP_STAT_AGG_FULL). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 32768);

@@ -95,8 +95,26 @@ func nextPow2(n uint64) uint64 {
 	return 1 << bits.Len64(n-1)
 }
 
+// dropCountsBudget bounds drop_counts' kernel memory. Its per-CPU values make it the map that
+// grows with the CPUs; with it at most this, all maps stay under 16 MiB up to 256 possible CPUs
+// with the default ring buffer (docs/performance.md).
+const dropCountsBudget = 10 << 20
+
+// minDropCounts is the fewest entries drop_counts is created with, however many CPUs.
+const minDropCounts = 1024
+
+// dropCountsEntries is drop_counts' max_entries on a host of ncpu possible CPUs: the object's
+// size, halved until the map fits dropCountsBudget.
+func dropCountsEntries(ms *ebpf.MapSpec, ncpu int) uint32 {
+	n := ms.MaxEntries
+	for n > minDropCounts && kernelBytes(ms.Type, ms.KeySize, ms.ValueSize, n, ms.Flags, ncpu) > dropCountsBudget {
+		n /= 2
+	}
+	return n
+}
+
 // sizeDropMaps sets the sizes of the maps openDrops creates on a host of ncpu possible CPUs.
-func (o Options) sizeDropMaps(spec *ebpf.CollectionSpec, _ int) {
+func (o Options) sizeDropMaps(spec *ebpf.CollectionSpec, ncpu int) {
 	ring := o.RingBufferBytes
 	if ring == 0 {
 		ring = 4 << 20
@@ -106,6 +124,8 @@ func (o Options) sizeDropMaps(spec *ebpf.CollectionSpec, _ int) {
 		ring = uint32(os.Getpagesize())
 	}
 	spec.Maps[dropsMapEvents].MaxEntries = ring
+	dc := spec.Maps[dropsMapDropCounts]
+	dc.MaxEntries = dropCountsEntries(dc, ncpu)
 }
 
 // KernelMemory is the kernel memory of every map a session with these options creates on a host

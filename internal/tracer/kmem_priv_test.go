@@ -68,3 +68,21 @@ func TestPrivKernelMemoryMatchesFdinfo(t *testing.T) {
 		}
 	}
 }
+
+// A session creates drop_counts with the entries KernelMemory accounts for on this host.
+func TestPrivDropCountsSized(t *testing.T) {
+	requireRoot(t)
+	tr, err := Open(Options{NoNetRx: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	spec, err := loadDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dropCountsEntries(spec.Maps[dropsMapDropCounts], tr.PossibleCPUs())
+	if got := tr.dropsM.DropCounts.MaxEntries(); got != want {
+		t.Errorf("drop_counts has %d entries, want %d for %d possible CPUs", got, want, tr.PossibleCPUs())
+	}
+}
