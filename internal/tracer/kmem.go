@@ -35,7 +35,7 @@ const (
 	flagMmapable   = 1 << 10
 )
 
-// kernelBytes is what the kernel charges for a map (fdinfo memlock since 5.19: the map's
+// kernelBytes is what the kernel charges for a map (fdinfo memlock since 6.4: the map's
 // map_mem_usage), for ncpu possible CPUs: kernel/bpf/hashtab.c htab_map_mem_usage,
 // arraymap.c array_map_mem_usage, ringbuf.c ringbuf_map_mem_usage. Per-CPU values are
 // allocated on every possible CPU, rounded up to 8 bytes. A hash without BPF_F_NO_PREALLOC
