@@ -200,6 +200,10 @@ struct netrx_state {
 	__u32 timing;      /* enum netrx_timing */
 	__u32 active;
 	__u32 squeezed;
+	/* A time squeeze predicted at the last poll, counted at the run's exit unless a later
+	 * poll of the same run shows the kernel went on (see netrx_poll). */
+	__u32 time_pending;
+	__u32 pad;
 };
 
 /* One per-CPU entry of netrx_percpu: what the handlers count and the run they are in, in one

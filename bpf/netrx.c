@@ -130,6 +130,7 @@ static __always_inline void netrx_enter(void)
 	/* A budget of 0 means "not configured yet": the run is then not predicted, as if it had
 	 * already squeezed, and netrx_poll needs no configuration of its own. */
 	st->squeezed = budget == 0;
+	st->time_pending = 0;
 	st->budget_left = budget;
 	now = bpf_jiffies64();
 	st->time_limit = now + jiffies;
@@ -163,6 +164,10 @@ static __always_inline void netrx_exit(void)
 	st = &pc->run;
 	st->active = 0;
 	s->exits++;
+	if (st->time_pending) {
+		st->time_pending = 0;
+		s->time_squeezes++;
+	}
 	if (!st->squeezed && st->budget_left > 0 && (__s64)(bpf_jiffies64() - st->time_limit) >= 0)
 		s->time_uncertain++;
 	if (st->timing != NETRX_TIMED)
@@ -202,7 +207,15 @@ static __always_inline void netrx_poll(int work)
 	}
 	s->polls++;
 	s->packets += work;
-	/* net_rx_action stops at the first squeeze. */
+	/* net_rx_action stops at the first squeeze, so a poll after a predicted time squeeze
+	 * proves the kernel did not squeeze there: its time limit was a jiffy later than the one
+	 * taken at softirq_entry (a tick before net_rx_action read jiffies). The prediction, not
+	 * yet counted, is withdrawn and this poll judged on the later limit. */
+	if (st->time_pending) {
+		st->time_pending = 0;
+		st->squeezed = 0;
+		st->time_limit++;
+	}
 	if (st->squeezed)
 		return;
 	st->budget_left -= work;
@@ -211,7 +224,7 @@ static __always_inline void netrx_poll(int work)
 		s->budget_squeezes++;
 	} else if ((__s64)(bpf_jiffies64() - st->time_limit) >= 0) {
 		st->squeezed = 1;
-		s->time_squeezes++;
+		st->time_pending = 1;
 	}
 }
 

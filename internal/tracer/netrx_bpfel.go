@@ -25,15 +25,17 @@ type netrxNetrxCpu struct {
 	_     structs.HostLayout
 	Stats netrxNetrxStats
 	Run   struct {
-		_          structs.HostLayout
-		StartNs    uint64
-		TimeLimit  uint64
-		BudgetLeft int64
-		Jiffy      uint64
-		JiffyRuns  uint32
-		Timing     uint32
-		Active     uint32
-		Squeezed   uint32
+		_           structs.HostLayout
+		StartNs     uint64
+		TimeLimit   uint64
+		BudgetLeft  int64
+		Jiffy       uint64
+		JiffyRuns   uint32
+		Timing      uint32
+		Active      uint32
+		Squeezed    uint32
+		TimePending uint32
+		Pad         uint32
 	}
 }
 

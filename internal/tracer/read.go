@@ -215,6 +215,12 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 			OtherPolls: s.OtherPolls, OtherPackets: s.OtherPackets, MaxRunNs: s.MaxRunNs,
 			TimedRuns: s.TimedRuns, SampleBusyNs: s.SampleBusyNs, SampleRuns: s.SampleRuns,
 			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain}
+		// A time squeeze is counted at its run's exit (bpf/netrx.c). Once the programs are
+		// detached, a run caught between its squeeze and its exit will not be seen to exit:
+		// its squeeze counts now.
+		if len(t.links) == 0 && c.Run.Active != 0 && c.Run.TimePending != 0 {
+			out[i].TimeSqueezes++
+		}
 	}
 	return out, nil
 }
