@@ -74,7 +74,9 @@ func TestOwners(t *testing.T) {
 		}
 		return hostctx.SocketState{}, errors.New("not that socket")
 	}
+	reads := map[string]int{}
 	read := func(ino uint32, name string) ([]byte, error) {
+		reads[fmt.Sprint(ino, name)]++
 		switch {
 		case ino == 7 && name == "udp":
 			return []byte(udpTable), nil
@@ -90,6 +92,12 @@ func TestOwners(t *testing.T) {
 		{Reason: "SOCKET_RCVBUFF", L4: "udp", Port: 9000, Netns: 8},
 	}}
 	o.Annotate(rec, []uint32{7}, read)
+	// Each table is read once per record, however many of its ports and listeners are named.
+	for k, n := range reads {
+		if n != 1 {
+			t.Errorf("read %s %d times for one record, want once", k, n)
+		}
+	}
 	o.Annotate(rec, []uint32{7}, read)
 	p := rec.Ports[0]
 	if p.PID != 42 || p.Comm != "collector" || p.Cgroup != "/pod" || !slices.Equal(p.SharedWith, []int{43, 44}) ||

@@ -61,6 +61,7 @@ func NewOwners(fsys hostfs.FS) *Owners {
 // of the namespaces in listenNS (those whose ListenOverflows moved). A summary arrives with the
 // listeners of its intervals: those still listening get current figures and holders.
 func (o *Owners) Annotate(rec *record.Interval, listenNS []uint32, read ReadNet) {
+	tabs := tables{read: read, got: map[tableKey][]hostctx.InetSocket{}}
 	type portSocket struct {
 		port int
 		sock hostctx.InetSocket
@@ -74,9 +75,9 @@ func (o *Owners) Annotate(rec *record.Interval, listenNS []uint32, read ReadNet)
 		var s *hostctx.InetSocket
 		switch p.L4 {
 		case "udp", "udplite":
-			s = findSocket(table(read, p.Netns, "udp", "udp6"), p.Addr, p.Port, false)
+			s = findSocket(tabs.get(p.Netns, "udp"), p.Addr, p.Port, false)
 		case "tcp":
-			s = findSocket(table(read, p.Netns, "tcp", "tcp6"), p.Addr, p.Port, true)
+			s = findSocket(tabs.get(p.Netns, "tcp"), p.Addr, p.Port, true)
 		}
 		if s == nil {
 			continue
@@ -92,7 +93,7 @@ func (o *Owners) Annotate(rec *record.Interval, listenNS []uint32, read ReadNet)
 	}
 	var listeners []listenSocket
 	for _, ino := range listenNS {
-		for _, s := range table(read, ino, "tcp", "tcp6") {
+		for _, s := range tabs.get(ino, "tcp") {
 			if s.State == hostctx.StateListen && (s.RxQueue > 0 || listed(rec, ino, s.Local) >= 0) {
 				listeners = append(listeners, listenSocket{ino, s})
 			}
@@ -204,11 +205,28 @@ func (o *Owners) holder(inode uint64, hs []hostctx.Owner) record.Holder {
 	return h
 }
 
-// table reads and parses a namespace's socket tables; unreadable ones are skipped.
-func table(read ReadNet, ino uint32, files ...string) []hostctx.InetSocket {
+// tables holds the socket tables Annotate read: the ports of an interval are mostly in one
+// namespace, and each read of a namespace's file enters it.
+type tables struct {
+	read ReadNet
+	got  map[tableKey][]hostctx.InetSocket
+}
+
+type tableKey struct {
+	netns uint32
+	proto string // "udp" or "tcp"; the IPv6 table is read with it
+}
+
+// get reads and parses a namespace's proto and proto6 tables, once; unreadable ones are
+// skipped.
+func (t *tables) get(ino uint32, proto string) []hostctx.InetSocket {
+	k := tableKey{ino, proto}
+	if socks, ok := t.got[k]; ok {
+		return socks
+	}
 	var out []hostctx.InetSocket
-	for _, f := range files {
-		b, err := read(ino, f)
+	for _, f := range []string{proto, proto + "6"} {
+		b, err := t.read(ino, f)
 		if err != nil {
 			continue
 		}
@@ -216,6 +234,7 @@ func table(read ReadNet, ino uint32, files ...string) []hostctx.InetSocket {
 			out = append(out, socks...)
 		}
 	}
+	t.got[k] = out
 	return out
 }
 
