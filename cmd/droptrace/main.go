@@ -103,8 +103,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version":
-			fmt.Fprintf(stdout, "droptrace %s (JSON schema %d)\n", version, record.SchemaVersion)
+			printVersion(stdout)
 			return 0
+		case manpageCommand:
+			return runManpage(args[1:], stdout, stderr)
 		case "doctor":
 			return runDoctor(args[1:], stdout, stderr)
 		case "analyze":
