@@ -65,7 +65,9 @@ for t in netlab e2e; do
 	start=$(date +%s)
 	# The test binary runs from a directory of its own, as go test runs it from its package.
 	mkdir -p /work/$t
-	skip='^$'
+	# The capability-set test reads deploy/systemd, which the guest has not: make release-test
+	# runs it on the host.
+	skip='^TestPrivCapabilitySet$'
 	{
 		cd /work/$t && /bin/$t.test -test.v -test.count=1 -test.timeout="$VMTEST_TEST_TIMEOUT" -test.skip "$skip"
 		echo $? >$R/$t.rc

@@ -35,12 +35,20 @@ type daemon struct {
 // startDaemon runs droptrace with args until ready (and, with --metrics-addr, serving).
 func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startWrapped(t, nil, args...)
+}
+
+// startWrapped is startDaemon with droptrace run by a wrapper command (wrapper... binary args...),
+// such as setpriv.
+func startWrapped(t *testing.T, wrapper []string, args ...string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{out: filepath.Join(dir, "out.jsonl"), stderr: &syncBuffer{}}
 	ready := filepath.Join(dir, "ready")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	d.cmd = exec.CommandContext(ctx, binary, append([]string{"--output", d.out, "--ready-file", ready, "--live", "off"}, args...)...)
+	argv := append(append(slices.Clone(wrapper), binary, "--output", d.out, "--ready-file", ready, "--live", "off"), args...)
+	d.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	d.cmd.Stderr = d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
