@@ -4,7 +4,8 @@
 GO        ?= go
 BIN       := bin/droptrace
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 ARGS      ?=
 # Privileged tests need root; sudo is used only when not root already.
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo -E)
@@ -56,7 +57,7 @@ vmtest: ## run the end-to-end tests on Debian's 5.10, 6.1 and 6.12 kernels under
 	$(SUDO) scripts/vmtest.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 .PHONY: bench storm
 BENCHARGS ?=
@@ -66,3 +67,37 @@ bench: build tracefs ## droptrace's cost: untraced vs traced loopback UDP floods
 STORM     ?= 60s
 storm: tracefs ## the drop-storm test at full length (STORM=60s; make test runs it for 4s)
 	$(SUDO) env DROPTRACE_STORM=$(STORM) $(GO) test -count=1 -timeout 10m -run '^TestPrivDropStorm$$' -v ./internal/e2e
+
+# Release artefacts (docs/releasing.md). The image's name is the one
+# deploy/kubernetes/daemonset.yaml runs; deploy/deploy_test.go checks they agree.
+IMAGE     ?= ghcr.io/droptrace/droptrace
+ARCHES    := amd64 arm64
+HOSTARCH  := $(shell $(GO) env GOARCH)
+DEB_VERSION ?= $(shell scripts/debversion.sh '$(VERSION)' "$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date -u +%Y%m%d)")
+DEB_MAINTAINER ?= droptrace developers <droptrace@users.noreply.github.com>
+NFPM      := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+
+.PHONY: dist image deb release-test
+dist: ## static binaries for linux/amd64 and arm64, version stamped, and SHA256SUMS, in dist/
+	rm -rf dist && mkdir -p dist
+	@set -e; for a in $(ARCHES); do echo "build dist/droptrace-linux-$$a"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -buildvcs=false \
+	    -ldflags '-s -w $(LDFLAGS)' -o dist/droptrace-linux-$$a ./cmd/droptrace; done
+	cd dist && sha256sum droptrace-linux-* > SHA256SUMS
+
+image: dist ## the container image $(IMAGE):VERSION and :latest for this host's architecture, with podman
+	podman build --pull=never --layers=false --timestamp 0 --build-arg TARGETARCH=$(HOSTARCH) \
+	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  -t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f Containerfile .
+
+deb: dist ## Debian packages for amd64 and arm64 in dist/: binary, unit, man page, docs (nfpm)
+	./dist/droptrace-linux-$(HOSTARCH) manpage | gzip -9n > dist/droptrace.1.gz
+	mkdir -p dist/doc && cp docs/*.md docs/*.png dist/doc/
+	printf -- '- semver: "%s"\n  date: "%s"\n  packager: "%s"\n  deb:\n    urgency: medium\n    distributions: [unstable]\n  changes:\n    - note: "Built from commit %s."\n' \
+	  '$(DEB_VERSION)-1' "$$(git log -1 --format=%cI 2>/dev/null || date -u +%FT%TZ)" '$(DEB_MAINTAINER)' '$(COMMIT)' > dist/changelog.yaml
+	@set -e; for a in $(ARCHES); do \
+	  DEB_ARCH=$$a DEB_VERSION='$(DEB_VERSION)' DEB_MAINTAINER='$(DEB_MAINTAINER)' \
+	    $(GO) run $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/droptrace_$(DEB_VERSION)-1_$$a.deb; done
+
+release-test: image deb ## test the artefacts as installed: image, the capability set, the .deb (as root)
+	$(SUDO) env GO=$(GO) IMAGE=$(IMAGE) VERSION=$(VERSION) HOSTARCH=$(HOSTARCH) DEB_VERSION='$(DEB_VERSION)' scripts/release-test.sh
