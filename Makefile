@@ -85,7 +85,7 @@ dist: ## static binaries for linux/amd64 and arm64, version stamped, and SHA256S
 	    -ldflags '-s -w $(LDFLAGS)' -o dist/droptrace-linux-$$a ./cmd/droptrace; done
 	cd dist && sha256sum droptrace-linux-* > SHA256SUMS
 
-image: dist ## the container image $(IMAGE):VERSION and :latest for this host's architecture, with podman
+image: dist ## the image ghcr.io/droptrace/droptrace:VERSION and :latest (IMAGE=), this host's architecture, with podman
 	podman build --pull=never --layers=false --timestamp 0 --build-arg TARGETARCH=$(HOSTARCH) \
 	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	  -t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f Containerfile .
