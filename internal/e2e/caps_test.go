@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -146,16 +145,7 @@ func runWithCaps(t *testing.T, caps []string, nsPath string, closedPort int) cap
 	for _, c := range caps {
 		set += ",+" + c
 	}
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	if err := sock.SetReadBuffer(2048); err != nil {
-		t.Fatal(err)
-	}
-	port := uint16(sock.LocalAddr().(*net.UDPAddr).Port)
-
+	port := smallUDPSocket(t)
 	d := startWrapped(t, []string{"setpriv", "--inh-caps=" + set, "--bounding-set=" + set, "--no-new-privs", "--"},
 		"--daemon", "--interval", "500ms", "--metrics-addr", "127.0.0.1:0")
 	want := capMask(caps)

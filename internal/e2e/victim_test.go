@@ -23,15 +23,7 @@ import (
 // counter does, and the verdict names the socket and its owner, this test process.
 func TestPrivSocketDropsNamedWithoutEvents(t *testing.T) {
 	requireRoot(t)
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	if err := sock.SetReadBuffer(2048); err != nil {
-		t.Fatal(err)
-	}
-	port := uint16(sock.LocalAddr().(*net.UDPAddr).Port)
+	port := smallUDPSocket(t)
 	rec := session(t, func() { sendUDP(t, port, 3000) })
 	kernel := socketDrops(t, port)
 	sum := rec.summary
@@ -62,6 +54,21 @@ func TestPrivSocketDropsNamedWithoutEvents(t *testing.T) {
 	if !strings.Contains(cause, want) || !strings.Contains(cause, fmt.Sprintf("; socket of pid %d (", os.Getpid())) {
 		t.Errorf("socket_rcvbuf verdict %q does not say %q and name pid %d", cause, want, os.Getpid())
 	}
+}
+
+// smallUDPSocket opens a never-read UDP socket on 127.0.0.1 with a 2048-byte receive buffer,
+// which a few thousand datagrams overflow, closed when the test ends; it returns its port.
+func smallUDPSocket(t *testing.T) uint16 {
+	t.Helper()
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	if err := sock.SetReadBuffer(2048); err != nil {
+		t.Fatal(err)
+	}
+	return uint16(sock.LocalAddr().(*net.UDPAddr).Port)
 }
 
 // sendUDP sends n datagrams to port on 127.0.0.1.
