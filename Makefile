@@ -86,7 +86,7 @@ dist: ## static binaries for linux/amd64 and arm64, version stamped, and SHA256S
 	cd dist && sha256sum droptrace-linux-* > SHA256SUMS
 
 image: dist ## the image ghcr.io/droptrace/droptrace:VERSION and :latest (IMAGE=), this host's architecture, with podman
-	podman build --pull=never --layers=false --timestamp 0 --build-arg TARGETARCH=$(HOSTARCH) \
+	podman build --pull=never --layers=false --timestamp 0 --arch $(HOSTARCH) --build-arg TARGETARCH=$(HOSTARCH) \
 	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	  -t $(IMAGE):$(VERSION) -t $(IMAGE):latest -f Containerfile .
 
