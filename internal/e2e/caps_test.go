@@ -126,6 +126,21 @@ func otherNetns(t *testing.T) (string, uint32) {
 	}
 }
 
+// bindOnlyNetns makes an `ip netns` namespace no process is in, lo up, removed when the test
+// ends; it returns its path and inode.
+func bindOnlyNetns(t *testing.T) (string, uint32) {
+	t.Helper()
+	name := fmt.Sprintf("dtcaps-%d", os.Getpid())
+	exec.Command("ip", "netns", "del", name).Run() // a stale one from a killed run
+	for _, args := range [][]string{{"netns", "add", name}, {"-n", name, "link", "set", "lo", "up"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	return "/run/netns/" + name, netnsInode(t, name)
+}
+
 // capRun is what one session with a capability set showed.
 type capRun struct {
 	rec        recording
@@ -138,8 +153,8 @@ type capRun struct {
 // runWithCaps runs a daemon session as uid 0 with exactly caps (bounding, permitted,
 // effective and inheritable sets; no ambient; no new privileges, like the unit), checks the
 // process really has exactly them, and sends it the workload: a UDP socket of this process
-// overflowing, and datagrams to a closed port in nsPath.
-func runWithCaps(t *testing.T, caps []string, nsPath string, closedPort int) capRun {
+// overflowing, and datagrams to a closed port in each of nsPaths.
+func runWithCaps(t *testing.T, caps []string, nsPaths []string, closedPort int) capRun {
 	t.Helper()
 	set := "-all"
 	for _, c := range caps {
@@ -159,7 +174,9 @@ func runWithCaps(t *testing.T, caps []string, nsPath string, closedPort int) cap
 	}
 
 	sendUDP(t, port, 3000)
-	sendUDPTo(t, nsPath, "127.0.0.1", closedPort, 200)
+	for _, p := range nsPaths {
+		sendUDPTo(t, p, "127.0.0.1", closedPort, 200)
+	}
 	// Two more intervals end after the traffic: the endpoint serves a whole interval with it.
 	intervals := func() float64 {
 		return scrapeFamilies(t, d.addr, "droptrace_intervals_total")["droptrace_intervals_total{}"]
@@ -197,7 +214,7 @@ func portEntry(sum *record.Interval, reason string, port uint16, netns uint32) *
 func notesAbout(sum *record.Interval, netns uint32) []string {
 	var out []string
 	for _, c := range sum.Checks {
-		if strings.Contains(c.Note, fmt.Sprintf("netns %d (", netns)) {
+		if strings.Contains(c.Note, fmt.Sprintf("netns %d (", netns)) || strings.Contains(c.Note, fmt.Sprintf("netns %d [", netns)) {
 			out = append(out, c.Check+": "+c.Note)
 		}
 	}
@@ -259,10 +276,12 @@ func TestPrivCapabilitySet(t *testing.T) {
 		}
 	}
 	nsPath, nsIno := otherNetns(t)
+	bindPath, bindIno := bindOnlyNetns(t)
 	const closedPort = 7
+	workload := []string{nsPath, bindPath}
 
 	t.Run("exactly the set", func(t *testing.T) {
-		r := runWithCaps(t, granted, nsPath, closedPort)
+		r := runWithCaps(t, granted, workload, closedPort)
 		sum := r.rec.summary
 		if r.rec.start.Mode != record.ModeFull {
 			t.Fatalf("mode %q, want full; stderr:\n%s", r.rec.start.Mode, r.stderr)
@@ -283,6 +302,20 @@ func TestPrivCapabilitySet(t *testing.T) {
 		if n := notesAbout(sum, nsIno); len(n) != 0 {
 			t.Errorf("the other process's namespace was not read: %q", n)
 		}
+		// Deliberately not granted: CAP_SYS_ADMIN, to enter a namespace no process is in.
+		says(`Without it the checks name such namespaces as unreadable ("needs CAP_SYS_ADMIN").`)
+		if p := portEntry(sum, "NO_SOCKET", closedPort, bindIno); p == nil || p.Drops != 200 {
+			t.Errorf("NO_SOCKET to port %d in netns %d: entry %+v, want its 200 drops traced", closedPort, bindIno, p)
+		}
+		n := notesAbout(sum, bindIno)
+		for _, note := range n {
+			if !strings.Contains(note, fmt.Sprintf("via %s: enter netns %s (needs CAP_SYS_ADMIN)", bindPath, bindPath)) {
+				t.Errorf("note %q does not say the namespace no process is in needs CAP_SYS_ADMIN", note)
+			}
+		}
+		if len(n) == 0 {
+			t.Errorf("no check note names netns %d, which no process is in", bindIno)
+		}
 		locs := rcvbufLocations(sum)
 		for _, l := range locs {
 			if strings.HasPrefix(l, "0x") || !strings.Contains(l, "+0x") {
@@ -297,7 +330,7 @@ func TestPrivCapabilitySet(t *testing.T) {
 	for _, c := range []string{"bpf", "perfmon"} {
 		t.Run("without "+c, func(t *testing.T) {
 			says("Without these two: counters-only mode.")
-			r := runWithCaps(t, without(c), nsPath, closedPort)
+			r := runWithCaps(t, without(c), workload, closedPort)
 			if r.rec.start.Mode != record.ModeCountersOnly || !strings.Contains(r.stderr, "running counters-only") {
 				t.Errorf("mode %q, want counters-only and a warning saying so; stderr:\n%s", r.rec.start.Mode, r.stderr)
 			}
@@ -309,7 +342,7 @@ func TestPrivCapabilitySet(t *testing.T) {
 
 	t.Run("without syslog", func(t *testing.T) {
 		says("Without it locations are bare addresses.")
-		r := runWithCaps(t, without("syslog"), nsPath, closedPort)
+		r := runWithCaps(t, without("syslog"), workload, closedPort)
 		if r.rec.start.Mode != record.ModeFull {
 			t.Fatalf("mode %q, want full; stderr:\n%s", r.rec.start.Mode, r.stderr)
 		}
@@ -328,7 +361,7 @@ func TestPrivCapabilitySet(t *testing.T) {
 		const notFound = "namespace not found (it vanished, or its processes are hidden)"
 		says(`Without it their drops are traced but their checks say "` + notFound + `".`)
 		says("without it sockets held by such processes are listed without holder or buffer.")
-		r := runWithCaps(t, without("sys_ptrace"), nsPath, closedPort)
+		r := runWithCaps(t, without("sys_ptrace"), workload, closedPort)
 		sum := r.rec.summary
 		if r.rec.start.Mode != record.ModeFull {
 			t.Fatalf("mode %q, want full; stderr:\n%s", r.rec.start.Mode, r.stderr)
@@ -357,7 +390,7 @@ func TestPrivCapabilitySet(t *testing.T) {
 			t.Log("NOTE: the host has no CAP_SYS_RESOURCE to remove: \"exactly the set\" above ran without it, in full mode")
 			return
 		}
-		r := runWithCaps(t, without("sys_resource"), nsPath, closedPort)
+		r := runWithCaps(t, without("sys_resource"), workload, closedPort)
 		if r.rec.start.Mode != record.ModeFull {
 			t.Errorf("mode %q without CAP_SYS_RESOURCE on a kernel >= 5.11, want full; stderr:\n%s", r.rec.start.Mode, r.stderr)
 		}
