@@ -60,7 +60,7 @@ func TestNoTracingSaysTheCause(t *testing.T) {
 		want, not  []string
 	}{
 		{"unprivileged", denied, memlock, false,
-			[]string{"may not load BPF programs", "CAP_BPF and CAP_PERFMON", "run droptrace with sudo"},
+			[]string{"may not load BPF programs", "CAP_BPF and CAP_PERFMON"},
 			[]string{"MEMLOCK", "RemoveMemlock"}},
 		{"privileged, limit raised", denied, nil, true,
 			[]string{"skb:kfree_skb: create BPF maps", "NET_RX accounting"},
@@ -90,5 +90,16 @@ func TestNoTracingSaysTheCause(t *testing.T) {
 	}
 	if h := hint(denied[0]); strings.Contains(h, "RemoveMemlock") || !strings.Contains(h, "run with sudo") {
 		t.Errorf("hint %q: want the library's advice replaced by the fix", h)
+	}
+}
+
+// sudo is the fix for a user, not for root whose capabilities a container or a unit cut.
+func TestRefusedMessageFitsTheUser(t *testing.T) {
+	if m := refusedMessage(1000); !strings.Contains(m, "uid 1000") || !strings.Contains(m, "run droptrace with sudo") {
+		t.Errorf("for a user: %q", m)
+	}
+	m := refusedMessage(0)
+	if strings.Contains(m, "sudo") || !strings.Contains(m, "lacks CAP_BPF and CAP_PERFMON") {
+		t.Errorf("for root with a cut capability set: %q", m)
 	}
 }

@@ -54,11 +54,7 @@ func (e *noTracingError) Unwrap() []error { return []error{ErrNoTracing, e.errs}
 func noTracing(errs []error, memlockErr error, privileged bool) error {
 	joined := errors.Join(errs...)
 	if !privileged && allPermission(errs) {
-		return &noTracingError{
-			msg: fmt.Sprintf("%s: uid %d may not load BPF programs (it needs root, or CAP_BPF and CAP_PERFMON): run droptrace with sudo",
-				ErrNoTracing, os.Geteuid()),
-			errs: joined,
-		}
+		return &noTracingError{msg: refusedMessage(os.Geteuid()), errs: joined}
 	}
 	lines := make([]string, 0, len(errs)+1)
 	for _, err := range errs {
@@ -69,6 +65,16 @@ func noTracing(errs []error, memlockErr error, privileged bool) error {
 		joined = errors.Join(joined, memlockErr)
 	}
 	return &noTracingError{msg: fmt.Sprintf("%s: %s", ErrNoTracing, strings.Join(lines, "\n")), errs: joined}
+}
+
+// refusedMessage says what to do when the kernel refused every program for lack of privilege.
+// For root that means its capabilities were cut (a container, a unit's CapabilityBoundingSet), so
+// sudo would not help.
+func refusedMessage(euid int) string {
+	if euid == 0 {
+		return fmt.Sprintf("%s: uid 0 may not load BPF programs: its capability set lacks CAP_BPF and CAP_PERFMON (cut by a container or a unit's CapabilityBoundingSet): grant both", ErrNoTracing)
+	}
+	return fmt.Sprintf("%s: uid %d may not load BPF programs (it needs root, or CAP_BPF and CAP_PERFMON): run droptrace with sudo", ErrNoTracing, euid)
 }
 
 // allPermission says whether every error is a refusal (EPERM or EACCES).
