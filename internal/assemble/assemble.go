@@ -82,6 +82,7 @@ func Record(d *interval.Delta, in Input, names Names, netrx bool) *record.Interv
 	byCPU := drops(rec, d, names)
 	cpus(rec, d, byCPU, in.Online, netrx)
 	rec.SNMP = snmpCounters(d.Netns)
+	rec.NetnsCoverage = d.Coverage
 	sc := Sysctl(in.Sysctl)
 	rec.Sysctl = &sc
 	rec.SysctlChanges = in.SysctlChanges

@@ -11,6 +11,7 @@ import (
 
 	"github.com/droptrace/droptrace/internal/hostctx"
 	"github.com/droptrace/droptrace/internal/reconcile"
+	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sample"
 	"github.com/droptrace/droptrace/internal/snmp"
 	"github.com/droptrace/droptrace/internal/softirqs"
@@ -38,6 +39,8 @@ type Delta struct {
 	// or went.
 	Sockstat map[string]map[string]int64
 	Mcast    []string
+	// Coverage says which namespaces were read, when some were deferred; nil otherwise.
+	Coverage *record.NetnsCoverage
 }
 
 // DropStats are the drop program's own counters over the interval.
@@ -217,8 +220,18 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 // traced drops by namespace and by whether its delta could be taken. BPF names a namespace by
 // inode only, which the kernel reuses: a namespace replaced between the samples (another
 // generation, or counters that went backwards) has no delta, and its drops are unwatched.
+//
+// A namespace cur deferred (see sample.Config.NetnsReadEvery) has no delta in this interval:
+// its drops are carried in cur, and the interval that reads it checks them, with those carried
+// before, against its counters' delta since its last read, which prev holds.
 func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32, uint64) string) {
+	var cov record.NetnsCoverage
 	for ino, cs := range cur.Netns {
+		if cs.Deferred {
+			cov.Deferred++
+			continue
+		}
+		cov.Read = append(cov.Read, ino)
 		ps := prev.Netns[ino]
 		ns := d.nsd(ino, cur)
 		switch {
@@ -235,20 +248,57 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32, uint64
 			if g, f, ok := backwards(ns.SNMP); ok {
 				ns.SNMP = nil
 				ns.Why = replaced(ino, ps.NS.Name, cs.NS.Name, fmt.Sprintf(" (%s %s went backwards)", g, f))
+			} else if ps.Deferred {
+				// prev's slack holds the namespaces prev read; this one's span opened earlier.
+				for check, v := range ps.Moved {
+					d.Slack[reconcile.Key{Check: check, CPU: -1}] += v
+				}
 			}
 		}
 	}
+	carry := map[uint32]map[reconcile.ReasonL4]uint64{}
 	for k, v := range d.Drops {
-		ns := d.nsd(k.Netns, cur)
-		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason, k.Location), L4: k.L4}
-		if ns.SNMP != nil {
-			ns.Traced[rl] += Sum(v)
-		} else {
-			ns.Unwatched[rl] += Sum(v)
-		}
 		for cpu, x := range v {
 			if x > 0 {
 				d.CPUs[cpu] = true
+			}
+		}
+		rl := reconcile.ReasonL4{Reason: reasonOf(k.Reason, k.Location), L4: k.L4}
+		if cs := cur.Netns[k.Netns]; cs != nil && cs.Deferred {
+			if carry[k.Netns] == nil {
+				carry[k.Netns] = map[reconcile.ReasonL4]uint64{}
+			}
+			carry[k.Netns][rl] += Sum(v)
+			continue
+		}
+		d.nsd(k.Netns, cur).count(rl, Sum(v))
+	}
+	for ino, ps := range prev.Netns {
+		if len(ps.Carried) == 0 {
+			continue
+		}
+		if cs := cur.Netns[ino]; cs != nil && cs.Deferred {
+			if carry[ino] == nil {
+				carry[ino] = map[reconcile.ReasonL4]uint64{}
+			}
+			for rl, n := range ps.Carried {
+				carry[ino][rl] += n
+			}
+			continue
+		}
+		ns := d.nsd(ino, cur)
+		if ns.Name == "" {
+			ns.Name = ps.NS.Name
+		}
+		for rl, n := range ps.Carried {
+			ns.count(rl, n)
+		}
+	}
+	for ino, cs := range cur.Netns {
+		if cs.Deferred {
+			cs.Carried = carry[ino]
+			if len(cs.Carried) > 0 {
+				cov.Carried = append(cov.Carried, ino)
 			}
 		}
 	}
@@ -260,6 +310,23 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32, uint64
 		default:
 			d.Netns[ino].Why = "namespace not found (it vanished, or its processes are hidden)"
 		}
+	}
+	if cov.Deferred > 0 {
+		slices.Sort(cov.Read)
+		slices.Sort(cov.Carried)
+		if cov.Read == nil {
+			cov.Read = []uint32{}
+		}
+		d.Coverage = &cov
+	}
+}
+
+// count adds traced drops: checked when the namespace's counters have a delta, else unwatched.
+func (ns *Netns) count(rl reconcile.ReasonL4, n uint64) {
+	if ns.SNMP != nil {
+		ns.Traced[rl] += n
+	} else {
+		ns.Unwatched[rl] += n
 	}
 }
 

@@ -51,6 +51,8 @@ var documented = map[string]reflect.Type{
 	"Listener":    reflect.TypeFor[Listener](),
 	"LimitSpan":   reflect.TypeFor[LimitSpan](),
 	"SpanCPU":     reflect.TypeFor[SpanCPU](),
+
+	"NetnsCoverage": reflect.TypeFor[NetnsCoverage](),
 }
 
 // jsonField is one field as it appears in JSON.
@@ -296,6 +298,7 @@ func goldenSummary() *Interval {
 	s.Tracer.EventsUnread = 3
 	s.LostEvents = 30 + 10 + 12 + 3
 	s.LostRecords = map[string]uint64{"drop": 12, "interval": 1}
+	s.NetnsCoverage = nil
 	// The budget was 300 until the interval that raised it to 600: squeezes under each.
 	s.LimitSpans = []LimitSpan{
 		{From: Time(t0.Add(500 * time.Millisecond)), To: Time(t0.Add(90 * time.Second)), Sysctl: Sysctl{NetdevBudget: 300, NetdevBudgetUsecs: 2000, NetdevMaxBacklog: 1000, DevWeight: 64},
@@ -332,8 +335,9 @@ func goldenInterval(typ string, seq int) *Interval {
 				ExplainedBy: "net_rx_coverage"},
 			{Check: "tcp_listen_overflow", Status: StatusUnavailable, Note: "no network namespace's counters could be read"},
 		},
-		LostEvents:  52,
-		LostRecords: map[string]uint64{"drop": 12},
+		NetnsCoverage: &NetnsCoverage{Read: []uint32{4026531840, 4026532311}, Deferred: 27, Carried: []uint32{4026532290}},
+		LostEvents:    52,
+		LostRecords:   map[string]uint64{"drop": 12},
 		Tracer: Tracer{EventsSent: 777, EventsFiltered: 4120, EventsRateLimited: 30, EventsRingbufFull: 10, EventsWriteFailed: 12,
 			EventsWritten: 765, EventsUnread: 0, AggMapFull: 0, SockMapFull: 3, DropRecursionMisses: 0, NetRxRecursionMisses: 0},
 		Locations:     []Location{{Location: "enqueue_to_backlog+0x2f4", Reason: "CPU_BACKLOG", Count: 812}},
@@ -421,7 +425,8 @@ func TestGoldenRecords(t *testing.T) {
 			// The goldens show every field, so a field added to the schema shows up here.
 			for _, k := range missingKeys(reflect.TypeOf(rec).Elem(), obj, typ) {
 				// The summary has no sequence number, an interval no limit spans, by design.
-				if k != "summary.seq" && k != "interval.limit_spans" {
+				// Nor coverage: the summary covers every namespace to the session's end.
+				if k != "summary.seq" && k != "interval.limit_spans" && k != "summary.netns_coverage" {
 					t.Errorf("%s does not show %s: fill it in goldenRecords", path, k)
 				}
 			}

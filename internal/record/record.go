@@ -286,6 +286,19 @@ type Check struct {
 	ExplainedBy string `json:"explained_by,omitempty"`
 }
 
+// NetnsCoverage is which network namespaces an interval's SNMP deltas and checks cover. A
+// namespace read closes a span since its previous read, which may be several intervals; one
+// deferred is read within the session's bound (docs/checks.md).
+type NetnsCoverage struct {
+	// Read are the namespaces read at the end of the interval, by inode.
+	Read []uint32 `json:"read"`
+	// Deferred counts the namespaces listed but not read: every one not in Read.
+	Deferred int `json:"deferred"`
+	// Carried are the deferred namespaces with traced drops since their last read, by
+	// inode: those drops are checked at their next read. Omitted when none.
+	Carried []uint32 `json:"carried,omitempty"`
+}
+
 // Check statuses.
 const (
 	StatusMatch       = "match"
@@ -334,7 +347,10 @@ type Interval struct {
 	CPUs       []CPU                       `json:"cpus"`
 	SNMP       map[string]map[string]int64 `json:"snmp"`
 	Checks     []Check                     `json:"checks"`
-	LostEvents uint64                      `json:"lost_events"`
+	// NetnsCoverage says which namespaces' counters the interval read, when it deferred
+	// some; omitted when it read them all, and in the summary.
+	NetnsCoverage *NetnsCoverage `json:"netns_coverage,omitempty"`
+	LostEvents    uint64         `json:"lost_events"`
 	// LostRecords are records that could not be written to the output (a full disk), by
 	// record type: in an interval record those lost since the last interval record that was
 	// written, in the summary those of the whole session. Omitted when none.

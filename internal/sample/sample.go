@@ -63,6 +63,16 @@ type Netns struct {
 	NS   netns.NS
 	SNMP snmp.Counters // nil when unreadable
 	Err  error
+	// Deferred means the namespace was not read in this sample (see Config.NetnsReadEvery):
+	// SNMP and Moved are those of its last read, carried as the baseline of its next one.
+	Deferred bool
+	// Moved is how far each SNMP check's counters moved in this namespace while the BPF
+	// maps were read at its last read: the opening slack of the span its next read closes.
+	Moved map[string]uint64
+	// Carried are the drops traced in the namespace since its last read, for a deferred one:
+	// its next read checks them against the counters' delta over the same span.
+	// internal/interval fills it in, since it names the drops.
+	Carried map[reconcile.ReasonL4]uint64
 }
 
 // Config says what a Reader reads.
@@ -72,6 +82,11 @@ type Config struct {
 	// ListNetns lists the network namespaces; NetnsEvery bounds how often (see Reader.Read).
 	ListNetns  func() ([]netns.NS, error)
 	NetnsEvery time.Duration
+	// NetnsReadEvery is N: each sample reads the namespaces that are new, were replaced,
+	// were unreadable at their last read or had traced drops in the previous interval, and
+	// a share of the others, so that each is read at least every N samples; the others keep
+	// their last read. 0 or 1: every namespace in every sample.
+	NetnsReadEvery int
 	// NetIRQs are the IRQs of network interfaces found at start: only these are followed.
 	NetIRQs map[int]bool
 }
@@ -83,6 +98,11 @@ type Reader struct {
 	nsListedAt time.Time
 	lastDrops  map[tracer.DropKey][]uint64
 	quiesce    func()
+	readAll    bool
+	seq        int               // samples read
+	last       map[uint32]*Netns // each namespace as the latest sample left it
+	lastRead   map[uint32]int    // the sample that last read each namespace
+	hot        map[uint32]bool   // namespaces whose traced drops moved in the latest interval
 }
 
 // NewReader returns a Reader of cfg's sources.
@@ -92,6 +112,10 @@ func NewReader(cfg Config) *Reader { return &Reader{cfg: cfg} }
 // before the BPF maps are read: the session's last read detaches the programs there, so that
 // its counts stop moving and the kernel counters' movement around it is still the slack.
 func (r *Reader) QuiesceNext(f func()) { r.quiesce = f }
+
+// ReadAllNext has the next Read read every namespace: a session's last, so that its summary
+// covers each namespace up to its end.
+func (r *Reader) ReadAllNext() { r.readAll = true }
 
 // Namespaces are the network namespaces listed last.
 func (r *Reader) Namespaces() []netns.NS { return r.nsCache }
@@ -105,12 +129,12 @@ type procCounters struct {
 	netns    map[uint32]*Netns
 }
 
-func (r *Reader) readProc() procCounters {
+func (r *Reader) readProc(nss []netns.NS) procCounters {
 	var p procCounters
 	p.softnet, p.snErr = hostfs.ReadParse(r.cfg.FS, "/proc/net/softnet_stat", softnet.Parse)
 	p.softirqs, p.siErr = hostfs.ReadParse(r.cfg.FS, "/proc/softirqs", softirqs.Parse)
-	p.netns = make(map[uint32]*Netns, len(r.nsCache))
-	for _, ns := range r.nsCache {
+	p.netns = make(map[uint32]*Netns, len(nss))
+	for _, ns := range nss {
 		c, err := readSNMP(ns)
 		p.netns[uint32(ns.Inode)] = &Netns{NS: ns, SNMP: c, Err: err}
 	}
@@ -139,7 +163,8 @@ func (r *Reader) Read() (*Sample, error) {
 			r.nsCache, r.nsListedAt = list, time.Now()
 		}
 	}
-	before := r.readProc()
+	toRead, deferred := r.plan()
+	before := r.readProc(toRead)
 	if r.quiesce != nil {
 		r.quiesce()
 		r.quiesce = nil
@@ -147,8 +172,9 @@ func (r *Reader) Read() (*Sample, error) {
 	if err := r.readTracer(sm); err != nil {
 		return nil, err
 	}
+	r.hot = moving(r.lastDrops, sm.Drops)
 	r.lastDrops = sm.Drops
-	after := r.readProc()
+	after := r.readProc(toRead)
 	sm.Softnet, sm.SoftnetErr = after.softnet, after.snErr
 	if sm.SoftnetErr == nil {
 		sm.SoftnetErr = before.snErr
@@ -159,6 +185,7 @@ func (r *Reader) Read() (*Sample, error) {
 	}
 	sm.Netns = after.netns
 	sm.Moved = moved(before, after)
+	r.keep(sm, deferred)
 	// After the bracket: draining waits for the kernel's RCU grace period, which would
 	// widen every check's slack. These counts name sockets; no check rests on them.
 	if tr := r.cfg.Tracer; tr != nil {
@@ -249,6 +276,10 @@ func moved(a, b procCounters) map[reconcile.Key]uint64 {
 				y, ok2 := bn.SNMP.Get(c.Group, c.Field)
 				if ok1 && ok2 && y > x {
 					m[reconcile.Key{Check: sc.Name, CPU: -1}] += y - x
+					if bn.Moved == nil {
+						bn.Moved = map[string]uint64{}
+					}
+					bn.Moved[sc.Name] += y - x
 				}
 			}
 		}

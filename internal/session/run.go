@@ -93,6 +93,8 @@ loop:
 		if s.tr != nil {
 			s.src.QuiesceNext(s.tr.Detach)
 		}
+		// Every namespace is read at the end, so the summary's deltas span the session.
+		s.src.ReadAllNext()
 		step() // the partial last interval
 	}
 	// Counts shifted between intervals by a read cancel out over the session, except at its

@@ -236,8 +236,9 @@ func open(cfg Config) (*Session, error) {
 		ListNetns: podNamed(netns.List, podNames),
 		// Listing walks /proc; once per interval keeps new containers' counters close to
 		// their first drops without making a short --interval expensive.
-		NetnsEvery: max(cfg.Interval, time.Second),
-		NetIRQs:    netIRQs,
+		NetnsEvery:     max(cfg.Interval, time.Second),
+		NetnsReadEvery: NetnsReadEvery(cfg.Interval),
+		NetIRQs:        netIRQs,
 	})
 	if ifs, err := net.Interfaces(); err == nil {
 		for _, i := range ifs {
@@ -247,6 +248,20 @@ func open(cfg Config) (*Session, error) {
 	s.names = assemble.Names{Reason: s.reasonName, Location: s.locationName, Ifname: s.ifnames.Name}
 	s.events = newEventWriter(cfg.Records, s.names, s.ifnames)
 	return s, nil
+}
+
+// NetnsSpan bounds how long a namespace with no traced drops goes unread (docs/checks.md): its
+// counters are read at least once per NetnsSpan, or per interval when that is longer. Reading
+// namespaces is an idle session's main cost per pod, so this is the idle cost's lever: a
+// namespace read once per NetnsSpan costs the same whatever the interval.
+const NetnsSpan = 10 * time.Second
+
+// NetnsReadEvery is how many intervals a namespace may go unread: NetnsSpan in intervals.
+func NetnsReadEvery(interval time.Duration) int {
+	if interval <= 0 {
+		return 1
+	}
+	return max(1, int((NetnsSpan+interval-1)/interval))
 }
 
 // openTracer probes the host and decides the mode, as doctor reports it: the tracer attached,
