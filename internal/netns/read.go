@@ -5,8 +5,8 @@ package netns
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +24,18 @@ func (n NS) ReadFile(name string) ([]byte, error) {
 // (one setns, or one open and two checks of the process's /proc directory): per namespace
 // and interval, entering costs as much as reading. bufs[i] and errs[i] are names[i]'s.
 func (n NS) ReadFiles(names ...string) (bufs [][]byte, errs []error) {
+	return n.ReadFilesInto(nil, names...)
+}
+
+// ReadFilesInto is ReadFiles reading into scratch[i]'s storage, grown as needed, when
+// scratch has a slice for names[i]: a caller reading the same files in many namespaces every
+// interval allocates nothing once its buffers are large enough. bufs[i] may share scratch[i]'s
+// storage.
+func (n NS) ReadFilesInto(scratch [][]byte, names ...string) (bufs [][]byte, errs []error) {
 	bufs, errs = make([][]byte, len(names)), make([]error, len(names))
+	for i := range min(len(scratch), len(names)) {
+		bufs[i] = scratch[i][:0]
+	}
 	var todo []int // files no route has answered yet
 	for i, name := range names {
 		if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
@@ -35,7 +46,7 @@ func (n NS) ReadFiles(names ...string) (bufs [][]byte, errs []error) {
 			// thread-self, not self: /proc/self/net is the main thread's namespace, and a
 			// main thread left locked in another namespace is parked, not killed, by the
 			// runtime.
-			if bufs[i], errs[i] = os.ReadFile("/proc/thread-self/net/" + name); errs[i] != nil {
+			if bufs[i], errs[i] = readFile(unix.AT_FDCWD, "/proc/thread-self/net/"+name, bufs[i]); errs[i] != nil {
 				errs[i] = fmt.Errorf("read own /proc/net/%s: %w", name, errs[i])
 			}
 			continue
@@ -49,7 +60,7 @@ func (n NS) ReadFiles(names ...string) (bufs [][]byte, errs []error) {
 	// viaPid answers the files of todo a process reaches; the others stay in todo. A file
 	// this namespace lacks (snmp6 without IPv6) is an answer, not a reason to look further.
 	viaPid := func(pid int) {
-		bs, es := readViaPid(pid, n.Inode, names, todo)
+		bs, es := readViaPid(pid, n.Inode, names, todo, bufs)
 		left := todo[:0]
 		for _, i := range todo {
 			if es[i] == nil || !errors.Is(es[i], ErrGone) {
@@ -85,7 +96,7 @@ func (n NS) ReadFiles(names ...string) (bufs [][]byte, errs []error) {
 		if len(tried[i]) == 0 {
 			tried[i] = append(tried[i], fmt.Errorf("netns %d: no process or bind mount known: %w", n.Inode, ErrGone))
 		}
-		errs[i] = fmt.Errorf("read /proc/net/%s: %w", names[i], errors.Join(tried[i]...))
+		bufs[i], errs[i] = nil, fmt.Errorf("read /proc/net/%s: %w", names[i], errors.Join(tried[i]...))
 	}
 	return bufs, errs
 }
@@ -98,11 +109,7 @@ func (n NS) readViaPath(names []string, todo []int, bufs [][]byte, tried [][]err
 	if err == nil {
 		err = Do(n.path, func() error {
 			for _, i := range todo {
-				b, err := os.ReadFile("/proc/thread-self/net/" + names[i])
-				if err == nil && b == nil {
-					b = []byte{}
-				}
-				bufs[i], es[i] = b, err
+				bufs[i], es[i] = readFile(unix.AT_FDCWD, "/proc/thread-self/net/"+names[i], bufs[i])
 			}
 			return nil
 		})
@@ -137,8 +144,9 @@ func (n NS) stillBound() error {
 // through it fail instead of reaching the newcomer. The namespace is checked before the first
 // open and after the last read, because a process may setns at any time. Errors wrap ErrGone
 // when the process no longer reaches the namespace; bufs and errs are indexed like names.
-func readViaPid(pid int, ino uint64, names []string, todo []int) (bufs [][]byte, errs []error) {
+func readViaPid(pid int, ino uint64, names []string, todo []int, scratch [][]byte) (bufs [][]byte, errs []error) {
 	bufs, errs = make([][]byte, len(names)), make([]error, len(names))
+	copy(bufs, scratch)
 	fail := func(err error) ([][]byte, []error) {
 		for _, i := range todo {
 			bufs[i], errs[i] = nil, err
@@ -166,20 +174,41 @@ func readViaPid(pid int, ino uint64, names []string, todo []int) (bufs [][]byte,
 	}
 	for _, i := range todo {
 		name := names[i]
-		fd, err := unix.Openat(dir, "net/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errs[i] = fmt.Errorf("netns %d via pid %d: open net/%s: %w", ino, pid, name, err)
-			continue
-		}
-		f := os.NewFile(uintptr(fd), name)
-		bufs[i], err = io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			bufs[i], errs[i] = nil, fmt.Errorf("netns %d via pid %d: read net/%s: %w", ino, pid, name, err)
+		var err error
+		if bufs[i], err = readFile(dir, "net/"+name, bufs[i]); err != nil {
+			bufs[i], errs[i] = nil, fmt.Errorf("netns %d via pid %d: net/%s: %w", ino, pid, name, err)
 		}
 	}
 	if err := check(); err != nil {
 		return fail(err)
 	}
 	return bufs, errs
+}
+
+// readFile reads the file at path, relative to dirfd, into buf's storage, grown as needed
+// (proc files have no size to size it by); the result is never nil without an error. Plain
+// system calls, not os.File: registering each file with the runtime's poller, and growing a
+// fresh buffer per file, were a large part of reading namespaces' counters.
+func readFile(dirfd int, path string, buf []byte) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(4096, cap(buf)))
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }

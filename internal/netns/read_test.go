@@ -77,3 +77,24 @@ func TestPrivReadFilesThroughProcess(t *testing.T) {
 }
 
 func checkErrs(_ [][]byte, errs []error) []error { return errs }
+
+// ReadFilesInto reads into the caller's buffers: once they are large enough, reading the same
+// files again reuses their storage, through every route (own namespace, a process's).
+func TestReadFilesIntoReusesBuffers(t *testing.T) {
+	self, _ := Self()
+	ns, _ := find(t, self)
+	viaPid := ns
+	viaPid.self, viaPid.pid = false, os.Getpid()
+	for _, n := range []NS{ns, viaPid} {
+		scratch := [][]byte{make([]byte, 0, 1<<16), make([]byte, 0, 1<<16)}
+		bufs, errs := n.ReadFilesInto(scratch, "snmp", "netstat")
+		for i, b := range bufs {
+			if errs[i] != nil || !bytes.Contains(b, []byte(":")) {
+				t.Fatalf("self %v: file %d: %q, %v", n.self, i, b, errs[i])
+			}
+			if &b[:1][0] != &scratch[i][:1][0] {
+				t.Errorf("self %v: file %d was read into new storage", n.self, i)
+			}
+		}
+	}
+}

@@ -99,6 +99,7 @@ type Reader struct {
 	lastDrops  map[tracer.DropKey][]uint64
 	quiesce    func()
 	readAll    bool
+	scratch    [3][]byte         // readSNMP's buffers, one per file of snmpFiles
 	seq        int               // samples read
 	last       map[uint32]*Netns // each namespace as the latest sample left it
 	lastRead   map[uint32]int    // the sample that last read each namespace
@@ -135,7 +136,7 @@ func (r *Reader) readProc(nss []netns.NS) procCounters {
 	p.softirqs, p.siErr = hostfs.ReadParse(r.cfg.FS, "/proc/softirqs", softirqs.Parse)
 	p.netns = make(map[uint32]*Netns, len(nss))
 	for _, ns := range nss {
-		c, err := readSNMP(ns)
+		c, err := readSNMP(ns, r.scratch[:])
 		p.netns[uint32(ns.Inode)] = &Netns{NS: ns, SNMP: c, Err: err}
 	}
 	return p
@@ -296,8 +297,13 @@ var SNMPGroups = []string{"Udp", "Udp6", "UdpLite", "UdpLite6", "TcpExt"}
 var snmpFiles = []string{"snmp", "netstat", "snmp6"}
 
 // readSNMP merges snmp, snmp6 and netstat of one namespace. snmp6 is absent without IPv6.
-func readSNMP(ns netns.NS) (snmp.Counters, error) {
-	bufs, errs := ns.ReadFiles(snmpFiles...)
+func readSNMP(ns netns.NS, scratch [][]byte) (snmp.Counters, error) {
+	bufs, errs := ns.ReadFilesInto(scratch, snmpFiles...)
+	for i, b := range bufs {
+		if b != nil {
+			scratch[i] = b // grown: the next namespace reads into it
+		}
+	}
 	if errs[0] != nil {
 		return nil, errs[0]
 	}

@@ -32,7 +32,7 @@ func TestReadSNMPKeepsGroups(t *testing.T) {
 		if ns.Inode != self {
 			continue
 		}
-		c, err := readSNMP(ns)
+		c, err := readSNMP(ns, make([][]byte, len(snmpFiles)))
 		if err != nil {
 			t.Fatal(err)
 		}
