@@ -61,7 +61,7 @@ clean:
 
 .PHONY: bench storm
 BENCHARGS ?=
-bench: build tracefs ## droptrace's cost: untraced vs traced loopback UDP floods, as ratios (as root; BENCHARGS="--rounds 9")
+bench: build tracefs ## droptrace's cost: untraced vs traced loopback UDP floods as ratios, then idle namespaces at scale (as root; BENCHARGS="--rounds 9")
 	$(SUDO) scripts/bench.sh $(BENCHARGS)
 
 STORM     ?= 60s

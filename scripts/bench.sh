@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # `make bench`: what droptrace costs the host it traces. Installs bpftrace (the peer baseline)
 # from Debian when it is missing, mounts tracefs, builds dtbench, and runs it on bin/droptrace:
-# loopback UDP floods pinned to one CPU, untraced and traced, interleaved, as ratios. Run as
-# root. Arguments go to dtbench (e.g. scripts/bench.sh --rounds 9 --trial 3s).
+# loopback UDP floods pinned to one CPU, untraced and traced, interleaved, as ratios; then the
+# scale section (0/100/300/1000 idle network namespaces, created and removed). Run as root.
+# Arguments go to dtbench (e.g. scripts/bench.sh --rounds 9 --trial 3s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -25,6 +26,7 @@ if ! command -v bpftrace >/dev/null; then
 		die "bpftrace is missing and there is no apt-get: install bpftrace (the peer baseline), or run bin/dtbench --no-bpftrace"
 	fi
 fi
+command -v ip >/dev/null || die "the scale section creates network namespaces with ip: install iproute2"
 if [ ! -d /sys/kernel/tracing/events ]; then
 	mount -t tracefs nodev /sys/kernel/tracing || die "tracefs is not mounted and mounting it failed (bpftrace needs it)"
 fi

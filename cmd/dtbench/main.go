@@ -3,7 +3,8 @@
 // Command dtbench measures what droptrace costs the host it traces: loopback UDP floods pinned
 // to one CPU, untraced and traced (droptrace aggregate-only, droptrace streaming every drop
 // event, the bpftrace one-liner), interleaved in one run, reported as ratios to the untraced
-// rate. `make bench` runs it.
+// rate; then the scale section, droptrace's own cost on an idle host with 0, 100, 300 and
+// 1000 network namespaces. `make bench` runs it.
 package main
 
 import (
@@ -28,6 +29,9 @@ func main() {
 		workloads string
 		noBT      bool
 		kmem      string
+		scale     string
+		scaleOnly bool
+		scaleCfg  = bench.ScaleConfig{Interval: time.Second, Settle: 3 * time.Second}
 	)
 	pflag.StringVar(&cfg.Droptrace, "droptrace", "bin/droptrace", "the droptrace binary to measure")
 	pflag.IntVar(&cfg.Rounds, "rounds", 7, "rounds per workload (each runs every mode once); the table shows medians")
@@ -41,21 +45,16 @@ func main() {
 	pflag.BoolVar(&cfg.ProgStats, "bpf-stats", true, "add one trial per tracer with BPF run time accounting, for ns per program run")
 	pflag.BoolVar(&noBT, "no-bpftrace", false, "leave the bpftrace baseline out")
 	pflag.StringVar(&kmem, "kmem", "", "print the maps' kernel memory for these numbers of possible CPUs (e.g. 2,64,256) and exit")
+	pflag.StringVar(&scale, "scale", "0,100,300,1000", "scale section: droptrace's idle CPU and RSS with these numbers of network namespaces, created and removed by the benchmark (\"\" to skip)")
+	pflag.DurationVar(&scaleCfg.Measure, "scale-time", 15*time.Second, "scale section: how long each number of namespaces is measured, after 3 s of start-up")
+	pflag.BoolVar(&scaleOnly, "scale-only", false, "run only the scale section")
 	pflag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "dtbench: droptrace's cost as ratios to an untraced flood (as root)\n\n  sudo dtbench --rounds 7\n\n")
 		pflag.PrintDefaults()
 	}
 	pflag.Parse()
 	if kmem != "" {
-		var cpus []int
-		for _, f := range strings.Split(kmem, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 {
-				fmt.Fprintf(os.Stderr, "dtbench: --kmem: %q is not a number of CPUs\n", f)
-				os.Exit(2)
-			}
-			cpus = append(cpus, n)
-		}
+		cpus := counts("kmem", kmem, 1)
 		if err := printKernelMemory(os.Stdout, cpus); err != nil {
 			fmt.Fprintln(os.Stderr, "dtbench:", err)
 			os.Exit(1)
@@ -73,10 +72,54 @@ func main() {
 			cfg.Workloads = append(cfg.Workloads, bench.Workload(w))
 		}
 	}
-	if err := run(cfg, noBT); err != nil {
-		fmt.Fprintln(os.Stderr, "dtbench:", err)
-		os.Exit(1)
+	if scale != "" {
+		scaleCfg.Namespaces = counts("scale", scale, 0)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if !scaleOnly {
+		if err := run(ctx, cfg, noBT); err != nil {
+			fmt.Fprintln(os.Stderr, "dtbench:", err)
+			os.Exit(1)
+		}
+	}
+	if len(scaleCfg.Namespaces) > 0 {
+		scaleCfg.Droptrace = cfg.Droptrace
+		if err := runScale(ctx, scaleCfg); err != nil {
+			fmt.Fprintln(os.Stderr, "dtbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// counts parses a flag's comma-separated list of numbers, each at least least; exit 2 if not.
+func counts(flag, list string, least int) []int {
+	var ns []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			fmt.Fprintf(os.Stderr, "dtbench: --%s: %q is not a number of at least %d\n", flag, f, least)
+			os.Exit(2)
+		}
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// runScale is the scale section: droptrace's idle cost with each number of namespaces.
+func runScale(ctx context.Context, cfg bench.ScaleConfig) error {
+	dir, err := os.MkdirTemp("", "dtbench-scale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg.Dir, cfg.Progress = dir, os.Stderr
+	rows, err := bench.Scale(ctx, cfg)
+	if len(rows) > 0 {
+		bench.PrintScale(os.Stdout, cfg, rows)
+	}
+	// The maps' kernel memory per possible CPU belongs to this section too, after the table.
+	return err
 }
 
 func joinModes(ms []bench.Mode) string {
@@ -87,7 +130,7 @@ func joinModes(ms []bench.Mode) string {
 	return strings.Join(s, ",")
 }
 
-func run(cfg bench.Config, noBT bool) error {
+func run(ctx context.Context, cfg bench.Config, noBT bool) error {
 	if _, err := os.Stat(cfg.Droptrace); err != nil {
 		return fmt.Errorf("droptrace binary: %w (make build)", err)
 	}
@@ -109,8 +152,6 @@ func run(cfg bench.Config, noBT bool) error {
 	defer os.RemoveAll(dir)
 	cfg.Dir = dir
 	cfg.Progress = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	fmt.Fprintf(os.Stderr, "dtbench: %d rounds x %d modes x %d workloads of %s floods\n", cfg.Rounds, len(cfg.Modes), len(cfg.Workloads), cfg.Trial)
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil && len(rep.Trials) > 0 {
