@@ -16,13 +16,25 @@ import (
 // several intervals, checked against the drops traced in it over the same span (interval.Diff
 // carries them), so nothing is lost, only checked later.
 //
-// A namespace with drops in this interval is read in the next one, not this one: each read is
-// two, just before and just after the BPF maps, so that a check allows exactly how far the
-// counters moved during the map read, and which namespaces had drops is known only once the
-// maps are read. Its drops are carried to that read.
+// A namespace that may have drops to check is read around the BPF maps, just before and just
+// after, so that a check allows exactly how far its counters moved during the map read. One
+// read for its turn had no drops in the previous interval, and so none carried: it is read
+// once, just before the maps, and that read is kept only if the maps then show no drop in it
+// this interval, so that no traced drop fell between the read and the maps and its span needs
+// no slack at either end. Otherwise it is deferred, and read around the maps in the next
+// interval (it has drops now). Which namespaces had drops is known only once the maps are
+// read, so one with drops this interval is always read in the next one, not this one.
 
-// plan splits the namespaces listed into those this sample reads and those it defers.
-func (r *Reader) plan() (read, deferred []netns.NS) {
+// plan is which namespaces a sample reads, and how.
+type plan struct {
+	around   []netns.NS // read just before and just after the maps
+	turn     []netns.NS // read just before the maps, kept if they show no drop in it
+	deferred []netns.NS
+}
+
+// plan splits the namespaces listed by how this sample reads them.
+func (r *Reader) plan() plan {
+	var p plan
 	every := r.cfg.NetnsReadEvery
 	all := r.readAll || every <= 1
 	r.readAll = false
@@ -31,14 +43,15 @@ func (r *Reader) plan() (read, deferred []netns.NS) {
 		ino := uint32(ns.Inode)
 		l := r.last[ino]
 		switch {
-		case all, l == nil, l.SNMP == nil, l.Err != nil, l.NS.Gen != ns.Gen, r.hot[ino],
-			r.seq-r.lastRead[ino] >= every, turn(ino, r.seq, every):
-			read = append(read, ns)
+		case all, l == nil, l.SNMP == nil, l.Err != nil, l.NS.Gen != ns.Gen, r.hot[ino]:
+			p.around = append(p.around, ns)
+		case r.seq-r.lastRead[ino] >= every, turn(ino, r.seq, every):
+			p.turn = append(p.turn, ns)
 		default:
-			deferred = append(deferred, ns)
+			p.deferred = append(p.deferred, ns)
 		}
 	}
-	return read, deferred
+	return p
 }
 
 // turn says whether a namespace's periodic read falls on this sample: every namespace once in
@@ -49,10 +62,21 @@ func turn(ino uint32, seq, every int) bool {
 	return (seq+phase)%every == 0
 }
 
-// keep adds the deferred namespaces to sm, each as its last read left it, and remembers sm's.
-func (r *Reader) keep(sm *Sample, deferred []netns.NS) {
+// keep completes sm's namespaces: those read for their turn without drops since, as read
+// before the maps, and the deferred ones (with those read for their turn that had drops) as
+// their last read left them. It remembers sm's for the next sample.
+func (r *Reader) keep(sm *Sample, before procCounters, p plan) {
 	if r.lastRead == nil {
 		r.lastRead = map[uint32]int{}
+	}
+	deferred := p.deferred
+	for _, ns := range p.turn {
+		ino := uint32(ns.Inode)
+		if r.hot[ino] {
+			deferred = append(deferred, ns)
+			continue
+		}
+		sm.Netns[ino] = before.netns[ino]
 	}
 	for ino := range sm.Netns {
 		r.lastRead[ino] = r.seq

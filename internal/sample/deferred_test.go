@@ -3,6 +3,7 @@
 package sample
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/droptrace/droptrace/internal/netns"
@@ -22,13 +23,25 @@ func TestPlanReadsEachNamespaceWithinTheBound(t *testing.T) {
 	lastRead := map[uint32]int{}
 	// sample simulates a read: every namespace read gets counters, as readProc gives them.
 	sample := func(seq int) (read, deferred []netns.NS) {
-		read, deferred = r.plan()
-		sm := &Sample{Netns: map[uint32]*Netns{}}
-		for _, ns := range read {
-			sm.Netns[uint32(ns.Inode)] = &Netns{NS: ns, SNMP: snmp.Counters{}}
-			lastRead[uint32(ns.Inode)] = seq
+		p := r.plan()
+		counters := func(nss []netns.NS) procCounters {
+			pc := procCounters{netns: map[uint32]*Netns{}}
+			for _, ns := range nss {
+				pc.netns[uint32(ns.Inode)] = &Netns{NS: ns, SNMP: snmp.Counters{}}
+			}
+			return pc
 		}
-		r.keep(sm, deferred)
+		before := counters(slices.Concat(p.around, p.turn))
+		sm := &Sample{Netns: counters(p.around).netns}
+		r.keep(sm, before, p)
+		for ino, n := range sm.Netns {
+			if n.Deferred {
+				deferred = append(deferred, n.NS)
+			} else {
+				read = append(read, n.NS)
+				lastRead[ino] = seq
+			}
+		}
 		return read, deferred
 	}
 	if read, _ := sample(0); len(read) != count {
@@ -65,9 +78,8 @@ func TestPlanReadsEachNamespaceWithinTheBound(t *testing.T) {
 	r.nsCache[3].Gen = 2
 	r.nsCache = append(r.nsCache, netns.NS{Inode: 4026539999, Gen: 1})
 	r.last[uint32(r.nsCache[5].Inode)].Err = netns.ErrGone
-	read, _ := r.plan()
 	want := map[uint64]bool{r.nsCache[3].Inode: true, 4026539999: true, r.nsCache[5].Inode: true}
-	for _, ns := range read {
+	for _, ns := range r.plan().around {
 		delete(want, ns.Inode)
 	}
 	if len(want) != 0 {
@@ -76,8 +88,39 @@ func TestPlanReadsEachNamespaceWithinTheBound(t *testing.T) {
 
 	// The session's last sample reads every namespace.
 	r.ReadAllNext()
-	if read, deferred := r.plan(); len(deferred) != 0 || len(read) != count+1 {
-		t.Errorf("ReadAllNext: %d read, %d deferred", len(read), len(deferred))
+	if p := r.plan(); len(p.around) != count+1 {
+		t.Errorf("ReadAllNext: %+v", p)
+	}
+}
+
+// A namespace read for its turn is read once, before the maps, and kept only if the maps show
+// no drop in it since: one with drops is deferred, with its last read, to be read around the
+// maps next time.
+func TestTurnReadKeptOnlyWithoutDrops(t *testing.T) {
+	r := NewReader(Config{NetnsReadEvery: 4})
+	a, b := netns.NS{Inode: 1, Gen: 1}, netns.NS{Inode: 2, Gen: 1}
+	old := snmp.Counters{"Udp": {"NoPorts": 1}}
+	r.last = map[uint32]*Netns{1: {NS: a, SNMP: old, Moved: map[string]uint64{"udp_no_port": 2}}, 2: {NS: b, SNMP: old}}
+	r.lastRead = map[uint32]int{1: 0, 2: 0}
+	r.seq = 3 // both overdue at the next sample
+	r.nsCache = []netns.NS{a, b}
+	p := r.plan()
+	if len(p.turn) != 2 || len(p.around)+len(p.deferred) != 0 {
+		t.Fatalf("plan %+v, want both read for their turn", p)
+	}
+	fresh := snmp.Counters{"Udp": {"NoPorts": 5}}
+	before := procCounters{netns: map[uint32]*Netns{1: {NS: a, SNMP: fresh}, 2: {NS: b, SNMP: fresh}}}
+	r.hot = map[uint32]bool{1: true} // the maps show drops in a since the last sample
+	sm := &Sample{Netns: map[uint32]*Netns{}}
+	r.keep(sm, before, p)
+	if n := sm.Netns[1]; !n.Deferred || n.SNMP["Udp"]["NoPorts"] != 1 || n.Moved["udp_no_port"] != 2 {
+		t.Errorf("a, with drops: %+v, want deferred with its last read", n)
+	}
+	if n := sm.Netns[2]; n.Deferred || n.SNMP["Udp"]["NoPorts"] != 5 || n.Moved != nil {
+		t.Errorf("b, without: %+v, want its read kept, with no slack", n)
+	}
+	if p := r.plan(); len(p.around) != 1 || p.around[0] != a {
+		t.Errorf("next plan %+v, want a read around the maps", p)
 	}
 }
 

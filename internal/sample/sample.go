@@ -9,6 +9,7 @@ package sample
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -164,8 +165,8 @@ func (r *Reader) Read() (*Sample, error) {
 			r.nsCache, r.nsListedAt = list, time.Now()
 		}
 	}
-	toRead, deferred := r.plan()
-	before := r.readProc(toRead)
+	p := r.plan()
+	before := r.readProc(slices.Concat(p.around, p.turn))
 	if r.quiesce != nil {
 		r.quiesce()
 		r.quiesce = nil
@@ -175,7 +176,7 @@ func (r *Reader) Read() (*Sample, error) {
 	}
 	r.hot = moving(r.lastDrops, sm.Drops)
 	r.lastDrops = sm.Drops
-	after := r.readProc(toRead)
+	after := r.readProc(p.around)
 	sm.Softnet, sm.SoftnetErr = after.softnet, after.snErr
 	if sm.SoftnetErr == nil {
 		sm.SoftnetErr = before.snErr
@@ -186,7 +187,7 @@ func (r *Reader) Read() (*Sample, error) {
 	}
 	sm.Netns = after.netns
 	sm.Moved = moved(before, after)
-	r.keep(sm, deferred)
+	r.keep(sm, before, p)
 	// After the bracket: draining waits for the kernel's RCU grace period, which would
 	// widen every check's slack. These counts name sockets; no check rests on them.
 	if tr := r.cfg.Tracer; tr != nil {
