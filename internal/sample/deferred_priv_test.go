@@ -109,16 +109,7 @@ func TestPrivDeferredNamespaces(t *testing.T) {
 	reasonOf := func(code uint32, _ uint64) string { return reasons.Name(code) }
 	r := sample.NewReader(sample.Config{Tracer: tr, FS: hostfs.Host(), NetnsReadEvery: every,
 		// Only this test's namespaces: traffic elsewhere on the host moves other counters.
-		ListNetns: func() ([]netns.NS, error) {
-			all, err := netns.List()
-			var mine []netns.NS
-			for _, n := range all {
-				if strings.HasPrefix(n.Name, prefix) {
-					mine = append(mine, n)
-				}
-			}
-			return mine, err
-		}})
+		ListNetns: listNamed(prefix)})
 	prev, err := r.Read()
 	if err != nil {
 		t.Fatal(err)

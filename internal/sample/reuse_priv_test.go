@@ -53,6 +53,20 @@ func netnsAdd(t *testing.T, name string) uint64 {
 	return st.Ino
 }
 
+// listNamed lists the namespaces whose names start with prefix: a test's own.
+func listNamed(prefix string) func() ([]netns.NS, error) {
+	return func() ([]netns.NS, error) {
+		all, err := netns.List()
+		var mine []netns.NS
+		for _, n := range all {
+			if strings.HasPrefix(n.Name, prefix) {
+				mine = append(mine, n)
+			}
+		}
+		return mine, err
+	}
+}
+
 // netnsDel deletes a namespace the test made, once: a second call is a no-op.
 func netnsDel(t *testing.T, name string) {
 	t.Helper()
@@ -162,16 +176,7 @@ func TestPrivNamespaceInodeReuse(t *testing.T) {
 			FS: hostfs.Host(),
 			// Only this round's namespaces: other traffic on the host moves the host's
 			// counters, and an earlier round's are not this scenario.
-			ListNetns: func() ([]netns.NS, error) {
-				all, err := netns.List()
-				var mine []netns.NS
-				for _, n := range all {
-					if strings.HasPrefix(n.Name, ours) {
-						mine = append(mine, n)
-					}
-				}
-				return mine, err
-			},
+			ListNetns: listNamed(ours),
 		})
 		var err error
 		if s1, err = r.Read(); err != nil {
