@@ -20,6 +20,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define DT_IPPROTO_UDP 17
 #define DT_IPPROTO_UDPLITE 136
 #define DT_IP_OFFSET 0x1fff
+#define DT_ETH_HLEN 14
 
 /* Reasons, locations, netns and devices are bounded sets on a host; 32k keys hold hundreds of
  * namespaces with the reasons and call sites they actually hit. Each entry holds a value per
@@ -105,6 +106,7 @@ struct {
 
 /* Exported to Go through bpf2go -type. */
 const struct drop_event *unused_drop_event __attribute__((unused));
+const struct drop_packet *unused_drop_packet __attribute__((unused));
 const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_slot *unused_drop_slot __attribute__((unused));
 const struct drop_cpu *unused_drop_cpu __attribute__((unused));
@@ -481,12 +483,12 @@ static __always_inline void parse_detail(struct skb_meta *m, struct pkt *pk)
  * when the ring is half full, so that a burst cannot fill it between polls. The window is
  * several records wide because producers on other CPUs move the fill level concurrently: one of
  * them must observe it inside the window. */
-static __always_inline __u64 wakeup_flags(void)
+static __always_inline __u64 wakeup_flags(__u64 rec)
 {
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	__u64 half = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
 
-	if (avail >= half && avail < half + 64 * (sizeof(struct drop_event) + 8))
+	if (avail >= half && avail < half + 64 * (rec + 8))
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -642,6 +644,60 @@ static __noinline bool passes(struct skb_meta *m, struct pkt *pk, __u32 reason, 
 	return passes_ports(pk);
 }
 
+/* Copies the start of the packet after the event (--pcap), at most drop_cfg.snaplen bytes:
+ * from the Ethernet header when one ends right where the IP header parse_protocols trusted
+ * starts, else from that IP header, so that a drop at the transport layer (skb->data past the
+ * IP header) still shows it. A packet with neither is sent without bytes. The copy stops at
+ * the end of the linear data: the rest is in pages, and orig_len says how much is missing. */
+static __always_inline void copy_packet(struct drop_packet *p, struct sk_buff *skb, bool btf, struct skb_meta *m)
+{
+	__u64 head = (__u64)m->head, start = (__u64)m->ip, data, end, n;
+	__u32 len, tail, snaplen = drop_cfg.snaplen;
+	__s64 orig;
+	__u16 mac;
+
+	if (btf) {
+		mac = skb->mac_header;
+		tail = skb->tail;
+		data = (__u64)skb->data;
+		len = skb->len;
+	} else {
+		mac = BPF_CORE_READ(skb, mac_header);
+		tail = BPF_CORE_READ(skb, tail);
+		data = (__u64)BPF_CORE_READ(skb, data);
+		len = BPF_CORE_READ(skb, len);
+	}
+	p->link = DT_LINK_NONE;
+	p->pad = 0;
+	p->caplen = 0;
+	p->orig_len = 0;
+	if (!start)
+		start = data; /* not IP: only an Ethernet header right before data is taken */
+	else
+		p->link = DT_LINK_IP;
+	if (mac != (__u16)~0U && head + mac + DT_ETH_HLEN == start) {
+		start = head + mac;
+		p->link = DT_LINK_ETHERNET;
+	}
+	if (p->link == DT_LINK_NONE)
+		return;
+	orig = (__s64)len + (__s64)(data - start);
+	end = head + tail;
+	if (orig <= 0 || end <= start)
+		return;
+	n = end - start;
+	if (n > (__u64)orig)
+		n = orig;
+	if (n > snaplen)
+		n = snaplen;
+	if (n > DT_SNAPLEN_MAX)
+		n = DT_SNAPLEN_MAX;
+	if (bpf_probe_read_kernel(p->data, n, (void *)start))
+		return;
+	p->caplen = n;
+	p->orig_len = orig;
+}
+
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
 	struct net_device *dev;
@@ -650,7 +706,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	struct pkt pk;
 	struct drop_event *e;
 	struct drop_cpu *pc;
-	__u64 one = 1, *cnt;
+	__u64 one = 1, *cnt, rec;
 	__u32 zero = 0, sock_code;
 	bool detailed;
 
@@ -704,7 +760,9 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		pc->stats[DROP_STAT_EVENTS_RATELIMITED]++;
 		return;
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	/* A constant to the verifier either way: drop_cfg is read-only. */
+	rec = drop_cfg.snaplen ? sizeof(struct drop_packet) - DT_SNAPLEN_MAX + drop_cfg.snaplen : sizeof(*e);
+	e = bpf_ringbuf_reserve(&events, rec, 0);
 	if (!e) {
 		pc->stats[DROP_STAT_EVENTS_RINGBUF_FULL]++;
 		return;
@@ -736,8 +794,10 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
 	/* Counted before the submit: once submitted, the reader may count it written, and
 	 * written must never exceed sent. */
+	if (drop_cfg.snaplen)
+		copy_packet((struct drop_packet *)e, skb, btf, &m);
 	pc->stats[DROP_STAT_EVENTS_SENT]++;
-	bpf_ringbuf_submit(e, wakeup_flags());
+	bpf_ringbuf_submit(e, wakeup_flags(rec));
 }
 
 /* include/trace/events/skb.h: kfree_skb(skb, location, reason[, rx_sk since 6.10]); the reason

@@ -93,6 +93,27 @@ struct drop_event {
 	char ifname[DT_IFNAMSIZ];
 };
 
+/* The most packet bytes a drop_packet carries (--snaplen): one bounded copy per event. */
+#define DT_SNAPLEN_MAX 256
+
+/* Where a drop_packet's bytes start. */
+enum drop_link {
+	DT_LINK_NONE = 0,     /* nothing copied: no IP header found and no Ethernet header before one */
+	DT_LINK_ETHERNET = 1, /* the MAC header, 14 bytes before the IP header */
+	DT_LINK_IP = 2,       /* the network header: no MAC header, or not an Ethernet one */
+};
+
+/* A drop event with the start of its packet, streamed instead of a bare drop_event when
+ * drop_config.snaplen is set (--pcap); the record is reserved snaplen bytes long. */
+struct drop_packet {
+	struct drop_event ev;
+	__u32 orig_len; /* bytes from the start of data[] to the end of the packet */
+	__u16 caplen;   /* bytes copied into data */
+	__u8 link;      /* enum drop_link */
+	__u8 pad;
+	__u8 data[DT_SNAPLEN_MAX];
+};
+
 /* Indexes into drop_cpu.stats. */
 enum drop_stat {
 	DROP_STAT_SEEN = 0,        /* kfree_skb hits handled */
@@ -136,6 +157,10 @@ struct drop_config {
 	/* Kernels without drop reasons: the functions whose drops are counted by socket, by
 	 * call site; unused entries are zero. */
 	struct sock_fn sock_fns[DT_SOCK_FNS];
+	/* Packet bytes each event carries (struct drop_packet), at most DT_SNAPLEN_MAX; 0: none,
+	 * the verifier removes the copy. */
+	__u32 snaplen;
+	__u32 pad3;
 };
 
 /* Per-CPU token bucket for the event stream. */

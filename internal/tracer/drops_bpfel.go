@@ -40,6 +40,8 @@ type dropsDropConfig struct {
 		Start uint64
 		End   uint64
 	}
+	Snaplen uint32
+	Pad3    uint32
 }
 
 type dropsDropCpu struct {
@@ -82,6 +84,16 @@ type dropsDropKey struct {
 	L3       uint16
 	L4       uint8
 	Pad      uint8
+}
+
+type dropsDropPacket struct {
+	_       structs.HostLayout
+	Ev      dropsDropEvent
+	OrigLen uint32
+	Caplen  uint16
+	Link    uint8
+	Pad     uint8
+	Data    [256]uint8
 }
 
 type dropsDropSlot struct {
@@ -131,25 +143,26 @@ type dropsSockMemo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dropsMapDropCounts      = "drop_counts"
-	dropsMapDropPercpu      = "drop_percpu"
-	dropsMapEvents          = "events"
-	dropsMapSockDropsA      = "sock_drops_a"
-	dropsMapSockDropsB      = "sock_drops_b"
-	dropsMapSockMemos       = "sock_memos"
-	dropsMapSyncInner       = "sync_inner"
-	dropsMapSyncMaps        = "sync_maps"
-	dropsProgTpBtfKfreeSkb  = "tp_btf_kfree_skb"
-	dropsProgTpKfreeSkb     = "tp_kfree_skb"
-	dropsVarDropCfg         = "drop_cfg"
-	dropsVarSockGen         = "sock_gen"
-	dropsVarUnusedDropCpu   = "unused_drop_cpu"
-	dropsVarUnusedDropEvent = "unused_drop_event"
-	dropsVarUnusedDropKey   = "unused_drop_key"
-	dropsVarUnusedDropSlot  = "unused_drop_slot"
-	dropsVarUnusedDropStat  = "unused_drop_stat"
-	dropsVarUnusedSockKey   = "unused_sock_key"
-	dropsVarUnusedSockMemo  = "unused_sock_memo"
+	dropsMapDropCounts       = "drop_counts"
+	dropsMapDropPercpu       = "drop_percpu"
+	dropsMapEvents           = "events"
+	dropsMapSockDropsA       = "sock_drops_a"
+	dropsMapSockDropsB       = "sock_drops_b"
+	dropsMapSockMemos        = "sock_memos"
+	dropsMapSyncInner        = "sync_inner"
+	dropsMapSyncMaps         = "sync_maps"
+	dropsProgTpBtfKfreeSkb   = "tp_btf_kfree_skb"
+	dropsProgTpKfreeSkb      = "tp_kfree_skb"
+	dropsVarDropCfg          = "drop_cfg"
+	dropsVarSockGen          = "sock_gen"
+	dropsVarUnusedDropCpu    = "unused_drop_cpu"
+	dropsVarUnusedDropEvent  = "unused_drop_event"
+	dropsVarUnusedDropKey    = "unused_drop_key"
+	dropsVarUnusedDropPacket = "unused_drop_packet"
+	dropsVarUnusedDropSlot   = "unused_drop_slot"
+	dropsVarUnusedDropStat   = "unused_drop_stat"
+	dropsVarUnusedSockKey    = "unused_sock_key"
+	dropsVarUnusedSockMemo   = "unused_sock_memo"
 )
 
 // loadDrops returns the embedded CollectionSpec for drops.
@@ -216,15 +229,16 @@ type dropsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
-	DropCfg         *ebpf.VariableSpec `ebpf:"drop_cfg"`
-	SockGen         *ebpf.VariableSpec `ebpf:"sock_gen"`
-	UnusedDropCpu   *ebpf.VariableSpec `ebpf:"unused_drop_cpu"`
-	UnusedDropEvent *ebpf.VariableSpec `ebpf:"unused_drop_event"`
-	UnusedDropKey   *ebpf.VariableSpec `ebpf:"unused_drop_key"`
-	UnusedDropSlot  *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
-	UnusedDropStat  *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
-	UnusedSockKey   *ebpf.VariableSpec `ebpf:"unused_sock_key"`
-	UnusedSockMemo  *ebpf.VariableSpec `ebpf:"unused_sock_memo"`
+	DropCfg          *ebpf.VariableSpec `ebpf:"drop_cfg"`
+	SockGen          *ebpf.VariableSpec `ebpf:"sock_gen"`
+	UnusedDropCpu    *ebpf.VariableSpec `ebpf:"unused_drop_cpu"`
+	UnusedDropEvent  *ebpf.VariableSpec `ebpf:"unused_drop_event"`
+	UnusedDropKey    *ebpf.VariableSpec `ebpf:"unused_drop_key"`
+	UnusedDropPacket *ebpf.VariableSpec `ebpf:"unused_drop_packet"`
+	UnusedDropSlot   *ebpf.VariableSpec `ebpf:"unused_drop_slot"`
+	UnusedDropStat   *ebpf.VariableSpec `ebpf:"unused_drop_stat"`
+	UnusedSockKey    *ebpf.VariableSpec `ebpf:"unused_sock_key"`
+	UnusedSockMemo   *ebpf.VariableSpec `ebpf:"unused_sock_memo"`
 }
 
 // dropsObjects contains all objects after they have been loaded into the kernel.
@@ -274,15 +288,16 @@ func (m *dropsMaps) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
-	DropCfg         *ebpf.Variable `ebpf:"drop_cfg"`
-	SockGen         *ebpf.Variable `ebpf:"sock_gen"`
-	UnusedDropCpu   *ebpf.Variable `ebpf:"unused_drop_cpu"`
-	UnusedDropEvent *ebpf.Variable `ebpf:"unused_drop_event"`
-	UnusedDropKey   *ebpf.Variable `ebpf:"unused_drop_key"`
-	UnusedDropSlot  *ebpf.Variable `ebpf:"unused_drop_slot"`
-	UnusedDropStat  *ebpf.Variable `ebpf:"unused_drop_stat"`
-	UnusedSockKey   *ebpf.Variable `ebpf:"unused_sock_key"`
-	UnusedSockMemo  *ebpf.Variable `ebpf:"unused_sock_memo"`
+	DropCfg          *ebpf.Variable `ebpf:"drop_cfg"`
+	SockGen          *ebpf.Variable `ebpf:"sock_gen"`
+	UnusedDropCpu    *ebpf.Variable `ebpf:"unused_drop_cpu"`
+	UnusedDropEvent  *ebpf.Variable `ebpf:"unused_drop_event"`
+	UnusedDropKey    *ebpf.Variable `ebpf:"unused_drop_key"`
+	UnusedDropPacket *ebpf.Variable `ebpf:"unused_drop_packet"`
+	UnusedDropSlot   *ebpf.Variable `ebpf:"unused_drop_slot"`
+	UnusedDropStat   *ebpf.Variable `ebpf:"unused_drop_stat"`
+	UnusedSockKey    *ebpf.Variable `ebpf:"unused_sock_key"`
+	UnusedSockMemo   *ebpf.Variable `ebpf:"unused_sock_memo"`
 }
 
 // dropsPrograms contains all programs after they have been loaded into the kernel.

@@ -35,7 +35,25 @@ type Event struct {
 	Dport    uint16
 	Src, Dst netip.Addr // invalid when the packet is not IPv4/IPv6
 	Ifname   string
+	// With Options.Snaplen: the start of the packet, where it starts (Link) and how long it
+	// was from there (OrigLen). Packet aliases the reader's buffer: it is valid until the
+	// next NextEvent.
+	Link    Link
+	OrigLen uint32
+	Packet  []byte
 }
+
+// Link says where an event's packet bytes start (enum drop_link in bpf/droptrace.h).
+type Link uint8
+
+const (
+	LinkNone     Link = 0 // no bytes: neither an IP header nor an Ethernet header was found
+	LinkEthernet Link = 1 // the Ethernet header
+	LinkIP       Link = 2 // the IPv4 or IPv6 header: the skb had no Ethernet header before it
+)
+
+// MaxSnaplen is DT_SNAPLEN_MAX: the most packet bytes an event carries.
+const MaxSnaplen = len(dropsDropPacket{}.Data)
 
 // Offsets of struct drop_event (bpf/droptrace.h); a test keeps them equal to the generated type.
 const (
@@ -54,6 +72,11 @@ const (
 	offDaddr    = 60
 	offIfname   = 76
 	eventSize   = 96
+	// struct drop_packet: the event, then these.
+	offOrigLen = eventSize
+	offCaplen  = eventSize + 4
+	offLink    = eventSize + 6
+	offData    = eventSize + 8
 )
 
 // DecodeEvent decodes a ring buffer record. It reads the fixed layout field by field rather
@@ -82,6 +105,14 @@ func DecodeEvent(b []byte, e *Event) error {
 	}
 	if len(e.Ifname) != len(name) || e.Ifname != string(name) {
 		e.Ifname = string(name)
+	}
+	e.Link, e.OrigLen, e.Packet = LinkNone, 0, nil
+	if len(b) >= offData {
+		n := int(le.Uint16(b[offCaplen:]))
+		if n > len(b)-offData {
+			return fmt.Errorf("drop packet: %d bytes captured, record holds %d", n, len(b)-offData)
+		}
+		e.Link, e.OrigLen, e.Packet = Link(b[offLink]), le.Uint32(b[offOrigLen:]), b[offData:offData+n]
 	}
 	return nil
 }

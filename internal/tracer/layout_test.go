@@ -5,6 +5,7 @@ package tracer
 import (
 	"encoding/binary"
 	"net/netip"
+	"reflect"
 	"testing"
 	"unsafe"
 )
@@ -64,7 +65,7 @@ func TestDecodeEvent(t *testing.T) {
 	want := Event{MonoNs: 42, Location: 0xffffffff81234567, Reason: 0x00020003, Netns: 4026531840,
 		Ifindex: 7, Len: 1500, CPU: 1, L3: EthIPv4, L4: 17, Sport: 40000, Dport: 53,
 		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Ifname: "veth0"}
-	if e != want {
+	if !reflect.DeepEqual(e, want) {
 		t.Errorf("decoded\n%+v\nwant\n%+v", e, want)
 	}
 	if err := DecodeEvent(b[:10], &e); err == nil {
@@ -82,5 +83,46 @@ func BenchmarkDecodeEvent(b *testing.B) {
 		if err := DecodeEvent(buf, &e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The packet that follows the event with a snaplen (struct drop_packet).
+func TestPacketLayoutMatchesC(t *testing.T) {
+	var p dropsDropPacket
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"orig_len", unsafe.Offsetof(p.OrigLen), offOrigLen},
+		{"caplen", unsafe.Offsetof(p.Caplen), offCaplen},
+		{"link", unsafe.Offsetof(p.Link), offLink},
+		{"data", unsafe.Offsetof(p.Data), offData},
+	} {
+		if c.got != c.want {
+			t.Errorf("struct drop_packet %s at %d, decoder expects %d", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestDecodePacket(t *testing.T) {
+	b := make([]byte, offData+64)
+	le := binary.LittleEndian
+	le.PutUint32(b[offOrigLen:], 1514)
+	le.PutUint16(b[offCaplen:], 60)
+	b[offLink] = byte(LinkIP)
+	b[offData] = 0x45
+	var e Event
+	if err := DecodeEvent(b, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Link != LinkIP || e.OrigLen != 1514 || len(e.Packet) != 60 || e.Packet[0] != 0x45 {
+		t.Errorf("decoded link %d, %d of %d bytes, want IP, 60 of 1514", e.Link, len(e.Packet), e.OrigLen)
+	}
+	le.PutUint16(b[offCaplen:], 65)
+	if err := DecodeEvent(b, &e); err == nil {
+		t.Error("a caplen past the record decoded without error")
+	}
+	if err := DecodeEvent(b[:eventSize], &e); err != nil || e.Packet != nil {
+		t.Errorf("bare event: %v, packet %v", err, e.Packet)
 	}
 }

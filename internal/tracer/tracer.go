@@ -38,6 +38,9 @@ type Options struct {
 	// SockReasons are the drop reason codes also counted by receiving socket
 	// (ReadSockDrops).
 	SockReasons []uint32
+	// Snaplen, with Events, has each event carry up to this many bytes of its packet
+	// (Event.Packet), at most MaxSnaplen; 0: none, and the event path does not copy.
+	Snaplen uint32
 	// Filter selects the drops streamed as events (with Events); Open refuses one that does
 	// not fit in BPF (ErrFilterTooLarge).
 	Filter Filter
@@ -149,6 +152,7 @@ func (o Options) dropConfig() dropsDropConfig {
 	}
 	if o.Events {
 		cfg.Events = 1
+		cfg.Snaplen = min(o.Snaplen, uint32(MaxSnaplen))
 	}
 	cfg.setFilter(o.Filter)
 	return cfg
