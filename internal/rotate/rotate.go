@@ -37,6 +37,8 @@ type Writer struct {
 	header  []byte
 	// needHeader: the header is still to be written at the top of the current file.
 	needHeader bool
+	// needRecHeader: WriteRecord's header is still to be written at the top of the file.
+	needRecHeader bool
 	// cut: the file ends inside a line (a short write that could not be taken back).
 	cut bool
 	// shifted: a rotation shifted the files but has not opened the new one yet.
@@ -114,6 +116,36 @@ func (w *Writer) Write(p []byte) (int, error) {
 		done += i + 1
 	}
 	return len(p), nil
+}
+
+// WriteRecord writes rec, a unit of a binary file (a packet's pcapng blocks) that is never split
+// between files, whole or not at all. When rec would take the file past its maximum size, the
+// file is rotated first and the new one starts with header (the pcapng section header and
+// interface blocks); rec is not scanned for lines. A Writer is written by lines or by records,
+// not both.
+func (w *Writer) WriteRecord(rec, header []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if w.f == nil || w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(rec)) > w.maxSize {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+		w.needRecHeader = true
+	}
+	if w.needRecHeader {
+		if err := w.put(header); err != nil {
+			return err
+		}
+		w.needRecHeader = false
+	}
+	if err := w.put(rec); err != nil {
+		return err
+	}
+	w.lines++
+	return nil
 }
 
 // writeLine writes one complete line; w.mu is held. A line is written whole or not at all
