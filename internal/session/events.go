@@ -39,8 +39,11 @@ type eventWriter struct {
 	// counted is the records sink's own count of the drop records written and lost, when it
 	// has one: a buffered sink knows a record's fate only when its buffer is written.
 	// Otherwise written and writeFailed count what Drop returned.
+	// packets gets each event's packet too (--pcap).
 	counted              countedSink
-	took                 [2]uint64 // counted's counts at the last take
+	took                 [2]uint64 // written and lost at the last take
+	packets              PacketSink
+	pk                   packetState
 	written, writeFailed atomic.Uint64
 	mu                   sync.Mutex
 	ports                map[portKey]uint64 // socket-level drops by destination port
@@ -72,14 +75,31 @@ type countedSink interface {
 	Counts() (written, lost record.Counts)
 }
 
-// writeCounts is the drop records written and lost since the last call; the session's
-// goroutine calls it.
+// writeCounts is the drop events written and lost since the last call; the session's
+// goroutine calls it. With both drop records and packets, each event goes to both: it counts
+// written once both outputs took it and lost when either lost it, so that the session's totals
+// are those of the output that lost the most (cumulative counts, each never decreasing).
 func (w *eventWriter) writeCounts() (written, failed uint64) {
-	if w.counted == nil {
-		return w.written.Swap(0), w.writeFailed.Swap(0)
+	var now [2]uint64
+	first := true
+	add := func(wr, lost uint64) {
+		if first {
+			now, first = [2]uint64{wr, lost}, false
+			return
+		}
+		now = [2]uint64{min(now[0], wr), max(now[1], lost)}
 	}
-	wr, lost := w.counted.Counts()
-	now := [2]uint64{wr.Drops(), lost.Drops()}
+	switch {
+	case w.records == nil:
+	case w.counted != nil:
+		wr, lost := w.counted.Counts()
+		add(wr.Drops(), lost.Drops())
+	default:
+		add(w.written.Load(), w.writeFailed.Load())
+	}
+	if w.packets != nil {
+		add(w.packets.Counts())
+	}
 	written, failed = now[0]-w.took[0], now[1]-w.took[1]
 	w.took = now
 	return written, failed
@@ -162,6 +182,9 @@ func (w *eventWriter) write(e *tracer.Event) {
 		w.d.Src, w.d.Dst = w.srcS, w.dstS
 	}
 	w.countPort(&w.d, e.Dst.IsMulticast())
+	if w.packets != nil {
+		w.writePacket(e)
+	}
 	if w.records == nil {
 		return
 	}

@@ -197,6 +197,9 @@ func (s *Session) finish(rec *record.Interval, ev *interval.Evidence) {
 	}
 	slices.Sort(listenNS)
 	s.owners.Annotate(rec, listenNS, enrich.NetnsFiles(s.src.Namespaces()))
+	if s.cfg.Packets != nil {
+		s.events.learn(rec.Ports, s.src.Namespaces())
+	}
 	rec.Verdicts = explain.Explain(s.start, rec)
 }
 
@@ -246,11 +249,16 @@ func (s *Session) emit(write func(Sink) error) {
 }
 
 func (s *Session) flush() error {
-	if s.cfg.Records == nil {
-		return nil
+	var errs []error
+	if s.cfg.Packets != nil {
+		if err := s.cfg.Packets.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("flush packets: %w", err))
+		}
 	}
-	if err := s.cfg.Records.Flush(); err != nil {
-		return fmt.Errorf("flush output: %w", err)
+	if s.cfg.Records != nil {
+		if err := s.cfg.Records.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("flush output: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -76,6 +76,10 @@ type Config struct {
 	// Records get every record; Live only start, interval and summary records.
 	Records Sink
 	Live    Sink
+	// Packets, with Events and a Snaplen, gets each dropped packet with its drop record
+	// (--pcap); Snaplen is how many of its bytes BPF copies.
+	Packets PacketSink
+	Snaplen uint32
 	Log     *slog.Logger
 }
 
@@ -122,6 +126,9 @@ func open(cfg Config) (*Session, error) {
 	}
 	if cfg.Filter.Record != nil && !cfg.Events {
 		return nil, errors.New("event filters select drop events: they need Events")
+	}
+	if cfg.Packets != nil && (!cfg.Events || cfg.Snaplen == 0) {
+		return nil, errors.New("a packet sink needs Events and a Snaplen")
 	}
 	log := cfg.Log
 	if log == nil {
@@ -247,6 +254,7 @@ func open(cfg Config) (*Session, error) {
 	}
 	s.names = assemble.Names{Reason: s.reasonName, Location: s.locationName, Ifname: s.ifnames.Name}
 	s.events = newEventWriter(cfg.Records, s.names, s.ifnames)
+	s.events.packets = cfg.Packets
 	return s, nil
 }
 
@@ -268,7 +276,7 @@ func NetnsReadEvery(interval time.Duration) int {
 // or counters only. It fills in the start record's HZ, mode and probes.
 func (s *Session) openTracer(start *record.Start) probe.Host {
 	host, tr := probe.Open(s.cfg.FS, tracer.Options{
-		Events: s.cfg.Events, MaxEventRate: s.cfg.MaxEventRate,
+		Events: s.cfg.Events, MaxEventRate: s.cfg.MaxEventRate, Snaplen: s.cfg.Snaplen,
 		RingBufferBytes: s.cfg.RingBufferBytes, ForceTracepoint: s.cfg.ForceTracepoint,
 		Filter: s.cfg.Filter.BPF,
 	}, s.cfg.CountersOnly)
