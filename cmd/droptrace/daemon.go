@@ -51,16 +51,17 @@ type fleet struct {
 // for them. Its errors are usage errors (checkOutputs); --output-keep's range is
 // validateBounds'.
 func (ff *fleetFlags) check(f *flags) error {
-	if ff.maxSize > 0 && (f.output == "" || f.output == "-") {
-		return fmt.Errorf("--output-max-size %s: give --output FILE", ff.maxSize.String())
+	fileOutput := f.output != "" && f.output != "-"
+	if ff.maxSize > 0 && !fileOutput && (f.pcap.path == "" || f.pcap.stdout()) {
+		return fmt.Errorf("--output-max-size %s: give --output FILE (or --pcap FILE)", ff.maxSize.String())
 	}
 	if ff.daemon {
 		if f.live == "on" {
 			return errors.New("--daemon has no live view: drop --live on")
 		}
 		f.live = "off"
-		if f.output == "" && ff.metricsAddr == "" {
-			return errors.New("--daemon needs somewhere to put what it sees: --output FILE and/or --metrics-addr")
+		if f.output == "" && ff.metricsAddr == "" && f.pcap.path == "" {
+			return errors.New("--daemon needs somewhere to put what it sees: --output FILE, --pcap FILE and/or --metrics-addr")
 		}
 	}
 	// A malformed address is a usage error; one that cannot be bound is a failure (open).
@@ -85,7 +86,7 @@ func (ff *fleetFlags) open(f *flags, log *slog.Logger) (*fleet, error) {
 		fl.server = srv
 		log.Info("serving metrics", "addr", srv.Addr().String(), "path", "/metrics")
 	}
-	if rotating {
+	if rotating && f.output != "" && f.output != "-" {
 		rw, err := rotate.Open(f.output, int64(ff.maxSize), ff.keep)
 		if err != nil {
 			fl.close()

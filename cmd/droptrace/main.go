@@ -44,6 +44,7 @@ Examples:
   sudo droptrace --duration 30s --output burst.jsonl # record a burst for later analysis
   sudo droptrace --events --max-event-rate 2000 --output - | jq 'select(.type=="drop")'
   sudo droptrace --reason NO_SOCKET --port 53 --output drops.jsonl  # only those drops as events
+  sudo droptrace --duration 30s --pcap drops.pcapng  # the dropped packets, reason in each comment
 
 Flags:
 `
@@ -64,6 +65,7 @@ type flags struct {
 	fleet        fleetFlags  // daemon.go: --daemon, --metrics-addr, --output-max-size
 	pods         podFlags    // pods.go: --runtime-state-dir
 	filters      filterFlags // filters.go: --reason, --netns, --iface, --port, --proto
+	pcap         pcapFlags   // pcap.go: --pcap, --snaplen
 }
 
 func (f *flags) set(fs *pflag.FlagSet) {
@@ -81,6 +83,7 @@ func (f *flags) set(fs *pflag.FlagSet) {
 	f.fleet.set(fs)
 	f.pods.set(fs)
 	f.filters.set(fs)
+	f.pcap.set(fs)
 }
 
 // newFlagSet binds f to a flag set that writes its usage to stderr.
@@ -174,7 +177,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		width = termWidth(outFile)
 	}
 	cfg := session.Config{
-		Interval: f.interval, Duration: f.duration, Events: f.events, MaxEventRate: f.maxEventRate,
+		Interval: f.interval, Duration: f.duration, Events: f.events || f.pcap.path != "", MaxEventRate: f.maxEventRate,
 		RingBufferBytes: f.ringBytes, ForceTracepoint: f.tracepoint, CountersOnly: f.countersOnly,
 		Filter: f.filters.resolved, Version: version, Log: log,
 	}
@@ -200,12 +203,19 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		return err
 	}
 	defer fl.close()
+	var pk *packets
+	if f.pcap.path != "" {
+		if pk, err = f.pcap.open(&f, stdout, log); err != nil {
+			return err
+		}
+		cfg.Packets, cfg.Snaplen = pk.w, f.pcap.snaplen
+	}
 	var closeOut func() error
 	var records *record.Writer // whose lost records decide the exit status
 	switch {
 	case fl.records != nil:
 		cfg.Records, closeOut, records = fl.records, fl.closeOut, fl.writer
-	case f.output == "-" || (f.output == "" && !tty && f.fleet.stdoutRecords()):
+	case f.output == "-" || (f.output == "" && !tty && f.fleet.stdoutRecords() && !f.pcap.stdout()):
 		records = record.NewWriter(stdout)
 		cfg.Records = records
 		closeOut = func() error { closeRecords(records, log); return nil }
@@ -241,7 +251,10 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		fl.metrics.CountLostRecords(func() record.Counts { _, lost := records.Counts(); return lost })
 	}
 	cfg.Live = fl.live(cfg.Live)
-	if cfg.Records == nil && cfg.Live == nil {
+	if f.pcap.stdout() {
+		tty = false // stdout carries data
+	}
+	if cfg.Records == nil && cfg.Live == nil && cfg.Packets == nil {
 		return errors.New("nothing to write: give --output FILE or --live on") // checkOutputs missed a case
 	}
 	switch {
@@ -260,8 +273,16 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 			err = cerr
 		}
 	}
+	if pk != nil {
+		if cerr := pk.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	if err == nil && records != nil {
 		err = lostError(records, outputName(f.output))
+	}
+	if err == nil && pk != nil {
+		err = pk.lostError()
 	}
 	return err
 }

@@ -24,6 +24,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--interval", "fast"}, 2, `invalid argument "fast" for "--interval"`},
 		{[]string{"frobnicate"}, 2, `unexpected argument "frobnicate" (subcommands:`},
 		{[]string{"--output", "/nonexistent-dir/x.jsonl"}, 1, "open --output"},
+		{[]string{"--pcap", "-", "--output", "-"}, 2, "--pcap - and --output - both write to stdout"},
+		{[]string{"--pcap", "-", "--live", "on"}, 2, "--pcap - writes to stdout, where --live on draws"},
+		{[]string{"--pcap", "/dev/null", "--snaplen", "300"}, 2, "--snaplen 300: want 64 to 256 bytes"},
+		{[]string{"--pcap", "/dev/null", "--snaplen", "10"}, 2, "--snaplen 10: want 64 to 256 bytes"},
+		{[]string{"--pcap", "/tmp/x", "--output", "/tmp/./x"}, 2, "--pcap and --output name the same file"},
+		{[]string{"--pcap", "/nonexistent-dir/x.pcapng", "--live", "off"}, 1, "open --pcap"},
+		{[]string{"--output-max-size", "1M", "--pcap", "-"}, 2, "--output-max-size 1M: give --output FILE (or --pcap FILE)"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer

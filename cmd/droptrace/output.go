@@ -87,13 +87,16 @@ func checkOutputs(f *flags, tty bool) error {
 	default:
 		return usagef("--live %q: want auto, on or off", f.live)
 	}
+	if err := f.pcap.check(f, tty); err != nil {
+		return err
+	}
 	// The same decisions trace makes when it opens the sinks.
-	records := f.output != "" || (!tty && f.fleet.stdoutRecords())
+	records := f.output != "" || (!tty && f.fleet.stdoutRecords() && !f.pcap.stdout())
 	live := f.live == "on" || (f.live == "auto" && tty && f.output != "-") || f.fleet.metricsAddr != ""
-	if !records && !live {
+	if !records && !live && f.pcap.path == "" {
 		return usagef("nothing to write: give --output FILE or --live on")
 	}
-	if f.events && !records {
+	if f.events && !records && f.pcap.path == "" {
 		// Streaming events the view never shows would cost the traced host for nothing.
 		what := "--events writes"
 		if f.filters.spec.Active() {
