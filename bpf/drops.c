@@ -648,65 +648,114 @@ static __noinline bool passes(struct skb_meta *m, struct pkt *pk, __u32 reason, 
  * from the Ethernet header when one ends right where the IP header parse_protocols trusted
  * starts, else from that IP header, so that a drop at the transport layer (skb->data past the
  * IP header) still shows it. A packet with neither is sent without bytes. The copy stops at
- * the end of the linear data: the rest is in pages, and orig_len says how much is missing. */
+ * the end of the linear data: the rest is in pages, and orig_len says how much is missing.
+ * Everything is an offset from skb->head: with tp_btf the verifier types skb's pointers as
+ * untrusted memory and would not bound a length computed from them, so skb->data's offset
+ * comes from the linear length instead (tail - (len - data_len)). */
 static __always_inline void copy_packet(struct drop_packet *p, struct sk_buff *skb, bool btf, struct skb_meta *m)
 {
-	__u64 head = (__u64)m->head, start = (__u64)m->ip, data, end, n;
-	__u32 len, tail, snaplen = drop_cfg.snaplen;
-	__s64 orig;
+	__u32 len, data_len, tail, data, start, snaplen = drop_cfg.snaplen;
+	__s64 orig, n;
 	__u16 mac;
 
 	if (btf) {
 		mac = skb->mac_header;
 		tail = skb->tail;
-		data = (__u64)skb->data;
 		len = skb->len;
+		data_len = skb->data_len;
 	} else {
 		mac = BPF_CORE_READ(skb, mac_header);
 		tail = BPF_CORE_READ(skb, tail);
-		data = (__u64)BPF_CORE_READ(skb, data);
 		len = BPF_CORE_READ(skb, len);
+		data_len = BPF_CORE_READ(skb, data_len);
 	}
 	p->link = DT_LINK_NONE;
 	p->pad = 0;
 	p->caplen = 0;
 	p->orig_len = 0;
-	if (!start)
-		start = data; /* not IP: only an Ethernet header right before data is taken */
-	else
+	data = tail - (len - data_len);
+	start = data; /* not IP: only an Ethernet header right before data is taken */
+	if (m->ip) {
 		p->link = DT_LINK_IP;
-	if (mac != (__u16)~0U && head + mac + DT_ETH_HLEN == start) {
-		start = head + mac;
+		if (m->nh != (__u16)~0U && m->ip == m->head + m->nh)
+			start = m->nh;
+	}
+	if (mac != (__u16)~0U && (__u32)mac + DT_ETH_HLEN == start) {
+		start = mac;
 		p->link = DT_LINK_ETHERNET;
 	}
 	if (p->link == DT_LINK_NONE)
 		return;
-	orig = (__s64)len + (__s64)(data - start);
-	end = head + tail;
-	if (orig <= 0 || end <= start)
-		return;
-	n = end - start;
-	if (n > (__u64)orig)
+	orig = (__s64)len + data - start;
+	n = (__s64)tail - start;
+	if (n > orig)
 		n = orig;
 	if (n > snaplen)
 		n = snaplen;
-	if (n > DT_SNAPLEN_MAX)
-		n = DT_SNAPLEN_MAX;
-	if (bpf_probe_read_kernel(p->data, n, (void *)start))
+	if (n <= 0 || n > DT_SNAPLEN_MAX)
+		return;
+	if (bpf_probe_read_kernel(p->data, n, m->head + start))
 		return;
 	p->caplen = n;
 	p->orig_len = orig;
 }
 
+/* Fills and submits the event of a drop that passed the filters and the rate limit; with
+ * packet, a drop_packet with drop_cfg.snaplen bytes of it. */
+static __always_inline void send_event(struct sk_buff *skb, bool btf, __u64 location, __u32 reason,
+				       struct skb_meta *m, struct pkt *pk, struct drop_cpu *pc, bool detailed,
+				       bool packet)
+{
+	/* A constant to the verifier either way: drop_cfg is read-only. */
+	__u64 rec = packet ? sizeof(struct drop_packet) - DT_SNAPLEN_MAX + drop_cfg.snaplen : sizeof(struct drop_event);
+	struct net_device *dev;
+	struct drop_event *e;
+
+	e = bpf_ringbuf_reserve(&events, rec, 0);
+	if (!e) {
+		pc->stats[DROP_STAT_EVENTS_RINGBUF_FULL]++;
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	if (!detailed)
+		parse_detail(m, pk);
+	e->location = location;
+	e->reason = reason;
+	e->netns = m->netns;
+	e->ifindex = m->ifindex;
+	e->len = btf ? skb->len : BPF_CORE_READ(skb, len);
+	e->cpu = bpf_get_smp_processor_id();
+	e->l3 = pk->l3;
+	e->l4 = pk->l4;
+	e->pad = 0;
+	e->sport = pk->sport;
+	e->dport = pk->dport;
+	__builtin_memcpy(e->saddr, pk->saddr, 16);
+	__builtin_memcpy(e->daddr, pk->daddr, 16);
+	/* A plain local: CO-RE relocates the access chain inside BPF_CORE_READ_STR_INTO, and
+	 * skb_meta is not a kernel type. */
+	dev = m->dev;
+	if (!dev)
+		e->ifname[0] = 0;
+	else if (btf)
+		__builtin_memcpy(e->ifname, dev->name, DT_IFNAMSIZ);
+	else
+		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
+	if (packet)
+		copy_packet((struct drop_packet *)e, skb, btf, m);
+	/* Counted before the submit: once submitted, the reader may count it written, and
+	 * written must never exceed sent. */
+	pc->stats[DROP_STAT_EVENTS_SENT]++;
+	bpf_ringbuf_submit(e, wakeup_flags(rec));
+}
+
 static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u32 reason, bool btf)
 {
-	struct net_device *dev;
 	struct skb_meta m = {};
 	struct key_words key;
 	struct pkt pk;
-	struct drop_event *e;
 	struct drop_cpu *pc;
-	__u64 one = 1, *cnt, rec;
+	__u64 one = 1, *cnt;
 	__u32 zero = 0, sock_code;
 	bool detailed;
 
@@ -760,44 +809,12 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 		pc->stats[DROP_STAT_EVENTS_RATELIMITED]++;
 		return;
 	}
-	/* A constant to the verifier either way: drop_cfg is read-only. */
-	rec = drop_cfg.snaplen ? sizeof(struct drop_packet) - DT_SNAPLEN_MAX + drop_cfg.snaplen : sizeof(*e);
-	e = bpf_ringbuf_reserve(&events, rec, 0);
-	if (!e) {
-		pc->stats[DROP_STAT_EVENTS_RINGBUF_FULL]++;
-		return;
-	}
-	e->ts_ns = bpf_ktime_get_ns();
-	if (!detailed)
-		parse_detail(&m, &pk);
-	e->location = location;
-	e->reason = reason;
-	e->netns = m.netns;
-	e->ifindex = m.ifindex;
-	e->len = btf ? skb->len : BPF_CORE_READ(skb, len);
-	e->cpu = bpf_get_smp_processor_id();
-	e->l3 = pk.l3;
-	e->l4 = pk.l4;
-	e->pad = 0;
-	e->sport = pk.sport;
-	e->dport = pk.dport;
-	__builtin_memcpy(e->saddr, pk.saddr, 16);
-	__builtin_memcpy(e->daddr, pk.daddr, 16);
-	/* A plain local: CO-RE relocates the access chain inside BPF_CORE_READ_STR_INTO, and
-	 * skb_meta is not a kernel type. */
-	dev = m.dev;
-	if (!dev)
-		e->ifname[0] = 0;
-	else if (btf)
-		__builtin_memcpy(e->ifname, dev->name, DT_IFNAMSIZ);
-	else
-		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
-	/* Counted before the submit: once submitted, the reader may count it written, and
-	 * written must never exceed sent. */
+	/* Tested once, here: without --pcap the verifier keeps only the path without the packet,
+	 * the event path as it is without the option. */
 	if (drop_cfg.snaplen)
-		copy_packet((struct drop_packet *)e, skb, btf, &m);
-	pc->stats[DROP_STAT_EVENTS_SENT]++;
-	bpf_ringbuf_submit(e, wakeup_flags(rec));
+		send_event(skb, btf, location, reason, &m, &pk, pc, detailed, true);
+	else
+		send_event(skb, btf, location, reason, &m, &pk, pc, detailed, false);
 }
 
 /* include/trace/events/skb.h: kfree_skb(skb, location, reason[, rx_sk since 6.10]); the reason

@@ -31,6 +31,13 @@ func TestPrivEventsCarryPacket(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tr.Close()
+			// The copy must load in the variant asked for, not only in the fallback.
+			want := map[bool]string{false: "tp_btf", true: "tracepoint"}[c.force]
+			for _, p := range tr.Probes() {
+				if p.Name == dropTracepoint.name && p.Status != want {
+					t.Fatalf("%s attached as %q, want %q", p.Name, p.Status, want)
+				}
+			}
 			port := closedUDPPort(t)
 			conn, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 			if err != nil {
