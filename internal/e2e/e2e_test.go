@@ -175,6 +175,9 @@ func parse(t *testing.T, b []byte) recording {
 	return r
 }
 
+// stdoutTo, when set, is where session sends droptrace's stdout.
+var stdoutTo *os.File
+
 // session runs droptrace with args until traffic() returns, then stops it with SIGINT, the way
 // a user ends it with Ctrl-C.
 func session(t *testing.T, traffic func(), args ...string) recording {
@@ -188,6 +191,9 @@ func session(t *testing.T, traffic func(), args ...string) recording {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if stdoutTo != nil {
+		cmd.Stdout = stdoutTo
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
