@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,19 @@ func TestPrivFloodBounded(t *testing.T) {
 	}
 	if _, err := Flood(context.Background(), FloodConfig{Port: port}); err == nil {
 		t.Error("a flood without a duration was accepted")
+	}
+}
+
+// Every mode of a default run has a row label, and the --pcap row sits next to the --events
+// rows, its account checked as theirs is.
+func TestPcapModeIsARowNextToEvents(t *testing.T) {
+	for _, m := range AllModes {
+		if modeLabel[m] == "" {
+			t.Errorf("mode %q has no row label", m)
+		}
+	}
+	i := slices.Index(AllModes, ModePcap)
+	if i < 0 || AllModes[i-1] != ModeEventsLimited || !ModePcap.streams() {
+		t.Errorf("modes %v: want pcap after events-limited, its events accounted", AllModes)
 	}
 }

@@ -130,6 +130,7 @@ var modeLabel = map[Mode]string{
 	ModeEvents:         "droptrace --events, unlimited",
 	ModeEventsLimited:  "droptrace --events, default limit",
 	ModeEventsFiltered: "droptrace --port 1 (every event filtered in BPF)",
+	ModePcap:           "droptrace --pcap, unlimited (events to pcapng)",
 	ModeBpftrace:       "bpftrace one-liner",
 	ModeFloor:          "empty programs at droptrace's 4 tracepoints",
 }
@@ -178,7 +179,7 @@ func (r *Report) Print(w io.Writer) {
 			rss = fmt.Sprintf("%.1f MiB", float64(row.PeakRSS)/(1<<20))
 			ready = fmt.Sprintf("%.0f ms", row.ReadyMs)
 		}
-		if e := row.Events; e != nil && (row.Mode == ModeEvents || row.Mode == ModeEventsLimited) {
+		if e := row.Events; e != nil && row.Mode.streams() {
 			ev = fmt.Sprintf("%s / %s of %s drops", si(float64(e.Written)), si(float64(e.Lost)), si(float64(e.Drops)))
 			var why []string
 			for _, p := range []struct {
@@ -278,7 +279,7 @@ func (r *Report) Verdicts() []string {
 		say(float64(e.PeakRSS)/(1<<20) <= TargetEventsRSSMB, "drop: events (unlimited) peak RSS %.1f MiB <= %d MiB", float64(e.PeakRSS)/(1<<20), TargetEventsRSSMB)
 	}
 	for _, row := range rows {
-		if e := row.Events; e != nil && (row.Mode == ModeEvents || row.Mode == ModeEventsLimited) {
+		if e := row.Events; e != nil && row.Mode.streams() {
 			say(e.Written+e.Lost >= e.Drops && e.DropRecords == e.Written,
 				"%s/%s: every drop written or counted lost: %d drops, %d written (%d records in the files), %d lost",
 				row.Workload, row.Mode, e.Drops, e.Written, e.DropRecords, e.Lost)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -28,14 +29,20 @@ const (
 	// ModeEventsFiltered streams events through a port filter the flood never matches
 	// (--port 1, unlimited rate): what a filter costs a drop it keeps out of the ring.
 	ModeEventsFiltered Mode = "events-filtered"
-	ModeBpftrace       Mode = "bpftrace" // the one-liner, the peer baseline
+	// ModePcap streams every drop as ModeEvents does, each also written to a pcapng file with
+	// its packet's first 128 bytes (--pcap).
+	ModePcap     Mode = "pcap"
+	ModeBpftrace Mode = "bpftrace" // the one-liner, the peer baseline
 	// ModeFloor attaches empty programs where droptrace attaches its own (AttachFloor): the
 	// cost no program at those tracepoints can go below.
 	ModeFloor Mode = "floor"
 )
 
 // AllModes is the default order; each round rotates it.
-var AllModes = []Mode{ModeNone, ModeAggregate, ModeEvents, ModeEventsLimited, ModeBpftrace, ModeFloor}
+var AllModes = []Mode{ModeNone, ModeAggregate, ModeEvents, ModeEventsLimited, ModePcap, ModeBpftrace, ModeFloor}
+
+// streams says whether the mode streams drop events, whose account a trial checks.
+func (m Mode) streams() bool { return m == ModeEvents || m == ModeEventsLimited || m == ModePcap }
 
 // Workload is the traffic of a trial.
 type Workload string
@@ -298,6 +305,10 @@ func trial(ctx context.Context, cfg Config, w Workload, m Mode, round, port int,
 		p, err = StartDroptrace(ctx, cfg.Droptrace, cfg.Dir, "--events")
 	case ModeEventsFiltered:
 		p, err = StartDroptrace(ctx, cfg.Droptrace, cfg.Dir, "--port", "1", "--max-event-rate", "0")
+	case ModePcap:
+		pcap := filepath.Join(cfg.Dir, "droptrace.pcapng")
+		defer os.Remove(pcap) // as large as the events' recording
+		p, err = StartDroptrace(ctx, cfg.Droptrace, cfg.Dir, "--events", "--max-event-rate", "0", "--pcap", pcap)
 	case ModeBpftrace:
 		p, err = StartBpftrace(ctx, cfg.Bpftrace)
 	default:
@@ -401,7 +412,7 @@ func trial(ctx context.Context, cfg Config, w Workload, m Mode, round, port int,
 			Sent: s.Tracer.EventsSent, Written: s.Tracer.EventsWritten, Lost: s.LostEvents,
 			RateLimited: s.Tracer.EventsRateLimited, RingFull: s.Tracer.EventsRingbufFull,
 			Unread: s.Tracer.EventsUnread, WriteFailed: s.Tracer.EventsWriteFailed}
-		if err := t.Summary.Accounted(m == ModeEvents || m == ModeEventsLimited); err != nil {
+		if err := t.Summary.Accounted(m.streams()); err != nil {
 			return t, fmt.Errorf("droptrace's account does not add up: %w", err)
 		}
 		// The recording can be large (every drop of an events trial); keep the disk clean.
