@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/droptrace/droptrace/internal/tracer"
 )
 
 // The bounds of the numeric flags. Each one keeps a mistyped value from costing the host
@@ -23,6 +25,10 @@ const (
 	minOutputSize = 64 << 10 // 0 too: never rotate
 	maxOutputSize = 1 << 40
 	maxOutputKeep = 1000
+	// --snaplen: an Ethernet, an IPv6 and a transport header's ports at least; at most what
+	// BPF copies per event (DT_SNAPLEN_MAX), every event's cost under a flood.
+	minSnaplen = 64
+	maxSnaplen = uint32(tracer.MaxSnaplen)
 )
 
 // validateBounds checks every numeric flag against its documented range, and the form of
@@ -47,6 +53,9 @@ func (f *flags) validateBounds() error {
 	}
 	if f.fleet.keep < 0 || f.fleet.keep > maxOutputKeep {
 		errs = append(errs, usagef("--output-keep %d: want 0 to %d", f.fleet.keep, maxOutputKeep))
+	}
+	if f.pcap.snaplen < minSnaplen || f.pcap.snaplen > maxSnaplen {
+		errs = append(errs, usagef("--snaplen %d: want %d to %d bytes", f.pcap.snaplen, minSnaplen, maxSnaplen))
 	}
 	if _, err := f.pods.parse(); err != nil {
 		errs = append(errs, err)

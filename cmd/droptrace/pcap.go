@@ -13,7 +13,6 @@ import (
 
 	"github.com/droptrace/droptrace/internal/pcapng"
 	"github.com/droptrace/droptrace/internal/rotate"
-	"github.com/droptrace/droptrace/internal/tracer"
 )
 
 // pcapFlags are --pcap and --snaplen: the dropped packets as pcapng (docs/pcap.md).
@@ -22,26 +21,19 @@ type pcapFlags struct {
 	snaplen uint32
 }
 
-const (
-	defaultSnaplen = 128
-	// minSnaplen holds an Ethernet, an IPv6 and a TCP header's ports.
-	minSnaplen = 64
-)
+const defaultSnaplen = 128
 
 func (p *pcapFlags) set(fs *pflag.FlagSet) {
 	fs.StringVar(&p.path, "pcap", "", "also write each dropped packet as pcapng, with its drop reason in the packet comment, to this file ('-' for stdout: droptrace --pcap - | wireshark -k -i -); implies --events, shares --max-event-rate and the event filters")
-	fs.Uint32Var(&p.snaplen, "snaplen", defaultSnaplen, fmt.Sprintf("bytes of each packet --pcap keeps, from the Ethernet header (else the IP header), %d to %d", minSnaplen, tracer.MaxSnaplen))
+	fs.Uint32Var(&p.snaplen, "snaplen", defaultSnaplen, fmt.Sprintf("bytes of each packet --pcap keeps, from the Ethernet header (else the IP header), %d to %d", minSnaplen, maxSnaplen))
 }
 
 // stdout says whether the packets go to stdout.
 func (p *pcapFlags) stdout() bool { return p.path == "-" }
 
-// check refuses what --pcap cannot do: a snaplen BPF cannot copy, binary on a terminal, two
-// outputs on stdout or in one file. tty says whether stdout is a terminal.
+// check refuses what --pcap cannot do: binary on a terminal, two outputs on stdout or in one
+// file. tty says whether stdout is a terminal. The snaplen's range is validateBounds'.
 func (p *pcapFlags) check(f *flags, tty bool) error {
-	if p.snaplen < minSnaplen || p.snaplen > uint32(tracer.MaxSnaplen) {
-		return usagef("--snaplen %d: want %d to %d bytes", p.snaplen, minSnaplen, tracer.MaxSnaplen)
-	}
 	switch {
 	case p.path == "":
 	case p.stdout() && f.output == "-":
