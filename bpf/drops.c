@@ -647,8 +647,9 @@ static __noinline bool passes(struct skb_meta *m, struct pkt *pk, __u32 reason, 
 /* Copies the start of the packet after the event (--pcap), at most drop_cfg.snaplen bytes:
  * from the Ethernet header when one ends right where the IP header parse_protocols trusted
  * starts, else from that IP header, so that a drop at the transport layer (skb->data past the
- * IP header) still shows it. A packet with neither is sent without bytes. The copy stops at
- * the end of the linear data: the rest is in pages, and orig_len says how much is missing.
+ * IP header) still shows it. A packet with neither is sent without bytes, with its length.
+ * The copy stops at the end of the linear data: the rest is in pages, and orig_len says how
+ * much is missing.
  * Everything is an offset from skb->head: with tp_btf the verifier types skb's pointers as
  * untrusted memory and would not bound a length computed from them, so skb->data's offset
  * comes from the linear length instead (tail - (len - data_len)). */
@@ -684,8 +685,10 @@ static __always_inline void copy_packet(struct drop_packet *p, struct sk_buff *s
 		start = mac;
 		p->link = DT_LINK_ETHERNET;
 	}
-	if (p->link == DT_LINK_NONE)
+	if (p->link == DT_LINK_NONE) {
+		p->orig_len = len; /* nothing captured, the length still said */
 		return;
+	}
 	orig = (__s64)len + data - start;
 	n = (__s64)tail - start;
 	if (n > orig)
