@@ -279,24 +279,32 @@ func newLab(t *testing.T, rpsCPU int) *netlab.Lab {
 	return lab
 }
 
-// The hidden-loss scenario from the README: RPS steers the receiving veth to the other CPU,
-// netdev_max_backlog=10 and netdev_budget=4, a UDP flood. droptrace must see every backlog drop
-// the kernel counted, predict every squeeze, and match the socket counters of the receiving
-// namespace.
-func TestPrivHiddenLossReconciles(t *testing.T) {
-	const senderCPU, rpsCPU = 0, 1
+// hiddenLossLab is the lab of the hidden-loss scenario: RPS to rpsCPU, netdev_max_backlog=10,
+// netdev_budget=4, and a socket on floodPort in the receiver that is never read.
+func hiddenLossLab(t *testing.T, rpsCPU int, floodPort uint16) *netlab.Lab {
+	t.Helper()
 	lab := newLab(t, rpsCPU)
 	for name, v := range map[string]string{"net.core.netdev_max_backlog": "10", "net.core.netdev_budget": "4"} {
 		if err := lab.SetSysctl(name, v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	const floodPort, closedPort = 9000, 9001
 	sink, err := lab.ListenUnread(floodPort)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sink.Close()
+	t.Cleanup(func() { sink.Close() })
+	return lab
+}
+
+// The hidden-loss scenario from the README: RPS steers the receiving veth to the other CPU,
+// netdev_max_backlog=10 and netdev_budget=4, a UDP flood. droptrace must see every backlog drop
+// the kernel counted, predict every squeeze, and match the socket counters of the receiving
+// namespace.
+func TestPrivHiddenLossReconciles(t *testing.T) {
+	const senderCPU, rpsCPU = 0, 1
+	const floodPort, closedPort = 9000, 9001
+	lab := hiddenLossLab(t, rpsCPU, floodPort)
 
 	const closed = 200
 	flood := floodCount(t)

@@ -25,8 +25,8 @@ import (
 	"github.com/droptrace/droptrace/internal/rotate"
 )
 
-// tshark is the path of tshark. CI installs it (.ci/run), so there ($CI set) a missing tshark fails the
-// test; elsewhere it is skipped, loudly.
+// tshark is the path of tshark. CI installs it (.ci/run), so there ($CI set) a missing tshark
+// fails the test; elsewhere it is skipped, loudly.
 func tshark(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("tshark")
@@ -99,18 +99,8 @@ func byReason[T any](xs []T, reason func(T) string) map[string]int {
 func TestPrivPcapHiddenLoss(t *testing.T) {
 	tshark(t)
 	const senderCPU, rpsCPU = 0, 1
-	lab := newLab(t, rpsCPU)
-	for name, v := range map[string]string{"net.core.netdev_max_backlog": "10", "net.core.netdev_budget": "4"} {
-		if err := lab.SetSysctl(name, v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const floodPort, closedPort = 9000, 9001
-	sink, err := lab.ListenUnread(floodPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	lab := hiddenLossLab(t, rpsCPU, floodPort)
 	pcap := filepath.Join(t.TempDir(), "drops.pcapng")
 	rec := session(t, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

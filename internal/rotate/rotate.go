@@ -37,8 +37,6 @@ type Writer struct {
 	header  []byte
 	// needHeader: the header is still to be written at the top of the current file.
 	needHeader bool
-	// needRecHeader: WriteRecord's header is still to be written at the top of the file.
-	needRecHeader bool
 	// cut: the file ends inside a line (a short write that could not be taken back).
 	cut bool
 	// shifted: a rotation shifted the files but has not opened the new one yet.
@@ -129,42 +127,29 @@ func (w *Writer) WriteRecord(rec, header []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.f == nil || w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(rec)) > w.maxSize {
-		if err := w.rotate(); err != nil {
-			return err
-		}
-		w.needRecHeader = true
-	}
-	if w.needRecHeader {
-		if err := w.put(header); err != nil {
-			return err
-		}
-		w.needRecHeader = false
-	}
-	if err := w.put(rec); err != nil {
-		return err
-	}
-	w.lines++
-	return nil
+	return w.writeUnit(rec, header)
 }
 
-// writeLine writes one complete line; w.mu is held. A line is written whole or not at all
-// (put), so a failed write (a full disk) leaves the file ending with a whole line and the
-// next write may succeed.
-func (w *Writer) writeLine(line []byte) error {
+// writeLine writes one complete line; w.mu is held.
+func (w *Writer) writeLine(line []byte) error { return w.writeUnit(line, w.header) }
+
+// writeUnit writes a line or a record, after the header when it opens a new file; w.mu is held.
+// A unit is written whole or not at all (put), so a failed write (a full disk) leaves the file
+// ending with a whole unit and the next write may succeed.
+func (w *Writer) writeUnit(b, header []byte) error {
 	// A rotation that failed part way (w.f is nil) is finished first.
-	if w.f == nil || w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(line)) > w.maxSize {
+	if w.f == nil || w.maxSize > 0 && w.lines > 0 && !w.cut && w.size+int64(len(b)) > w.maxSize {
 		if err := w.rotate(); err != nil {
 			return err
 		}
 	}
 	if w.needHeader {
-		if err := w.put(w.header); err != nil {
+		if err := w.put(header); err != nil {
 			return err
 		}
 		w.needHeader = false
 	}
-	if err := w.put(line); err != nil {
+	if err := w.put(b); err != nil {
 		return err
 	}
 	w.lines++
@@ -224,7 +209,7 @@ func (w *Writer) rotate() error {
 		return err
 	}
 	w.shifted = false
-	w.needHeader = len(w.header) > 0
+	w.needHeader = true // a line's (SetHeader) or a record's (WriteRecord): empty writes nothing
 	return nil
 }
 
