@@ -382,3 +382,23 @@ func TestPrivPcapRotates(t *testing.T) {
 		t.Errorf("files %v lack %s", files, pcap)
 	}
 }
+
+// Packets share the events' per-CPU rate limit: those over it are not in the capture and are
+// counted in lost_events, and the capture holds exactly the events written.
+func TestPrivPcapSharesTheRateLimit(t *testing.T) {
+	tshark(t)
+	requireRoot(t)
+	ns := ownNetns(t)
+	const port, n = 9004, 300
+	pcap := filepath.Join(t.TempDir(), "drops.pcapng")
+	rec := session(t, func() {
+		sendUDPIn(t, ns, netip.MustParseAddr("127.0.0.1"), port, n)
+	}, "--pcap", pcap, "--max-event-rate", "1", "--netns", ns)
+	rows := readPcap(t, pcap)
+	tr := rec.summary.Tracer
+	t.Logf("%d packets; events sent %d, written %d, rate-limited %d; lost_events %d", len(rows), tr.EventsSent, tr.EventsWritten, tr.EventsRateLimited, rec.summary.LostEvents)
+	if uint64(len(rows)) != tr.EventsWritten || tr.EventsRateLimited < n/2 || rec.summary.LostEvents < tr.EventsRateLimited {
+		t.Errorf("%d packets, %d events written, %d rate-limited, lost_events %d: want the packets written, the rest over the limit counted lost",
+			len(rows), tr.EventsWritten, tr.EventsRateLimited, rec.summary.LostEvents)
+	}
+}

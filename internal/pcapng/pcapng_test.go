@@ -5,6 +5,7 @@ package pcapng
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -231,5 +232,27 @@ func BenchmarkWrite(b *testing.B) {
 		if err := w.Write(&p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Past MaxInterfaces, packets are filed under one interface per link type: the file's
+// interface blocks stay bounded however many devices drop.
+func TestInterfacesAreBounded(t *testing.T) {
+	var out bytes.Buffer
+	w := New(&out, 64, "droptrace test")
+	for i := range MaxInterfaces + 5 {
+		if err := w.Write(&Packet{Time: t0, Drop: drop("NO_SOCKET", 1, uint32(i+1), ""), Data: []byte{1}, OrigLen: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := readBack(t, out.Bytes())
+	if len(got) != MaxInterfaces+5 {
+		t.Fatalf("read %d packets back, wrote %d", len(got), MaxInterfaces+5)
+	}
+	if last := got[len(got)-1].iface.Name; last != "other@droptrace" || got[MaxInterfaces-1].iface.Name != fmt.Sprintf("if%d@netns 1", MaxInterfaces) {
+		t.Errorf("interface of packet %d %q, of the last %q; want if%d@netns 1 and other@droptrace", MaxInterfaces, got[MaxInterfaces-1].iface.Name, last, MaxInterfaces)
 	}
 }
