@@ -251,9 +251,6 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		fl.metrics.CountLostRecords(func() record.Counts { _, lost := records.Counts(); return lost })
 	}
 	cfg.Live = fl.live(cfg.Live)
-	if f.pcap.stdout() {
-		tty = false // stdout carries data
-	}
 	if cfg.Records == nil && cfg.Live == nil && cfg.Packets == nil {
 		return errors.New("nothing to write: give --output FILE or --live on") // checkOutputs missed a case
 	}

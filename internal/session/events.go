@@ -39,11 +39,10 @@ type eventWriter struct {
 	// counted is the records sink's own count of the drop records written and lost, when it
 	// has one: a buffered sink knows a record's fate only when its buffer is written.
 	// Otherwise written and writeFailed count what Drop returned.
-	// packets gets each event's packet too (--pcap).
 	counted              countedSink
-	took                 [2]uint64 // written and lost at the last take
-	packets              PacketSink
-	pk                   packetState
+	took                 [2]uint64   // written and lost at the last take
+	packets              PacketSink  // gets each event's packet too (--pcap); nil: none
+	pk                   packetState // what names the packets (packets.go)
 	written, writeFailed atomic.Uint64
 	mu                   sync.Mutex
 	ports                map[portKey]uint64 // socket-level drops by destination port
