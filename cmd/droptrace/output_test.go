@@ -69,7 +69,7 @@ func plantedDir(t *testing.T) (dir, victim string, content []byte) {
 	return dir, victim, content
 }
 
-// A link planted at --output or --ready-file, or a file of another user there, is refused with
+// A link planted at --output, --pcap or --ready-file, or a file of another user there, is refused with
 // exit 2 and a message naming the path and what was expected; the link's target is unchanged.
 func TestPrivOutputRefusesPlantedFiles(t *testing.T) {
 	needRoot(t)
@@ -82,6 +82,9 @@ func TestPrivOutputRefusesPlantedFiles(t *testing.T) {
 		{"link at --output", "--output", "is a symbolic link", nil, false},
 		{"link at rotated --output", "--output", "is a symbolic link", []string{"--output-max-size", "1M"}, false},
 		{"nobody's file at --output", "--output", "is owned by uid 65534", nil, true},
+		{"link at --pcap", "--pcap", "is a symbolic link", []string{"--output", "/dev/null"}, false},
+		{"link at rotated --pcap", "--pcap", "is a symbolic link", []string{"--output-max-size", "1M"}, false},
+		{"nobody's file at --pcap", "--pcap", "is owned by uid 65534", nil, true},
 		{"link at --ready-file", "--ready-file", "is a symbolic link", []string{"--output", "/dev/null"}, false},
 		{"nobody's file at --ready-file", "--ready-file", "is owned by uid 65534", []string{"--output", "/dev/null"}, true},
 	} {
