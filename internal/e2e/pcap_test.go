@@ -345,17 +345,26 @@ func sessionStdout(t *testing.T, file string, traffic func(), args ...string) re
 	return session(t, traffic, args...)
 }
 
-// In daemon mode the capture rotates with --output-max-size like the JSON lines: every file
-// reads on its own, and together they hold every event written.
-func TestPrivPcapRotates(t *testing.T) {
+// loopbackCapture records, with --pcap and args, n datagrams to a closed port on loopback in a
+// namespace of the test's own, the only one whose drops are streamed; it returns the
+// recording and the capture's path.
+func loopbackCapture(t *testing.T, n int, args ...string) (recording, string) {
+	t.Helper()
 	tshark(t)
 	requireRoot(t)
 	ns := ownNetns(t)
-	const port, n = 9003, 2000
 	pcap := filepath.Join(t.TempDir(), "drops.pcapng")
 	rec := session(t, func() {
-		sendUDPIn(t, ns, netip.MustParseAddr("127.0.0.1"), port, n)
-	}, "--daemon", "--pcap", pcap, "--output-max-size", "64K", "--output-keep", "100", "--max-event-rate", "0", "--netns", ns)
+		sendUDPIn(t, ns, netip.MustParseAddr("127.0.0.1"), 9003, n)
+	}, append([]string{"--pcap", pcap, "--netns", ns}, args...)...)
+	return rec, pcap
+}
+
+// In daemon mode the capture rotates with --output-max-size like the JSON lines: every file
+// reads on its own, and together they hold every event written.
+func TestPrivPcapRotates(t *testing.T) {
+	const n = 2000
+	rec, pcap := loopbackCapture(t, n, "--daemon", "--output-max-size", "64K", "--output-keep", "100", "--max-event-rate", "0")
 	files, err := rotate.Files(pcap)
 	if err != nil {
 		t.Fatal(err)
@@ -386,14 +395,8 @@ func TestPrivPcapRotates(t *testing.T) {
 // Packets share the events' per-CPU rate limit: those over it are not in the capture and are
 // counted in lost_events, and the capture holds exactly the events written.
 func TestPrivPcapSharesTheRateLimit(t *testing.T) {
-	tshark(t)
-	requireRoot(t)
-	ns := ownNetns(t)
-	const port, n = 9004, 300
-	pcap := filepath.Join(t.TempDir(), "drops.pcapng")
-	rec := session(t, func() {
-		sendUDPIn(t, ns, netip.MustParseAddr("127.0.0.1"), port, n)
-	}, "--pcap", pcap, "--max-event-rate", "1", "--netns", ns)
+	const n = 300
+	rec, pcap := loopbackCapture(t, n, "--max-event-rate", "1")
 	rows := readPcap(t, pcap)
 	tr := rec.summary.Tracer
 	t.Logf("%d packets; events sent %d, written %d, rate-limited %d; lost_events %d", len(rows), tr.EventsSent, tr.EventsWritten, tr.EventsRateLimited, rec.summary.LostEvents)
