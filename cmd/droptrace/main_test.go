@@ -24,6 +24,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--interval", "fast"}, 2, `invalid argument "fast" for "--interval"`},
 		{[]string{"frobnicate"}, 2, `unexpected argument "frobnicate" (subcommands:`},
 		{[]string{"--output", "/nonexistent-dir/x.jsonl"}, 1, "open --output"},
+		{[]string{"--pcap", "x.pcapng", "--counters-only"}, 2, "--pcap takes the packets from BPF, which --counters-only does not load"},
 		{[]string{"--pcap", "-", "--output", "-"}, 2, "--pcap - and --output - both write to stdout"},
 		{[]string{"--pcap", "-", "--live", "on"}, 2, "--pcap - writes to stdout, where --live on draws"},
 		{[]string{"--pcap", "/dev/null", "--snaplen", "300"}, 2, "--snaplen 300: want 64 to 256 bytes"},

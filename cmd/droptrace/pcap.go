@@ -36,6 +36,8 @@ func (p *pcapFlags) stdout() bool { return p.path == "-" }
 func (p *pcapFlags) check(f *flags, tty bool) error {
 	switch {
 	case p.path == "":
+	case f.countersOnly:
+		return usagef("--pcap takes the packets from BPF, which --counters-only does not load: drop one of them")
 	case p.stdout() && f.output == "-":
 		return usagef("--pcap - and --output - both write to stdout: give one of them a file")
 	case p.stdout() && f.live == "on":
