@@ -203,6 +203,11 @@ struct netrx_stats {
 	 * is in one of these: the tick fell between the napi_poll tracepoint and the kernel's own
 	 * test a few instructions later, or the run polled without the tracepoint firing. */
 	__u64 time_uncertain;
+	/* Time squeezes counted whose poll's jiffies was short of the latest limit net_rx_action
+	 * can have used: it read jiffies somewhere between softirq_entry and the run's first poll,
+	 * so its limit is up to the ticks in between later than BPF's. Nothing after a run's last
+	 * poll can disprove its prediction; these are the ones that may be wrong. */
+	__u64 time_unproven;
 };
 
 #define DT_TIMED_RUNS_PER_JIFFY 16
@@ -228,7 +233,9 @@ struct netrx_state {
 	/* A time squeeze predicted at the last poll, counted at the run's exit unless a later
 	 * poll of the same run shows the kernel went on (see netrx_poll). */
 	__u32 time_pending;
-	__u32 pad;
+	__u32 polled;      /* the run has had its first poll */
+	__u64 limit_hi;    /* the latest limit net_rx_action can have, known from the first poll */
+	__u64 pred_jiffy;  /* jiffies at the poll of the pending time squeeze */
 };
 
 /* One per-CPU entry of netrx_percpu: what the handlers count and the run they are in, in one

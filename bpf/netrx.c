@@ -134,6 +134,8 @@ static __always_inline void netrx_enter(void)
 	st->budget_left = budget;
 	now = bpf_jiffies64();
 	st->time_limit = now + jiffies;
+	st->limit_hi = st->time_limit;
+	st->polled = 0;
 	if (now != st->jiffy) {
 		st->jiffy = now;
 		st->jiffy_runs = 0;
@@ -167,6 +169,8 @@ static __always_inline void netrx_exit(void)
 	if (st->time_pending) {
 		st->time_pending = 0;
 		s->time_squeezes++;
+		if ((__s64)(st->pred_jiffy - st->limit_hi) < 0)
+			s->time_unproven++;
 	}
 	if (!st->squeezed && st->budget_left > 0 && (__s64)(bpf_jiffies64() - st->time_limit) >= 0)
 		s->time_uncertain++;
@@ -192,6 +196,7 @@ static __always_inline void netrx_poll(int work)
 	struct netrx_state *st;
 	struct netrx_stats *s;
 	__u32 zero = 0;
+	__u64 now;
 
 	pc = bpf_map_lookup_elem(&netrx_percpu, &zero);
 	if (!pc)
@@ -207,14 +212,21 @@ static __always_inline void netrx_poll(int work)
 	}
 	s->polls++;
 	s->packets += work;
+	now = bpf_jiffies64();
+	/* net_rx_action read jiffies between softirq_entry and this run's first poll: its time
+	 * limit is BPF's plus at most the ticks in between. */
+	if (!st->polled) {
+		st->polled = 1;
+		st->limit_hi = st->time_limit + (now - st->jiffy);
+	}
 	/* net_rx_action stops at the first squeeze, so a poll after a predicted time squeeze
-	 * proves the kernel did not squeeze there: its time limit was a jiffy later than the one
-	 * taken at softirq_entry (a tick before net_rx_action read jiffies). The prediction, not
-	 * yet counted, is withdrawn and this poll judged on the later limit. */
+	 * proves the kernel did not squeeze there: its time limit was later than the jiffies of
+	 * that poll (a tick before net_rx_action read jiffies). The prediction, not yet counted,
+	 * is withdrawn and this poll judged on the later limit. */
 	if (st->time_pending) {
 		st->time_pending = 0;
 		st->squeezed = 0;
-		st->time_limit++;
+		st->time_limit = st->pred_jiffy + 1;
 	}
 	if (st->squeezed)
 		return;
@@ -222,9 +234,10 @@ static __always_inline void netrx_poll(int work)
 	if (st->budget_left <= 0) {
 		st->squeezed = 1;
 		s->budget_squeezes++;
-	} else if ((__s64)(bpf_jiffies64() - st->time_limit) >= 0) {
+	} else if ((__s64)(now - st->time_limit) >= 0) {
 		st->squeezed = 1;
 		st->time_pending = 1;
+		st->pred_jiffy = now;
 	}
 }
 

@@ -190,7 +190,7 @@ func cpus(rec *record.Interval, d *interval.Delta, byCPU map[int]*cpuDrops, onli
 		if n, ok := d.NetRx[c]; ok && netrx {
 			rc.NetRx = &record.NetRx{
 				Runs: n.Runs, KernelRuns: d.KernelRuns[c], BusyUs: n.BusyNs / 1000, MaxRunUs: n.MaxRunNs / 1000,
-				TimedRuns: n.TimedRuns, TimeUncertain: n.TimeUncertain,
+				TimedRuns: n.TimedRuns, TimeUncertain: n.TimeUncertain, TimeUnproven: n.TimeUnproven,
 				Polls: n.Polls, Packets: n.Packets, BudgetSqueezes: n.BudgetSqueezes, TimeSqueezes: n.TimeSqueezes,
 				OtherPolls: n.OtherPolls, OtherPackets: n.OtherPackets,
 			}

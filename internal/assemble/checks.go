@@ -40,7 +40,7 @@ func Reconcile(rec *record.Interval, ev *interval.Evidence, avail Availability) 
 		ic := reconcile.CPU{CPU: rc.CPU}
 		if n := rc.NetRx; n != nil {
 			ic.Runs, ic.BudgetSqueezes, ic.TimeSqueezes = n.Runs, n.BudgetSqueezes, n.TimeSqueezes
-			ic.TimeUncertain = n.TimeUncertain
+			ic.TimeUncertain, ic.TimeUnproven = n.TimeUncertain, n.TimeUnproven
 		}
 		ic.StaleRuns = ev.StaleRuns[rc.CPU]
 		if k, ok := ev.KernelRuns[rc.CPU]; ok {

@@ -212,6 +212,7 @@ func (d *Delta) diffTracer(prev, cur *sample.Sample) {
 			MaxRunNs:      n.MaxRunNs, // a high-water mark, not a counter
 			TimedRuns:     raw.TimedRuns + raw.SampleRuns,
 			TimeUncertain: n.TimeUncertain - o.TimeUncertain,
+			TimeUnproven:  n.TimeUnproven - o.TimeUnproven,
 		}
 	}
 }

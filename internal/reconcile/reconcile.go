@@ -80,6 +80,10 @@ type CPU struct {
 	// TimeUncertain is runs whose time squeeze BPF could not decide: the clock tick fell
 	// between the last poll's tracepoint and the end of the run.
 	TimeUncertain uint64
+	// TimeUnproven is the time squeezes in TimeSqueezes that may not have happened: predicted
+	// at a run's last poll while jiffies was short of the latest limit net_rx_action can have
+	// taken (a tick between softirq_entry and its read of jiffies makes it a jiffy later).
+	TimeUnproven uint64
 	// StaleRuns is runs that may have been predicted with limits that had just changed (see
 	// Input.SysctlChanges): each can be off by one squeeze, as net_rx_action counts at most
 	// one per run.
@@ -372,8 +376,15 @@ func squeeze(in Input, c CPU) record.Check {
 		chk.ExplainedBy = ExplainedByTick
 	case pred < kern:
 		chk.Note = fmt.Sprintf("%s; %d squeezes not predicted (only %d unseen runs and %d runs ending on the tick): a squeeze came from a path that is not net_rx_action", split, g.d, missed, c.TimeUncertain)
+	case g.d <= c.TimeUnproven+g.tol:
+		// The opposite race: net_rx_action reads jiffies after softirq_entry, so its limit
+		// can be a tick later than BPF's, and a squeeze predicted at a run's last poll is
+		// disproved by nothing. Each prediction that could be wrong is counted.
+		chk.Note = fmt.Sprintf("%s; %d more predicted than counted, within the %d time squeezes predicted at a run's last poll before the latest limit net_rx_action can have taken (a tick between softirq_entry and its read of jiffies makes its limit later; nothing after a last poll disproves it)",
+			split, g.d, c.TimeUnproven)
+		chk.ExplainedBy = ExplainedByTick
 	default:
-		chk.Note = fmt.Sprintf("%s; %d more predicted than counted: a NET_RX exit was not seen, so polls of two runs were added up", split, g.d)
+		chk.Note = fmt.Sprintf("%s; %d more predicted than counted, only %d of them at a last poll before the latest limit: a NET_RX exit was not seen, so polls of two runs were added up", split, g.d, c.TimeUnproven)
 	}
 	return chk
 }

@@ -117,24 +117,28 @@ func TestSqueeze(t *testing.T) {
 		kernel         uint64
 		runs, kernRuns uint64
 		uncertain      uint64
+		unproven       uint64
 		status         string
 		noteHas        string
 		explainedBy    string
 	}{
-		{"exact, split by cause", 7, 3, 10, 100, 100, 0, record.StatusMatch, "predicted 7 budget + 3 time", ""},
-		{"exact despite runs ending on the tick", 7, 3, 10, 100, 100, 2, record.StatusMatch, "predicted 7 budget + 3 time", ""},
-		{"residual explained by unseen runs", 7, 0, 9, 95, 100, 0, record.StatusMismatch, "explained by the 5 NET_RX runs BPF did not see", ExplainedByCoverage},
-		{"residual within runs ending on the tick", 0, 25, 26, 100, 100, 1, record.StatusMismatch, "1 squeezes not predicted, within the 1 runs that ended past the time limit", ExplainedByTick},
-		{"residual within ticks and unseen runs", 0, 25, 28, 98, 100, 1, record.StatusMismatch, "and the 2 NET_RX runs BPF did not see", ExplainedByTick},
-		{"residual larger than unseen runs and ticks", 1, 0, 9, 99, 100, 2, record.StatusMismatch, "only 1 unseen runs and 2 runs ending on the tick", ""},
-		{"over-prediction", 5, 5, 4, 100, 100, 0, record.StatusMismatch, "6 more predicted than counted", ""},
+		{"exact, split by cause", 7, 3, 10, 100, 100, 0, 0, record.StatusMatch, "predicted 7 budget + 3 time", ""},
+		{"exact despite runs ending on the tick", 7, 3, 10, 100, 100, 2, 0, record.StatusMatch, "predicted 7 budget + 3 time", ""},
+		{"residual explained by unseen runs", 7, 0, 9, 95, 100, 0, 0, record.StatusMismatch, "explained by the 5 NET_RX runs BPF did not see", ExplainedByCoverage},
+		{"residual within runs ending on the tick", 0, 25, 26, 100, 100, 1, 0, record.StatusMismatch, "1 squeezes not predicted, within the 1 runs that ended past the time limit", ExplainedByTick},
+		{"residual within ticks and unseen runs", 0, 25, 28, 98, 100, 1, 0, record.StatusMismatch, "and the 2 NET_RX runs BPF did not see", ExplainedByTick},
+		{"residual larger than unseen runs and ticks", 1, 0, 9, 99, 100, 2, 0, record.StatusMismatch, "only 1 unseen runs and 2 runs ending on the tick", ""},
+		{"over-prediction", 5, 5, 4, 100, 100, 0, 0, record.StatusMismatch, "6 more predicted than counted, only 0 of them at a last poll", ""},
+		{"over-prediction within last polls short of the latest limit", 0, 30, 27, 100, 100, 0, 3, record.StatusMismatch, "3 more predicted than counted, within the 3 time squeezes predicted at a run's last poll", ExplainedByTick},
+		{"over-prediction beyond last polls short of the latest limit", 0, 30, 26, 100, 100, 0, 3, record.StatusMismatch, "4 more predicted than counted, only 3 of them", ""},
+		{"exact despite unproven predictions", 0, 30, 30, 100, 100, 0, 3, record.StatusMatch, "predicted 0 budget + 30 time", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := base()
 			in.CPUs = []CPU{{CPU: 1, Softnet: &Softnet{TimeSqueeze: tc.kernel}, Runs: tc.runs,
 				KernelRuns: tc.kernRuns, HasKernelRuns: true, BudgetSqueezes: tc.budget, TimeSqueezes: tc.time_,
-				TimeUncertain: tc.uncertain}}
+				TimeUncertain: tc.uncertain, TimeUnproven: tc.unproven}}
 			c := find(t, Checks(in), CheckSqueeze, 1)
 			if c.Status != tc.status || !strings.Contains(c.Note, tc.noteHas) || c.ExplainedBy != tc.explainedBy {
 				t.Errorf("got %s %q explained by %q, want %s containing %q explained by %q", c.Status, c.Note,

@@ -323,7 +323,7 @@ func goldenInterval(typ string, seq int) *Interval {
 			{CPU: 1, Drops: map[string]uint64{"CPU_BACKLOG": 812, "NO_SOCKET": 5},
 				DropsL4: map[string]map[string]uint64{"CPU_BACKLOG": {"udp": 800, "tcp": 10, "none": 2}, "NO_SOCKET": {"udp": 5}},
 				NetRx: &NetRx{Runs: 3996, KernelRuns: 4000, BusyUs: 380412, MaxRunUs: 2210, TimedRuns: 1464, Polls: 9120, Packets: 205112,
-					BudgetSqueezes: 9, TimeSqueezes: 3, OtherPolls: 2, OtherPackets: 7},
+					BudgetSqueezes: 9, TimeSqueezes: 3, TimeUnproven: 1, OtherPolls: 2, OtherPackets: 7},
 				Softnet: &Softnet{Processed: 205112, Dropped: 812, TimeSqueeze: 14, ReceivedRPS: 0, FlowLimit: 0, BacklogLen: 1000}},
 		},
 		SNMP: map[string]map[string]int64{"Udp": {"NoPorts": 5, "RcvbufErrors": 0}, "TcpExt": {"ListenOverflows": 0}},

@@ -248,6 +248,7 @@ type NetRx struct {
 	BudgetSqueezes uint64 `json:"budget_squeezes"`
 	TimeSqueezes   uint64 `json:"time_squeezes"`
 	TimeUncertain  uint64 `json:"time_uncertain"`
+	TimeUnproven   uint64 `json:"time_unproven,omitempty"`
 	OtherPolls     uint64 `json:"other_polls"`
 	OtherPackets   uint64 `json:"other_packets"`
 }

@@ -35,7 +35,9 @@ type netrxNetrxCpu struct {
 		Active      uint32
 		Squeezed    uint32
 		TimePending uint32
-		Pad         uint32
+		Polled      uint32
+		LimitHi     uint64
+		PredJiffy   uint64
 	}
 }
 
@@ -62,6 +64,7 @@ type netrxNetrxStats struct {
 	SampleBusyNs   uint64
 	SampledFrom    uint64
 	TimeUncertain  uint64
+	TimeUnproven   uint64
 }
 
 // Names of all BPF objects in the ELF.

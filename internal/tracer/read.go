@@ -49,6 +49,10 @@ type NetRx struct {
 	// TimeUncertain counts runs whose time squeeze BPF could not decide (a tick at the end of
 	// the run; see struct netrx_stats).
 	TimeUncertain uint64
+	// TimeUnproven counts the time squeezes in TimeSqueezes that may be wrong: predicted at a
+	// run's last poll before the latest limit net_rx_action can have used (see struct
+	// netrx_stats).
+	TimeUnproven uint64
 }
 
 // EstBusyNs is the NET_RX busy time of the runs counted in n (a delta), exact when no run was
@@ -214,12 +218,15 @@ func (t *Tracer) ReadNetRx() ([]NetRx, error) {
 			Packets: s.Packets, BudgetSqueezes: s.BudgetSqueezes, TimeSqueezes: s.TimeSqueezes,
 			OtherPolls: s.OtherPolls, OtherPackets: s.OtherPackets, MaxRunNs: s.MaxRunNs,
 			TimedRuns: s.TimedRuns, SampleBusyNs: s.SampleBusyNs, SampleRuns: s.SampleRuns,
-			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain}
+			SampledFrom: s.SampledFrom, TimeUncertain: s.TimeUncertain, TimeUnproven: s.TimeUnproven}
 		// A time squeeze is counted at its run's exit (bpf/netrx.c). Once the programs are
 		// detached, a run caught between its squeeze and its exit will not be seen to exit:
 		// its squeeze counts now.
 		if len(t.links) == 0 && c.Run.Active != 0 && c.Run.TimePending != 0 {
 			out[i].TimeSqueezes++
+			if int64(c.Run.PredJiffy-c.Run.LimitHi) < 0 {
+				out[i].TimeUnproven++
+			}
 		}
 	}
 	return out, nil
