@@ -37,7 +37,8 @@ type Rule struct {
 }
 
 // Table maps the functions that call kfree_skb to what their drops are. Sources are Linux
-// v5.10 (the Debian 11 kernel); the functions and their frees are unchanged up to 5.16.
+// v5.10 (the Debian 11 kernel); the functions and their frees are unchanged up to 5.16 (5.15's
+// checked in its source: testdata/5.15/locations).
 var Table = map[string]Rule{
 	"enqueue_to_backlog": {Reason: "CPU_BACKLOG",
 		Source: "net/core/dev.c enqueue_to_backlog(): the backlog is over netdev_max_backlog (or the flow limit): `drop: sd->dropped++; ... atomic_long_inc(&skb->dev->rx_dropped); kfree_skb(skb);`, its only free",

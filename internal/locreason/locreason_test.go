@@ -15,9 +15,12 @@ import (
 )
 
 // kernel510 is the 5.10 guest's kallsyms excerpt.
-func kernel510(t *testing.T) *kallsyms.Symbols {
+func kernel510(t *testing.T) *kallsyms.Symbols { return kernelSyms(t, "5.10") }
+
+// kernelSyms is testdata/<kernel>/kallsyms.
+func kernelSyms(t *testing.T, kernel string) *kallsyms.Symbols {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "5.10", "kallsyms"))
+	f, err := os.Open(filepath.Join("testdata", kernel, "kallsyms"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,49 +43,56 @@ func addr(t *testing.T, syms *kallsyms.Symbols, loc string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for a := uint64(0xffffffff98800000); a < 0xffffffff99100000; a += 0x10 {
-		if s, ok := syms.Lookup(a); ok && s.Name == fn && s.Addr == a {
-			return a + o
-		}
+	start, end, ok := syms.Func(fn)
+	if !ok {
+		t.Fatalf("no symbol %s in the fixture", fn)
 	}
-	t.Fatalf("no symbol %s in the fixture", fn)
-	return 0
+	if start+o >= end {
+		t.Fatalf("%s: offset past the function's end", loc)
+	}
+	return start + o
 }
 
-// The locations a 5.10 guest recorded are named as the kernel names them from 5.17 on, the
-// calibrated call sites by what calibration learned, and others by their function.
-func TestNamesTheLocationsOf510(t *testing.T) {
-	syms := kernel510(t)
-	n := New(syms)
-	f, err := os.Open(filepath.Join("testdata", "5.10", "locations"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	type want struct{ loc, name string }
-	var wants []want
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fs := strings.Split(line, "\t")
-		if len(fs) != 3 {
-			t.Fatalf("fixture line %q: want 3 tab-separated fields", line)
-		}
-		if fs[1] != "-" {
-			n.Learn(addr(t, syms, fs[0]), fs[1])
-		}
-		wants = append(wants, want{fs[0], fs[2]})
-	}
-	if len(wants) == 0 {
-		t.Fatal("no locations in the fixture")
-	}
-	for _, w := range wants {
-		if got := n.Name(addr(t, syms, w.loc)); got != w.name {
-			t.Errorf("%s: named %q, want %q", w.loc, got, w.name)
-		}
+// The locations of each kernel's fixture (testdata/<kernel>/locations says where they come
+// from: 5.10's were recorded in its guest, 5.15's derived from its source) are named as the
+// kernel names them from 5.17 on, the calibrated call sites by what calibration learned, and
+// others by their function.
+func TestNamesTheLocationsOf(t *testing.T) {
+	for _, kernel := range []string{"5.10", "5.15"} {
+		t.Run(kernel, func(t *testing.T) {
+			syms := kernelSyms(t, kernel)
+			n := New(syms)
+			f, err := os.Open(filepath.Join("testdata", kernel, "locations"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			type want struct{ loc, name string }
+			var wants []want
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				line := sc.Text()
+				if line == "" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				fs := strings.Split(line, "\t")
+				if len(fs) != 3 {
+					t.Fatalf("fixture line %q: want 3 tab-separated fields", line)
+				}
+				if fs[1] != "-" {
+					n.Learn(addr(t, syms, fs[0]), fs[1])
+				}
+				wants = append(wants, want{fs[0], fs[2]})
+			}
+			if len(wants) == 0 {
+				t.Fatal("no locations in the fixture")
+			}
+			for _, w := range wants {
+				if got := n.Name(addr(t, syms, w.loc)); got != w.name {
+					t.Errorf("%s: named %q, want %q", w.loc, got, w.name)
+				}
+			}
+		})
 	}
 }
 
