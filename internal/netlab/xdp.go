@@ -16,36 +16,47 @@ import (
 // per packet: a poll of a few queued packets then outlasts netdev_budget_usecs, and
 // net_rx_action counts a time squeeze. It is detached by Close.
 func (l *Lab) SlowXDP(burn time.Duration) error {
-	spec, err := loadSlowxdp()
+	var detach func() error
+	// The interface index is looked up in the caller's namespace: attach from inside it.
+	err := l.inNetns(l.Receiver, func() error {
+		var err error
+		detach, err = SlowXDPOn(l.ReceiverIf, burn)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	l.onClose(detach)
+	return nil
+}
+
+// SlowXDPOn attaches SlowXDP's program to the interface ifname of the caller's network
+// namespace, a real NIC as well as a veth; the function it returns detaches it.
+func SlowXDPOn(ifname string, burn time.Duration) (detach func() error, err error) {
+	spec, err := loadSlowxdp()
+	if err != nil {
+		return nil, err
+	}
 	if err := spec.Variables["burn_ns"].Set(uint64(burn.Nanoseconds())); err != nil {
-		return fmt.Errorf("set burn_ns: %w", err)
+		return nil, fmt.Errorf("set burn_ns: %w", err)
 	}
 	prog, closeObjs, err := loadBurn(spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var lk link.Link
-	// The interface index is looked up in the caller's namespace: attach from inside it.
-	err = l.inNetns(l.Receiver, func() error {
-		iface, err := net.InterfaceByName(l.ReceiverIf)
-		if err != nil {
-			return err
-		}
+	iface, err := net.InterfaceByName(ifname)
+	if err == nil {
+		var lk link.Link
 		lk, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
-		return err
-	})
-	if err != nil {
-		closeObjs()
-		return fmt.Errorf("attach generic XDP to %s: %w", l.ReceiverIf, err)
+		if err == nil {
+			return func() error {
+				lk.Close()
+				return closeObjs()
+			}, nil
+		}
 	}
-	l.onClose(func() error {
-		lk.Close()
-		return closeObjs()
-	})
-	return nil
+	closeObjs()
+	return nil, fmt.Errorf("attach generic XDP to %s: %w", ifname, err)
 }
 
 // loadBurn loads the bpf_loop program (5.17+) or, where the kernel refuses it, the one that
