@@ -59,6 +59,8 @@ grep -i ' t ' /proc/kallsyms | gzip >$R/kallsyms.gz
 say "kernel $(cat $R/uname), $(cat $R/nproc) CPUs, flood $VMTEST_FLOOD datagrams"
 
 export DROPTRACE_E2E_BINARY=/bin/droptrace DROPTRACE_E2E_REPORT=$R/sessions DROPTRACE_E2E_FLOOD="$VMTEST_FLOOD"
+# The real-NIC scenario: the host floods this port once the test writes its marker to ttyS1.
+export DROPTRACE_E2E_NIC_PORT="$VMTEST_NIC_PORT" DROPTRACE_E2E_NIC_READY=/dev/ttyS1
 result=PASS
 for t in netlab e2e; do
 	say "run $t.test"
@@ -76,6 +78,18 @@ for t in netlab e2e; do
 	say "$t.test exited $rc after $(($(date +%s) - start))s"
 	[ "$rc" = 0 ] || result=FAIL
 done
+# A second pass of the hidden-loss scenario through the classic tracepoints, in the same boot
+# (option also-tracepoint in scripts/vmtest-kernels), kept apart.
+if [ "$VMTEST_ALSO" = tracepoint ]; then
+	say "run e2e.test's scenario again with --tracepoint"
+	mkdir -p $R/sessions-tracepoint
+	{
+		cd /work/e2e && DROPTRACE_E2E_BINARY=/bin/droptrace-tracepoint DROPTRACE_E2E_REPORT=$R/sessions-tracepoint \
+			/bin/e2e.test -test.v -test.count=1 -test.timeout="$VMTEST_TEST_TIMEOUT" -test.run '^TestPrivHiddenLossReconciles$'
+		echo $? >$R/e2e-tracepoint.rc
+	} 2>&1 | tee $R/e2e-tracepoint.log
+	[ "$(cat $R/e2e-tracepoint.rc)" = 0 ] || result=FAIL
+fi
 cp /proc/net/softnet_stat $R/softnet_stat.after
 
 # The bundle goes out raw (no \n -> \r\n) between markers; close() drains the UART.

@@ -3,7 +3,8 @@
 # Kernel tests in VMs (`make vmtest`): for each kernel in scripts/vmtest-kernels, boot Debian's
 # kernel under qemu with an initramfs holding the static test binaries, droptrace, busybox, the
 # host's iproute2 and the kernel's veth module, run the privileged tests inside (the real
-# hidden-loss scenario: veth, RPS, drops), and report per kernel; the running kernel is tested
+# hidden-loss scenario: veth, RPS, drops; and a real NIC: virtio-net on qemu's user network,
+# which this script floods from 127.0.0.1), and report per kernel; the running kernel is tested
 # directly. Exits non-zero if any kernel fails. Run as root.
 #
 # Environment:
@@ -14,6 +15,8 @@
 #   VMTEST_FLOOD     datagrams in the guest's hidden-loss flood (default 20000; 200000 on the host)
 #   VMTEST_TIMEOUT   seconds one VM may run before it is killed (default 900)
 #   VMTEST_MEM       guest memory (default 2G)
+#   VMTEST_NIC_FLOOD datagrams the host sends the guest's NIC (default 60000, at 12000 a second
+#                    for at most 6 seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -24,9 +27,13 @@ OUT=$(realpath -m "${VMTEST_OUT:-out/vmtest}")
 FLOOD=${VMTEST_FLOOD:-20000}
 TIMEOUT=${VMTEST_TIMEOUT:-900}
 MEM=${VMTEST_MEM:-2G}
+NIC_FLOOD=${VMTEST_NIC_FLOOD:-60000}
+NIC_RATE=12000
+NIC_SECONDS=6
 GO=${GO:-go}
-# The modules the scenario needs, with their dependencies from modules.dep.
-MODULES="veth"
+# The modules the scenarios need, with their dependencies from modules.dep (one built into the
+# kernel is skipped).
+MODULES="veth virtio_pci virtio_net"
 
 log() { printf 'vmtest: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -161,6 +168,9 @@ module_order() {
 	for m in "$@"; do
 		local path
 		path=$(grep -m1 -E "(^|/)$m\\.ko(\\.(xz|zst|gz))?:" "$dir/modules.dep" | cut -d: -f1)
+		if [ -z "$path" ] && grep -qE "(^|/)$m\\.ko$" "$dir/modules.builtin" 2>/dev/null; then
+			continue
+		fi
 		[ -n "$path" ] || die "module $m is not in $dir/modules.dep"
 		visit "$path"
 	done
@@ -177,18 +187,20 @@ build_initramfs() { # DEST.cpio
 		[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
 	done
 	install -m 0755 "$OUT/bin/e2e.test" "$OUT/bin/netlab.test" "$stage/bin/"
+	# droptrace-tracepoint makes every session attach the classic tracepoints (--tracepoint);
+	# the subcommands take no such flag. It is droptrace itself on a run that forces them, and
+	# the second pass's on a run that also tries them (ALSO).
+	install -m 0755 "$OUT/bin/droptrace" "$stage/bin/droptrace.bin"
+	cat >"$stage/bin/droptrace-tracepoint" <<-'EOF'
+		#!/bin/sh
+		case "$1" in version | doctor | analyze) exec /bin/droptrace.bin "$@" ;; esac
+		exec /bin/droptrace.bin --tracepoint "$@"
+	EOF
+	chmod 0755 "$stage/bin/droptrace-tracepoint"
 	if [ "$ATTACH" = tracepoint ]; then
-		# Every session of the tests attaches the classic tracepoints (--tracepoint); the
-		# subcommands take no such flag.
-		install -m 0755 "$OUT/bin/droptrace" "$stage/bin/droptrace.bin"
-		cat >"$stage/bin/droptrace" <<-'EOF'
-			#!/bin/sh
-			case "$1" in version | doctor | analyze) exec /bin/droptrace.bin "$@" ;; esac
-			exec /bin/droptrace.bin --tracepoint "$@"
-		EOF
-		chmod 0755 "$stage/bin/droptrace"
+		ln -s droptrace-tracepoint "$stage/bin/droptrace"
 	else
-		install -m 0755 "$OUT/bin/droptrace" "$stage/bin/"
+		ln -s droptrace.bin "$stage/bin/droptrace"
 	fi
 	install -m 0755 scripts/vmtest-init.sh "$stage/init"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
@@ -196,6 +208,8 @@ build_initramfs() { # DEST.cpio
 	mknod -m 600 "$stage/dev/console" c 5 1
 	cat >"$stage/vmtest.env" <<-EOF
 		VMTEST_FLOOD=$FLOOD
+		VMTEST_NIC_PORT=$NIC_PORT
+		VMTEST_ALSO=$ALSO
 		VMTEST_TEST_TIMEOUT=$((TIMEOUT / 3))s
 	EOF
 	# busybox insmod takes plain .ko files: decompress here.
@@ -248,12 +262,32 @@ run_host() { # NAME
 	meta "$d" "seconds=$(($(date +%s) - start))" "rc=0" "timed_out=0"
 }
 
+# free_udp_port: a UDP port nothing on the host's loopback is bound to, for qemu's forward.
+free_udp_port() {
+	local p i
+	for i in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		ss -Hulna "sport = :$p" | grep -q . || { echo "$p"; return 0; }
+	done
+	die "no free UDP port found for the real-NIC scenario"
+}
+
+# nic_flood DIR: once the guest's real-NIC test says it listens (on the second serial port),
+# flood its forwarded port on 127.0.0.1, bounded in count and time.
+nic_flood() {
+	local d=$1
+	until grep -qa VMTEST-NIC-READY "$d/ttyS1" 2>/dev/null; do sleep 0.5; done
+	log "$(basename "$d"): the guest listens; $NIC_FLOOD datagrams to 127.0.0.1:$NIC_PORT"
+	"$OUT/bin/nicflood" -port "$NIC_PORT" -count "$NIC_FLOOD" -rate "$NIC_RATE" -duration "${NIC_SECONDS}s" >"$d/nicflood.log" 2>&1
+}
+
 run_vm() { # NAME PACKAGE
-	local name=$1 pkg=$2 d="$OUT/$1" start fetched accel rc timed_out=0
+	local name=$1 pkg=$2 d="$OUT/$1" start fetched accel rc timed_out=0 flooder
 	mkdir -p "$d"
 	start=$(date +%s)
 	fetch_kernel "$name" "$pkg"
 	fetched=$(date +%s)
+	NIC_PORT=$(free_udp_port)
 	build_initramfs "$d/initramfs.cpio"
 	# One host thread for both vCPUs: multi-threaded TCG mishandles cross-modifying code, and a
 	# 6.12 guest can die of a stray int3 in __napi_poll (the napi_poll tracepoint's text_poke
@@ -263,17 +297,27 @@ run_vm() { # NAME PACKAGE
 	meta "$d" "name=$name" "where=qemu" "package=$KPKG" "version=$KVER" "release=$KREL" "accel=${accel%%,*}" \
 		"fetch_seconds=$((fetched - start))"
 	[ -z "$ATTACH" ] || meta "$d" "attach=$ATTACH"
-	log "$name: booting $KREL ($KPKG $KVER) under qemu (${accel%%,*}), 2 vCPUs, $MEM"
+	[ -z "$ALSO" ] || meta "$d" "also=$ALSO"
+	log "$name: booting $KREL ($KPKG $KVER) under qemu (${accel%%,*}), 3 vCPUs, $MEM, NIC on 127.0.0.1:$NIC_PORT"
+	: >"$d/ttyS1"
+	nic_flood "$d" &
+	flooder=$!
 	set +e
+	# The NIC: virtio-net on qemu's user network, with only the scenario's UDP port forwarded
+	# from the host's loopback.
 	timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
 		-nodefaults -display none -no-reboot \
-		-accel "$accel" -cpu max -smp 2 -m "$MEM" \
+		-accel "$accel" -cpu max -smp 3 -m "$MEM" \
+		-netdev "user,id=n1,restrict=on,hostfwd=udp:127.0.0.1:$NIC_PORT-:$NIC_PORT" -device virtio-net-pci,netdev=n1 \
 		-kernel "$KDIR/boot/vmlinuz-$KREL" -initrd "$d/initramfs.cpio" \
 		-append "console=ttyS0 panic=-1 loglevel=4 mitigations=off" \
 		-serial stdio -serial "file:$d/ttyS1" </dev/null |
 		tr -d '\r' | tee "$d/console.log" | sed -u "s/^/[$name] /"
 	rc=${PIPESTATUS[0]}
+	kill "$flooder" 2>/dev/null
+	wait "$flooder" 2>/dev/null
 	set -e
+	[ -s "$d/nicflood.log" ] && meta "$d" "nic_flood=$(cat "$d/nicflood.log")"
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then timed_out=1; fi
 	meta "$d" "seconds=$(($(date +%s) - start))" "rc=$rc" "timed_out=$timed_out"
 	# The bundle: base64 of a tar.gz between two markers on the second serial port.
@@ -296,6 +340,7 @@ export CGO_ENABLED=0
 "$GO" test -c -o "$OUT/bin/e2e.test" ./internal/e2e
 "$GO" test -c -o "$OUT/bin/netlab.test" ./internal/netlab
 "$GO" build -o "$OUT/bin/vmtest-report" ./internal/vmtest/report
+"$GO" build -o "$OUT/bin/nicflood" ./internal/vmtest/nicflood
 
 want=${VMTEST_KERNELS:-}
 dirs=()
@@ -305,8 +350,9 @@ while read -r name pkg suite opts _; do
 	case ",${opts:-}," in
 	*,opt-in,*) [ -n "$want" ] || { log "$name: opt-in, not run (VMTEST_KERNELS=$name runs it)"; continue; } ;;
 	esac
-	ATTACH=
+	ATTACH= ALSO=
 	case ",${opts:-}," in *,tracepoint,*) ATTACH=tracepoint ;; esac
+	case ",${opts:-}," in *,also-tracepoint,*) ALSO=tracepoint ;; esac
 	use_suite "${suite:--}"
 	if [ "$pkg" = - ]; then run_host "$name"; else run_vm "$name" "$pkg"; fi
 	dirs+=("$OUT/$name")

@@ -590,10 +590,9 @@ func TestPrivTimeSqueezesTellTheirCause(t *testing.T) {
 	}
 }
 
-// irq_concentration is not induced here: the lab's veth pair has no IRQ at all, and a test
-// host's own NIC may have a single input queue (a virtio VM's does), so there is no interrupt
-// layout to get wrong. Its rule
-// is covered by internal/explain's table tests on an all-on-CPU0 fixture.
+// irq_concentration is not induced here: the lab's veth pair has no IRQ at all. It is induced
+// for real in the kernel tests' guests (TestVMRealNIC, every virtio-net interrupt on CPU 0),
+// and its rule is covered by internal/explain's table tests on an all-on-CPU0 fixture.
 
 // Without BPF the session still runs and says why every traced check is unavailable.
 func TestPrivCountersOnly(t *testing.T) {

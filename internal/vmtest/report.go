@@ -22,7 +22,7 @@ func Write(w io.Writer, runs []*Run) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "kernel\tresult\trelease\twhere\ttime\tattach\tsoftnet\ttests\treason_source\treasons (code)\tscenario checks")
+	fmt.Fprintln(tw, "kernel\tresult\trelease\twhere\ttime\tattach\tsoftnet\ttests\treason_source\treasons (code)\tscenario checks\treal NIC")
 	passed := 0
 	for _, r := range runs {
 		result := "FAIL"
@@ -30,8 +30,9 @@ func Write(w io.Writer, runs []*Run) {
 			result = "PASS"
 			passed++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, result, orDash(r.release()), r.where(),
-			r.duration(), orDash(r.attach()), columns(r.Columns), r.testCount(), orDash(r.reasonSource()), orDash(r.reasonCodes(false)), orDash(r.checkCounts()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, result, orDash(r.release()), r.where(),
+			r.duration(), orDash(r.attach()), columns(r.Columns), r.testCount(), orDash(r.reasonSource()), orDash(r.reasonCodes(false)),
+			orDash(r.checkCounts()), orDash(r.nic(false)))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "vmtest: %d passed, %d failed\n", passed, len(runs)-passed)
@@ -70,6 +71,21 @@ func writeRun(w io.Writer, r *Run) {
 			same, other := r.compareCodes()
 			fmt.Fprintf(w, "the skb:kfree_skb format's table (%d reasons) gives %d decoded codes the same, %d others\n", len(r.Reasons), same, other)
 		}
+	}
+	if p := r.Also; p != nil {
+		var parts []string
+		for _, t := range p.Tests {
+			parts = append(parts, fmt.Sprintf("%s %s %.1fs", t.Name, t.Status, t.Seconds))
+		}
+		if s, ok := p.Sessions[ScenarioSession]; ok {
+			for _, c := range s.Summary.Checks {
+				parts = append(parts, checkString(c))
+			}
+		}
+		fmt.Fprintf(w, "   %-8s e2e.test again with --%s, exit %s: %s\n", "also", p.Attach, exit(p.RC), orDash(strings.Join(parts, ", ")))
+	}
+	if nic := r.nic(true); nic != "" {
+		fmt.Fprintf(w, "   %-8s %s\n", "nic", nic)
 	}
 	for _, name := range r.sessionNames() {
 		s := r.Sessions[name]
@@ -120,12 +136,54 @@ func checkString(c record.Check) string {
 	return s
 }
 
-// attach is how the scenario session attached skb:kfree_skb (tp_btf or tracepoint).
-func (r *Run) attach() string {
-	if s, ok := r.Sessions[ScenarioSession]; ok {
-		return s.Start.Probes[DropProbe]
+// nic sums up the real-NIC scenario: the CPU irq_concentration named and CPU 0's squeeze
+// check, with (in detail) the prediction's split and bounds and what the host sent. Empty
+// without that session.
+func (r *Run) nic(detail bool) string {
+	s, ok := r.Sessions[NICSession]
+	if !ok {
+		return ""
 	}
-	return ""
+	parts := []string{"no irq_concentration"}
+	for _, v := range s.Summary.Verdicts {
+		if v.ID == "irq_concentration" && v.CPU != nil {
+			parts[0] = "irq_concentration cpu" + strconv.Itoa(*v.CPU)
+		}
+	}
+	for _, c := range s.Summary.Checks {
+		if c.Check == "time_squeeze" && c.CPU != nil && *c.CPU == 0 {
+			parts = append(parts, checkString(c))
+		}
+	}
+	if !detail {
+		return strings.Join(parts, ", ")
+	}
+	for _, c := range s.Summary.CPUs {
+		if c.CPU == 0 && c.NetRx != nil {
+			n := c.NetRx
+			parts = append(parts, fmt.Sprintf("predicted %d budget + %d time (%d unproven, %d uncertain), %d runs, %d packets",
+				n.BudgetSqueezes, n.TimeSqueezes, n.TimeUnproven, n.TimeUncertain, n.Runs, n.Packets))
+		}
+	}
+	if f := r.Meta["nic_flood"]; f != "" {
+		parts = append(parts, "host: "+strings.TrimPrefix(f, "nicflood: "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// attach is how the scenario session attached skb:kfree_skb (tp_btf or tracepoint), and
+// then how its second pass did.
+func (r *Run) attach() string {
+	var parts []string
+	if s, ok := r.Sessions[ScenarioSession]; ok {
+		parts = append(parts, s.Start.Probes[DropProbe])
+	}
+	if r.Also != nil {
+		if s, ok := r.Also.Sessions[ScenarioSession]; ok {
+			parts = append(parts, s.Start.Probes[DropProbe])
+		}
+	}
+	return strings.Join(parts, "+")
 }
 
 // reasonSource is how the scenario session named its drops: its start record's

@@ -10,16 +10,20 @@ import (
 	"testing"
 )
 
-// testdata/6.1 is what a real run of Debian's 6.1 cloud kernel under qemu left (the initramfs
-// and the raw serial bundle removed).
-const fixture = "testdata/6.1"
+// testdata/6.1 and 5.10 are what real runs of Debian's 6.1 and 5.10 cloud kernels under qemu
+// left, trimmed: without the initramfs, the raw serial bundle, kallsyms, droptrace's stderr,
+// the kernel's boot messages and the sessions the tests here do not read.
+const (
+	fixture    = "testdata/6.1"
+	fixture510 = "testdata/5.10"
+)
 
 func TestRealRunPasses(t *testing.T) {
 	r := Load(fixture)
 	if !r.Passed() {
 		t.Fatalf("problems: %q", r.Problems)
 	}
-	if r.Name != "6.1" || r.Uname != "6.1.0-56-cloud-amd64" || r.NCPU != 2 || r.Marker != "PASS" {
+	if r.Name != "6.1" || r.Uname != "6.1.0-57-cloud-amd64" || r.NCPU != 3 || r.Marker != "PASS" {
 		t.Errorf("run %q, uname %q, %d CPUs, marker %q", r.Name, r.Uname, r.NCPU, r.Marker)
 	}
 	if r.Columns != 13 {
@@ -33,19 +37,22 @@ func TestRealRunPasses(t *testing.T) {
 	if s == nil || s.Codes["CPU_BACKLOG"] != 46 || s.Start.SoftnetColumns != 13 {
 		t.Fatalf("scenario session %+v", s)
 	}
-	if got := len(r.Tests["e2e"]); got != 5 {
+	if got := len(r.Tests["e2e"]); got != 17 {
 		t.Errorf("%d e2e tests parsed", got)
 	}
 
 	var out bytes.Buffer
 	Write(&out, []*Run{r})
 	for _, want := range []string{
-		"== 6.1: PASS  kernel 6.1.0-56-cloud-amd64 (Debian linux-image-6.1.0-56-cloud-amd64 6.1.192-2), qemu/tcg, 2 CPUs",
+		"== 6.1: PASS  kernel 6.1.0-57-cloud-amd64 (Debian linux-image-6.1.0-57-cloud-amd64 6.1.192-3), qemu/tcg, 3 CPUs",
 		"13 columns in /proc/net/softnet_stat",
-		"CPU_BACKLOG=46 (602 drops)",
+		"CPU_BACKLOG=46 (18905 drops)",
 		"gives 3 decoded codes the same, 0 others",
-		"backlog_drops match 602/602",
-		"TestPrivCountersOnly (counters-only): 8 unavailable",
+		"backlog_drops match 18905/18905",
+		// The real NIC: the verdict on CPU 0 and its squeezes, in detail and in the table.
+		"nic      irq_concentration cpu0, time_squeeze[cpu0] match 58/58, predicted 0 budget + 58 time (58 unproven, 0 uncertain), 1922 runs",
+		"  irq_concentration cpu0, time_squeeze[cpu0] match 58/58\n",
+		"TestPrivCountersOnly (counters-only): 10 unavailable",
 		"\nvmtest: 1 passed, 0 failed\n",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -54,15 +61,18 @@ func TestRealRunPasses(t *testing.T) {
 	}
 }
 
-// copyFixture copies the real run into a directory a test may damage.
-func copyFixture(t *testing.T) string {
+// copyFixture copies the real 6.1 run into a directory a test may damage.
+func copyFixture(t *testing.T) string { return copyDir(t, fixture) }
+
+// copyDir copies a real run into a directory a test may damage.
+func copyDir(t *testing.T, src string) string {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), "6.1")
-	err := filepath.WalkDir(fixture, func(path string, d os.DirEntry, err error) error {
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(fixture, path)
+		rel, _ := filepath.Rel(src, path)
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
 		}
@@ -120,13 +130,16 @@ func TestFailures(t *testing.T) {
 			edit(t, filepath.Join(dir, "report", "netlab.log"), "--- PASS: TestPrivScenarioReproduces", "--- SKIP: TestPrivScenarioReproduces")
 		}, "TestPrivScenarioReproduces skipped"},
 		{"one CPU", func(t *testing.T, dir string) {
-			edit(t, filepath.Join(dir, "report", "nproc"), "2", "1")
+			edit(t, filepath.Join(dir, "report", "nproc"), "3", "1")
 		}, "1 CPUs: the RPS scenario needs two"},
+		{"the real-NIC scenario skipped in a guest", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "e2e.log"), "--- PASS: "+NICSession, "--- SKIP: "+NICSession)
+		}, NICSession + " did not pass"},
 		{"softnet layout misread", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"softnet_columns":13`, `"softnet_columns":15`)
 		}, "droptrace read 15 softnet_stat columns, the file has 13"},
 		{"classic tracepoints asked for, tp_btf attached", func(t *testing.T, dir string) {
-			edit(t, filepath.Join(dir, "meta"), "timed_out=0", "timed_out=0\nattach=tracepoint")
+			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"skb:kfree_skb":"tracepoint"`, `"skb:kfree_skb":"tp_btf"`)
 		}, `skb:kfree_skb attached as "tp_btf", the run asked for "tracepoint"`},
 		{"reason code misdecoded", func(t *testing.T, dir string) {
 			edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"reason_code":46`, `"reason_code":61`)
@@ -163,13 +176,14 @@ func TestKernelReasons(t *testing.T) {
 // without codes (which are all 0 there).
 func TestReportSaysReasonsCameFromLocations(t *testing.T) {
 	dir := copyFixture(t)
-	edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"drop_reasons":65,`, `"drop_reasons":0,"reason_source":"location",`)
+	edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"drop_reasons":65,`, `"drop_reasons":0,`)
+	edit(t, filepath.Join(dir, "report", "sessions", ScenarioSession+".jsonl"), `"reason_source":"kernel"`, `"reason_source":"location"`)
 	r := Load(dir)
 	var out bytes.Buffer
 	Write(&out, []*Run{r})
 	for _, want := range []string{
 		"droptrace named drops from their location (reason_source location)",
-		"CPU_BACKLOG (602 drops)",
+		"CPU_BACKLOG (18905 drops)",
 		"reason_source",
 		" location  ",
 	} {
@@ -179,5 +193,52 @@ func TestReportSaysReasonsCameFromLocations(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "CPU_BACKLOG=") {
 		t.Errorf("report gives location-named reasons a code:\n%s", out.String())
+	}
+}
+
+// 5.10's run also passed the hidden-loss scenario through the classic tracepoints in the same
+// boot (option also-tracepoint): the table says both ways it attached, and the run fails when
+// that pass fails or did not attach them.
+func TestSecondPassThroughTracepoints(t *testing.T) {
+	r := Load(fixture510)
+	if !r.Passed() {
+		t.Fatalf("problems: %q", r.Problems)
+	}
+	var out bytes.Buffer
+	Write(&out, []*Run{r})
+	for _, want := range []string{
+		" tp_btf+tracepoint ",
+		"also     e2e.test again with --tracepoint, exit 0: TestPrivHiddenLossReconciles PASS",
+		"reason_source",
+		" location ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   string
+	}{
+		{"the pass failed", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "e2e-tracepoint.rc"), "0", "1")
+		}, "the --tracepoint pass: e2e.test exited 1"},
+		{"tp_btf attached", func(t *testing.T, dir string) {
+			edit(t, filepath.Join(dir, "report", "sessions-tracepoint", ScenarioSession+".jsonl"), `"skb:kfree_skb":"tracepoint"`, `"skb:kfree_skb":"tp_btf"`)
+		}, `the --tracepoint pass: skb:kfree_skb attached as "tp_btf"`},
+		{"no session kept", func(t *testing.T, dir string) {
+			if err := os.RemoveAll(filepath.Join(dir, "report", "sessions-tracepoint")); err != nil {
+				t.Fatal(err)
+			}
+		}, "the --tracepoint pass kept no session"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyDir(t, fixture510)
+			tc.damage(t, dir)
+			if r := Load(dir); r.Passed() || !strings.Contains(strings.Join(r.Problems, "\n"), tc.want) {
+				t.Fatalf("problems %q, want one with %q", r.Problems, tc.want)
+			}
+		})
 	}
 }
