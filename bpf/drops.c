@@ -22,23 +22,27 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define DT_IP_OFFSET 0x1fff
 #define DT_ETH_HLEN 14
 
-/* Reasons, locations, netns and devices are bounded sets on a host; 32k keys hold hundreds of
- * namespaces with the reasons and call sites they actually hit. Each entry holds a value per
- * possible CPU, so the loader halves max_entries on hosts with many CPUs to bound the kernel
- * memory (internal/tracer/kmem.go). A full map is counted, not silently lost
- * (DROP_STAT_AGG_FULL). */
-struct {
+/* Drops counted by key, across the CPUs' front caches (drop_cpu.slots): two maps, one per
+ * generation, drained like the socket maps below (map_gen). A map holds the keys of one
+ * interval, so the keys of a namespace that no longer drops leave with its generation, and
+ * userspace keeps the running totals. Each entry holds a value per possible CPU, so the loader
+ * halves max_entries on hosts with many CPUs to bound the kernel memory
+ * (internal/tracer/kmem.go). A full map is counted, not silently lost (DROP_STAT_AGG_FULL). */
+struct drop_counts_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 32768);
+	__uint(max_entries, 16384);
 	__type(key, struct drop_key);
 	__type(value, __u64);
-} drop_counts SEC(".maps");
+};
 
-/* Looking a key up in drop_counts (hashing it, walking a bucket, a helper call) is most of what
- * counting a drop costs, and a drop storm repeats one key. Each CPU first tries the slot its key
- * hashes to (drop_cpu.slots): a slot belongs to the first key that lands in it, for good, so a
- * count never moves and userspace adds slot and map counts of the same key. Keys that find their
- * slot taken go to drop_counts. */
+struct drop_counts_map drop_counts_a SEC(".maps");
+struct drop_counts_map drop_counts_b SEC(".maps");
+
+/* Looking a key up in a drop_counts map (hashing it, walking a bucket, a helper call) is most of
+ * what counting a drop costs, and a drop storm repeats one key. Each CPU first tries the slot its
+ * key hashes to (drop_cpu.slots): a slot belongs to the first key that lands in it, for good, so
+ * a count never moves and userspace adds slot and map counts of the same key. Keys that find
+ * their slot taken go to the drop_counts map of the generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -48,15 +52,16 @@ struct {
 
 /* Socket-level drops (drop_cfg.sock_reasons) counted by receiving socket, across CPUs: one
  * entry per socket, not per socket and CPU, so kernel memory does not grow with the CPUs.
- * BPF counts into the map sock_gen names. Userspace drains a map each interval: it flips
- * sock_gen to the other map, then updates sync_maps, an array of maps no program uses: the
- * kernel answers a map-in-map update only after an RCU grace period (maybe_wait_bpf_programs
- * in kernel/bpf/syscall.c), so every program run that could have read the old sock_gen has
- * ended, and the old map is read and emptied with no increment racing it. The maps are named
- * directly rather than looked up through a map-in-map: the verifier then inlines the hash
- * lookup, where an inner map's lookup is an indirect call. A map holds the sockets of one
- * interval; a full map is counted (DROP_STAT_SOCK_FULL), and the drop is still counted by
- * reason above. */
+ *
+ * Generations: BPF counts into the maps map_gen names (drop_counts_*, sock_drops_*, a memo of
+ * sock_memos). Userspace drains a generation each interval: it flips map_gen to the other one,
+ * then updates sync_maps, an array of maps no program uses: the kernel answers a map-in-map
+ * update only after an RCU grace period (maybe_wait_bpf_programs in kernel/bpf/syscall.c), so
+ * every program run that could have read the old map_gen has ended, and the old maps are read
+ * and emptied with no increment racing them. The maps are named directly rather than looked up
+ * through a map-in-map: the verifier then inlines the hash lookup, where an inner map's lookup
+ * is an indirect call. A socket map holds the sockets of one interval; a full map is counted
+ * (DROP_STAT_SOCK_FULL), and the drop is still counted by reason above. */
 struct sock_drops_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, DT_SOCK_ENTRIES);
@@ -67,8 +72,8 @@ struct sock_drops_map {
 struct sock_drops_map sock_drops_a SEC(".maps");
 struct sock_drops_map sock_drops_b SEC(".maps");
 
-/* 0: sock_drops_a, 1: sock_drops_b. Written by userspace through the .bss mapping. */
-volatile __u32 sock_gen;
+/* 0: the *_a maps, 1: the *_b maps. Written by userspace through the .bss mapping. */
+volatile __u32 map_gen;
 
 /* Per CPU, one memo per generation: a generation's memo is drained with its map. */
 struct {
@@ -167,6 +172,26 @@ static __always_inline bool count_in_slot(struct drop_cpu *pc, struct key_words 
 		return false;
 	slot->count++;
 	return true;
+}
+
+/* Adds a drop of key to one of the drop_counts maps. */
+static __always_inline void count_in_map(struct drop_cpu *pc, void *map, struct key_words *key)
+{
+	__u64 one = 1, *cnt;
+
+	cnt = bpf_map_lookup_elem(map, key);
+	if (cnt) {
+		*cnt += 1;
+		return;
+	}
+	if (!bpf_map_update_elem(map, key, &one, BPF_NOEXIST))
+		return;
+	/* Full map, or a racing insert of the same key on this CPU: try once more. */
+	cnt = bpf_map_lookup_elem(map, key);
+	if (cnt)
+		*cnt += 1;
+	else
+		pc->stats[DROP_STAT_AGG_FULL]++;
 }
 
 /* Per-CPU token bucket: at most `rate` events per second per CPU, bursts of up to one second's
@@ -549,9 +574,9 @@ static __always_inline void add_sock(struct drop_cpu *pc, void *map, struct sock
 /* Counts a socket-level drop by its destination (parse_detail has run): in the CPU's memo when
  * it is the socket counted last, else the memo's count goes to the map and the memo takes this
  * socket. */
-static __always_inline void count_sock(struct drop_cpu *pc, struct skb_meta *m, struct pkt *pk, __u32 reason)
+static __always_inline void count_sock(struct drop_cpu *pc, struct skb_meta *m, struct pkt *pk, __u32 reason,
+				       __u32 gen)
 {
-	__u32 gen = sock_gen & 1;
 	struct sock_memo *memo;
 	__u64 w0, w1, w2, w3, *mk;
 
@@ -758,8 +783,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	struct key_words key;
 	struct pkt pk;
 	struct drop_cpu *pc;
-	__u64 one = 1, *cnt;
-	__u32 zero = 0, sock_code;
+	__u32 zero = 0, sock_code, gen;
 	bool detailed;
 
 	pc = bpf_map_lookup_elem(&drop_percpu, &zero);
@@ -771,17 +795,15 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	parse_protocols(skb, btf, &m, &pk);
 	make_key(&key, location, reason, m.netns, m.ifindex, pk.l3, pk.l4);
 
+	/* One read of map_gen per drop: the key and the socket go to the same generation. */
+	gen = map_gen & 1;
+	/* Each map named at its own call, so that the verifier inlines both lookups. */
 	if (count_in_slot(pc, &key)) {
 		/* counted */
-	} else if ((cnt = bpf_map_lookup_elem(&drop_counts, &key))) {
-		*cnt += 1;
-	} else if (bpf_map_update_elem(&drop_counts, &key, &one, BPF_NOEXIST)) {
-		/* Full map, or a racing insert of the same key on this CPU: try once more. */
-		cnt = bpf_map_lookup_elem(&drop_counts, &key);
-		if (cnt)
-			*cnt += 1;
-		else
-			pc->stats[DROP_STAT_AGG_FULL]++;
+	} else if (gen) {
+		count_in_map(pc, &drop_counts_b, &key);
+	} else {
+		count_in_map(pc, &drop_counts_a, &key);
 	}
 
 	sock_code = reason;
@@ -792,7 +814,7 @@ static __always_inline void handle_drop(struct sk_buff *skb, __u64 location, __u
 	}
 	if (detailed) {
 		parse_detail(&m, &pk);
-		count_sock(pc, &m, &pk, sock_code);
+		count_sock(pc, &m, &pk, sock_code, gen);
 	}
 
 	if (!drop_cfg.events)

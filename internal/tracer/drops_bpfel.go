@@ -143,7 +143,8 @@ type dropsSockMemo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dropsMapDropCounts       = "drop_counts"
+	dropsMapDropCountsA      = "drop_counts_a"
+	dropsMapDropCountsB      = "drop_counts_b"
 	dropsMapDropPercpu       = "drop_percpu"
 	dropsMapEvents           = "events"
 	dropsMapSockDropsA       = "sock_drops_a"
@@ -154,7 +155,7 @@ const (
 	dropsProgTpBtfKfreeSkb   = "tp_btf_kfree_skb"
 	dropsProgTpKfreeSkb      = "tp_kfree_skb"
 	dropsVarDropCfg          = "drop_cfg"
-	dropsVarSockGen          = "sock_gen"
+	dropsVarMapGen           = "map_gen"
 	dropsVarUnusedDropCpu    = "unused_drop_cpu"
 	dropsVarUnusedDropEvent  = "unused_drop_event"
 	dropsVarUnusedDropKey    = "unused_drop_key"
@@ -215,14 +216,15 @@ type dropsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsMapSpecs struct {
-	DropCounts *ebpf.MapSpec `ebpf:"drop_counts"`
-	DropPercpu *ebpf.MapSpec `ebpf:"drop_percpu"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	SockDropsA *ebpf.MapSpec `ebpf:"sock_drops_a"`
-	SockDropsB *ebpf.MapSpec `ebpf:"sock_drops_b"`
-	SockMemos  *ebpf.MapSpec `ebpf:"sock_memos"`
-	SyncInner  *ebpf.MapSpec `ebpf:"sync_inner"`
-	SyncMaps   *ebpf.MapSpec `ebpf:"sync_maps"`
+	DropCountsA *ebpf.MapSpec `ebpf:"drop_counts_a"`
+	DropCountsB *ebpf.MapSpec `ebpf:"drop_counts_b"`
+	DropPercpu  *ebpf.MapSpec `ebpf:"drop_percpu"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	SockDropsA  *ebpf.MapSpec `ebpf:"sock_drops_a"`
+	SockDropsB  *ebpf.MapSpec `ebpf:"sock_drops_b"`
+	SockMemos   *ebpf.MapSpec `ebpf:"sock_memos"`
+	SyncInner   *ebpf.MapSpec `ebpf:"sync_inner"`
+	SyncMaps    *ebpf.MapSpec `ebpf:"sync_maps"`
 }
 
 // dropsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -230,7 +232,7 @@ type dropsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
 	DropCfg          *ebpf.VariableSpec `ebpf:"drop_cfg"`
-	SockGen          *ebpf.VariableSpec `ebpf:"sock_gen"`
+	MapGen           *ebpf.VariableSpec `ebpf:"map_gen"`
 	UnusedDropCpu    *ebpf.VariableSpec `ebpf:"unused_drop_cpu"`
 	UnusedDropEvent  *ebpf.VariableSpec `ebpf:"unused_drop_event"`
 	UnusedDropKey    *ebpf.VariableSpec `ebpf:"unused_drop_key"`
@@ -261,19 +263,21 @@ func (o *dropsObjects) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsMaps struct {
-	DropCounts *ebpf.Map `ebpf:"drop_counts"`
-	DropPercpu *ebpf.Map `ebpf:"drop_percpu"`
-	Events     *ebpf.Map `ebpf:"events"`
-	SockDropsA *ebpf.Map `ebpf:"sock_drops_a"`
-	SockDropsB *ebpf.Map `ebpf:"sock_drops_b"`
-	SockMemos  *ebpf.Map `ebpf:"sock_memos"`
-	SyncInner  *ebpf.Map `ebpf:"sync_inner"`
-	SyncMaps   *ebpf.Map `ebpf:"sync_maps"`
+	DropCountsA *ebpf.Map `ebpf:"drop_counts_a"`
+	DropCountsB *ebpf.Map `ebpf:"drop_counts_b"`
+	DropPercpu  *ebpf.Map `ebpf:"drop_percpu"`
+	Events      *ebpf.Map `ebpf:"events"`
+	SockDropsA  *ebpf.Map `ebpf:"sock_drops_a"`
+	SockDropsB  *ebpf.Map `ebpf:"sock_drops_b"`
+	SockMemos   *ebpf.Map `ebpf:"sock_memos"`
+	SyncInner   *ebpf.Map `ebpf:"sync_inner"`
+	SyncMaps    *ebpf.Map `ebpf:"sync_maps"`
 }
 
 func (m *dropsMaps) Close() error {
 	return _DropsClose(
-		m.DropCounts,
+		m.DropCountsA,
+		m.DropCountsB,
 		m.DropPercpu,
 		m.Events,
 		m.SockDropsA,
@@ -289,7 +293,7 @@ func (m *dropsMaps) Close() error {
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
 	DropCfg          *ebpf.Variable `ebpf:"drop_cfg"`
-	SockGen          *ebpf.Variable `ebpf:"sock_gen"`
+	MapGen           *ebpf.Variable `ebpf:"map_gen"`
 	UnusedDropCpu    *ebpf.Variable `ebpf:"unused_drop_cpu"`
 	UnusedDropEvent  *ebpf.Variable `ebpf:"unused_drop_event"`
 	UnusedDropKey    *ebpf.Variable `ebpf:"unused_drop_key"`

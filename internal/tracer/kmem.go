@@ -95,23 +95,26 @@ func nextPow2(n uint64) uint64 {
 	return 1 << bits.Len64(n-1)
 }
 
-// dropCountsBudget bounds drop_counts' kernel memory. Its per-CPU values make it the map that
-// grows with the CPUs; with it at most this, all maps stay under 16 MiB up to 256 possible CPUs
-// with the default ring buffer (docs/performance.md).
+// dropCountsBudget bounds the kernel memory of the two drop_counts maps together. Their per-CPU
+// values make them the maps that grow with the CPUs; with them at most this, all maps stay under
+// 16 MiB up to 256 possible CPUs with the default ring buffer (docs/performance.md).
 const dropCountsBudget = 10 << 20
 
-// minDropCounts is the fewest entries drop_counts is created with, however many CPUs.
+// minDropCounts is the fewest entries a drop_counts map is created with, however many CPUs.
 const minDropCounts = 1024
 
-// dropCountsEntries is drop_counts' max_entries on a host of ncpu possible CPUs: the object's
-// size, halved until the map fits dropCountsBudget.
+// dropCountsEntries is the max_entries of each drop_counts map on a host of ncpu possible CPUs:
+// the object's size, halved until the map fits half of dropCountsBudget.
 func dropCountsEntries(ms *ebpf.MapSpec, ncpu int) uint32 {
 	n := ms.MaxEntries
-	for n > minDropCounts && kernelBytes(ms.Type, ms.KeySize, ms.ValueSize, n, ms.Flags, ncpu) > dropCountsBudget {
+	for n > minDropCounts && kernelBytes(ms.Type, ms.KeySize, ms.ValueSize, n, ms.Flags, ncpu) > dropCountsBudget/2 {
 		n /= 2
 	}
 	return n
 }
+
+// dropCountsMaps are the names of the drop_counts maps of generations 0 and 1.
+var dropCountsMaps = [2]string{dropsMapDropCountsA, dropsMapDropCountsB}
 
 // sizeDropMaps sets the sizes of the maps openDrops creates on a host of ncpu possible CPUs.
 func (o Options) sizeDropMaps(spec *ebpf.CollectionSpec, ncpu int) {
@@ -124,8 +127,10 @@ func (o Options) sizeDropMaps(spec *ebpf.CollectionSpec, ncpu int) {
 		ring = uint32(os.Getpagesize())
 	}
 	spec.Maps[dropsMapEvents].MaxEntries = ring
-	dc := spec.Maps[dropsMapDropCounts]
-	dc.MaxEntries = dropCountsEntries(dc, ncpu)
+	for _, name := range dropCountsMaps {
+		dc := spec.Maps[name]
+		dc.MaxEntries = dropCountsEntries(dc, ncpu)
+	}
 }
 
 // KernelMemory is the kernel memory of every map a session with these options creates on a host
@@ -144,7 +149,7 @@ func KernelMemory(o Options, ncpu int) ([]MapMemory, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load BPF spec: %w", err)
 		}
-		if _, ok := spec.Maps[dropsMapDropCounts]; ok {
+		if _, ok := spec.Maps[dropsMapDropCountsA]; ok {
 			o.sizeDropMaps(spec, ncpu)
 		}
 		out = append(out, specMemory(f.obj, spec, ncpu)...)

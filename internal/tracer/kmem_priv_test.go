@@ -46,7 +46,7 @@ func TestPrivKernelMemoryMatchesFdinfo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := spec.Maps[dropsMapDropCounts]; ok {
+			if _, ok := spec.Maps[dropsMapDropCountsA]; ok {
 				o.sizeDropMaps(spec, ncpu)
 			}
 			coll, err := loadMaps(spec)
@@ -84,7 +84,8 @@ func TestPrivKernelMemoryMatchesFdinfo(t *testing.T) {
 	}
 }
 
-// A session creates drop_counts with the entries KernelMemory accounts for on this host.
+// A session creates both drop_counts maps with the entries KernelMemory accounts for on this
+// host.
 func TestPrivDropCountsSized(t *testing.T) {
 	requireRoot(t)
 	tr, err := Open(Options{NoNetRx: true})
@@ -96,8 +97,10 @@ func TestPrivDropCountsSized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := dropCountsEntries(spec.Maps[dropsMapDropCounts], tr.PossibleCPUs())
-	if got := tr.dropsM.DropCounts.MaxEntries(); got != want {
-		t.Errorf("drop_counts has %d entries, want %d for %d possible CPUs", got, want, tr.PossibleCPUs())
+	want := dropCountsEntries(spec.Maps[dropsMapDropCountsA], tr.PossibleCPUs())
+	for gen, m := range tr.dropMaps() {
+		if got := m.MaxEntries(); got != want {
+			t.Errorf("%s has %d entries, want %d for %d possible CPUs", dropCountsMaps[gen], got, want, tr.PossibleCPUs())
+		}
 	}
 }

@@ -76,28 +76,34 @@ func (t *Tracer) ReadDrops() ([]DropCount, error) {
 // ReadDropsAndStats returns every aggregation key with its per-CPU cumulative counts, and the
 // drop programs' own counters, from one copy of each CPU's drop_cpu value: its cache slots and
 // its counters then agree, where two reads would let a drop between them be counted in one
-// and not the other.
+// and not the other. A key's count adds the generations drained so far (dropTotal), what the
+// drop_counts maps hold now, and its cache slots.
 func (t *Tracer) ReadDropsAndStats() ([]DropCount, DropStats, error) {
 	if !t.drops {
 		return nil, DropStats{}, nil
 	}
-	var (
-		k   dropsDropKey
-		v   []uint64
-		out []DropCount
-	)
-	it := t.dropsM.DropCounts.Iterate()
-	for it.Next(&k, &v) {
-		out = append(out, DropCount{Key: dropKey(k), PerCPU: append([]uint64(nil), v...)})
+	s := newDropSet(t.ncpu, len(t.dropTotal))
+	for k, v := range t.dropTotal {
+		copy(s.counts(k), v)
 	}
-	if err := it.Err(); err != nil {
-		return nil, DropStats{}, fmt.Errorf("read drop_counts map: %w", err)
+	// Both maps: the one BPF counts into, and the other, empty unless a drain failed.
+	for _, m := range t.dropMaps() {
+		err := readMap(m, false, t.ncpu, func(k dropsDropKey, v []uint64) {
+			c := s.counts(dropKey(k))
+			for cpu, n := range v {
+				c[cpu] += n
+			}
+		})
+		if err != nil {
+			return nil, DropStats{}, fmt.Errorf("read drop_counts map: %w", err)
+		}
 	}
 	pcs, err := t.readDropCPU()
 	if err != nil {
 		return nil, DropStats{}, err
 	}
-	return addSlots(out, pcs), t.dropStats(pcs), nil
+	s.addSlots(pcs)
+	return s.out, t.dropStats(pcs), nil
 }
 
 func dropKey(k dropsDropKey) DropKey {
@@ -105,31 +111,47 @@ func dropKey(k dropsDropKey) DropKey {
 		Location: k.Location}
 }
 
-// addSlots adds the counts in the per-CPU cache slots (drop_cpu.slots) to drop_counts' counts.
-// On one CPU a key is counted in one place only: in its slot if it was the first key there
-// (slots are never given up), in drop_counts if another key had the slot first.
-func addSlots(out []DropCount, pcs []dropsDropCpu) []DropCount {
-	at := make(map[DropKey]int, len(out))
-	for i, c := range out {
-		at[c.Key] = i
+// dropSet builds ReadDrops' answer: one DropCount per key, its per-CPU counts cut from shared
+// blocks rather than allocated one by one.
+type dropSet struct {
+	out  []DropCount
+	at   map[DropKey]int
+	ncpu int
+	free []uint64
+}
+
+func newDropSet(ncpu, keys int) *dropSet {
+	return &dropSet{out: make([]DropCount, 0, keys), at: make(map[DropKey]int, keys), ncpu: ncpu}
+}
+
+// counts returns key's per-CPU counts, to add to.
+func (s *dropSet) counts(key DropKey) []uint64 {
+	if i, ok := s.at[key]; ok {
+		return s.out[i].PerCPU
 	}
+	if len(s.free) < s.ncpu {
+		s.free = make([]uint64, s.ncpu*max(64, len(s.out)/2))
+	}
+	c := s.free[:s.ncpu:s.ncpu]
+	s.free = s.free[s.ncpu:]
+	s.at[key] = len(s.out)
+	s.out = append(s.out, DropCount{Key: key, PerCPU: c})
+	return c
+}
+
+// addSlots adds the counts in the per-CPU cache slots (drop_cpu.slots). On one CPU a key is
+// counted in its slot if it was the first key there (slots are never given up), else in the
+// drop_counts maps.
+func (s *dropSet) addSlots(pcs []dropsDropCpu) {
 	for i := range dtDropCacheSlots {
 		for cpu := range pcs {
-			s := pcs[cpu].Slots[i]
-			if !sealed(s) {
+			sl := pcs[cpu].Slots[i]
+			if !sealed(sl) {
 				continue // free, or claimed while it was read: its count is read next time
 			}
-			key := dropKey(s.Key)
-			j, ok := at[key]
-			if !ok {
-				j = len(out)
-				at[key] = j
-				out = append(out, DropCount{Key: key, PerCPU: make([]uint64, len(pcs))})
-			}
-			out[j].PerCPU[cpu] += s.Count
+			s.counts(dropKey(sl.Key))[cpu] += sl.Count
 		}
 	}
-	return out
 }
 
 // dtDropCacheSlots is DT_DROP_CACHE_SLOTS in bpf/droptrace.h.

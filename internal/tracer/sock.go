@@ -3,7 +3,6 @@
 package tracer
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -46,28 +45,29 @@ func sockReasonBits(codes []uint32) (bits [sockReasonWords]uint64) {
 }
 
 // ReadSockDrops returns the socket-level drops counted since the previous call (since the
-// programs were attached, the first time), and drains the map that held them.
-//
-// BPF counts into whichever of two generations sock_gen names: a map, and a memo per CPU of the
-// socket counted last. Once sock_gen names the other generation and every program run that
-// could have read the old value has ended (waitForPrograms), the first is read and emptied
-// with nothing lost.
+// programs were attached, the first time), and drains the maps that held them. It ends a
+// generation (flip): the drop_counts map of the ended generation is drained too, into the
+// totals ReadDrops returns, so that the kernel keeps only the keys of one interval. Call it
+// once per interval, outside the bracket of reads the checks compare: it waits for an RCU grace
+// period.
 func (t *Tracer) ReadSockDrops() ([]SockCount, error) {
 	if !t.drops {
 		return nil, nil
 	}
-	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
-	gen := uint32(t.sockActive)
-	if err := t.sockGen.Set(1 - gen); err != nil {
-		return nil, fmt.Errorf("swap socket drop maps: %w", err)
-	}
-	t.sockActive = 1 - t.sockActive
-	if err := t.waitForPrograms(); err != nil {
-		return nil, fmt.Errorf("swap socket drop maps: %w", err)
-	}
-	out, err := drainSock(maps[gen], t.sockKey)
+	gen, err := t.flip()
 	if err != nil {
-		return out, err
+		return nil, err
+	}
+	if err := t.drainDrops(gen); err != nil {
+		return nil, err
+	}
+	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
+	var out []SockCount
+	err = readMap(maps[gen], true, t.ncpu, func(k dropsSockKey, v []uint64) {
+		out = append(out, SockCount{Key: t.sockKey(k), Count: v[0]})
+	})
+	if err != nil {
+		return out, fmt.Errorf("drain socket drop map: %w", err)
 	}
 	return t.drainMemos(gen, out)
 }
@@ -97,56 +97,6 @@ func (t *Tracer) drainMemos(gen uint32, out []SockCount) ([]SockCount, error) {
 	}
 	if err := t.dropsM.SockMemos.Update(gen, make([]dropsSockMemo, len(memos)), ebpf.UpdateExist); err != nil {
 		return out, fmt.Errorf("empty socket drop memos: %w", err)
-	}
-	return out, nil
-}
-
-// drainSock reads and deletes every entry of a socket drop map no program counts into.
-func drainSock(m *ebpf.Map, sockKey func(dropsSockKey) SockKey) ([]SockCount, error) {
-	var (
-		out  []SockCount
-		keys = make([]dropsSockKey, 256)
-		vals = make([]uint64, 256)
-		c    ebpf.MapBatchCursor
-	)
-	for {
-		n, err := m.BatchLookupAndDelete(&c, keys, vals, nil)
-		for i := range n {
-			out = append(out, SockCount{Key: sockKey(keys[i]), Count: vals[i]})
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return out, nil
-		}
-		if errors.Is(err, ebpf.ErrNotSupported) && len(out) == 0 {
-			return drainSockOneByOne(m, sockKey)
-		}
-		if err != nil {
-			return out, fmt.Errorf("drain socket drop map: %w", err)
-		}
-	}
-}
-
-// drainSockOneByOne is drainSock for kernels without batch operations on hash maps (before
-// 5.6).
-func drainSockOneByOne(m *ebpf.Map, sockKey func(dropsSockKey) SockKey) ([]SockCount, error) {
-	var (
-		out []SockCount
-		raw []dropsSockKey
-		k   dropsSockKey
-		v   uint64
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		out = append(out, SockCount{Key: sockKey(k), Count: v})
-		raw = append(raw, k)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read socket drop map: %w", err)
-	}
-	for _, k := range raw {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return out, fmt.Errorf("empty socket drop map: %w", err)
-		}
 	}
 	return out, nil
 }

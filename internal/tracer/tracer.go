@@ -76,11 +76,14 @@ type Tracer struct {
 	netrx   bool
 	limits  bool // the NET_RX programs can learn where the kernel keeps their limits
 	reader  *ringbuf.Reader
-	// sockActive is which socket drop map BPF counts into: 0 sock_drops_a, 1 sock_drops_b,
-	// as sockGen (sock_gen in BPF) says.
-	sockActive int
-	sockGen    *ebpf.Variable
-	rec        ringbuf.Record // NextEvent's buffer
+	// active is the generation BPF counts into, as mapGen (map_gen in BPF) says: 0 the
+	// drop_counts_a and sock_drops_a maps, 1 the *_b maps (see flip).
+	active int
+	mapGen *ebpf.Variable
+	// dropTotal is, per key and possible CPU, what the drained generations' drop_counts maps
+	// held.
+	dropTotal map[DropKey][]uint64
+	rec       ringbuf.Record // NextEvent's buffer
 }
 
 // ErrNoTracing means no program could be attached: the caller runs counters-only.
@@ -183,8 +186,8 @@ func (t *Tracer) openDrops() error {
 	if err := coll.Assign(&t.dropsM); err != nil {
 		return fmt.Errorf("drops object: %w: regenerate with make generate", err)
 	}
-	if t.sockGen = coll.Variables[dropsVarSockGen]; t.sockGen == nil {
-		return fmt.Errorf("drops object: no variable %s: regenerate with make generate", dropsVarSockGen)
+	if t.mapGen = coll.Variables[dropsVarMapGen]; t.mapGen == nil {
+		return fmt.Errorf("drops object: no variable %s: regenerate with make generate", dropsVarMapGen)
 	}
 	t.closers = append(t.closers, t.dropsM.Close)
 	t.drops = true
