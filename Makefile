@@ -63,6 +63,7 @@ clean:
 BENCHARGS ?=
 bench: build tracefs ## droptrace's cost: untraced vs traced loopback UDP floods as ratios, then idle namespaces at scale (as root; BENCHARGS="--rounds 9")
 	$(SUDO) scripts/bench.sh $(BENCHARGS)
+	$(SUDO) scripts/bench-maps.sh
 
 STORM     ?= 60s
 storm: tracefs ## the drop-storm test at full length (STORM=60s; make test runs it for 4s)

@@ -41,7 +41,7 @@ func (t *Tracer) drainDrops(gen uint32) error {
 	if t.dropTotal == nil {
 		t.dropTotal = map[DropKey][]uint64{}
 	}
-	err := readMap(t.dropMaps()[gen], true, t.ncpu, func(k dropsDropKey, v []uint64) {
+	err := readMap(t.dropMaps()[gen], true, t.ncpu, &t.dropBuf, func(k dropsDropKey, v []uint64) {
 		key := dropKey(k)
 		tot := t.dropTotal[key]
 		if tot == nil {
@@ -67,19 +67,28 @@ func perCPU(typ ebpf.MapType) bool {
 	return false
 }
 
-// readMap calls fn with every entry of the hash m, in batches of mapBatch keys, and with del
-// deletes each batch as it is read. fn's values are one per possible CPU (ncpu) for a per-CPU
-// map, else one; the slice is reused after fn returns.
-func readMap[K, V any](m *ebpf.Map, del bool, ncpu int, fn func(K, []V)) error {
+// batchBuf holds what one batch lookup copies out; a Tracer keeps one for drop_counts, whose
+// values, one per possible CPU, make it large on hosts with many CPUs.
+type batchBuf[K, V any] struct {
+	keys []K
+	vals []V
+}
+
+// readMap calls fn with every entry of the hash m, in batches of mapBatch keys copied into buf
+// (allocated on first use), and with del deletes each batch as it is read. fn's values are one
+// per possible CPU (ncpu) for a per-CPU map, else one; the slice is reused after fn returns.
+func readMap[K, V any](m *ebpf.Map, del bool, ncpu int, buf *batchBuf[K, V], fn func(K, []V)) error {
 	per := 1
 	if perCPU(m.Type()) {
 		per = ncpu
 	}
+	if len(buf.keys) != mapBatch || len(buf.vals) != mapBatch*per {
+		buf.keys, buf.vals = make([]K, mapBatch), make([]V, mapBatch*per)
+	}
 	var (
-		keys = make([]K, mapBatch)
-		vals = make([]V, mapBatch*per)
-		c    ebpf.MapBatchCursor
-		op   = m.BatchLookup
+		keys, vals = buf.keys, buf.vals
+		c          ebpf.MapBatchCursor
+		op         = m.BatchLookup
 	)
 	if del {
 		op = m.BatchLookupAndDelete

@@ -122,7 +122,7 @@ func mapNetns(t *testing.T, tr *Tracer) map[uint32]bool {
 	t.Helper()
 	out := map[uint32]bool{}
 	for _, m := range tr.dropMaps() {
-		if err := readMap(m, false, tr.ncpu, func(k dropsDropKey, _ []uint64) { out[k.Netns] = true }); err != nil {
+		if err := readMap(m, false, tr.ncpu, &tr.dropBuf, func(k dropsDropKey, _ []uint64) { out[k.Netns] = true }); err != nil {
 			t.Fatal(err)
 		}
 	}

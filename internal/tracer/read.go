@@ -88,7 +88,7 @@ func (t *Tracer) ReadDropsAndStats() ([]DropCount, DropStats, error) {
 	}
 	// Both maps: the one BPF counts into, and the other, empty unless a drain failed.
 	for _, m := range t.dropMaps() {
-		err := readMap(m, false, t.ncpu, func(k dropsDropKey, v []uint64) {
+		err := readMap(m, false, t.ncpu, &t.dropBuf, func(k dropsDropKey, v []uint64) {
 			c := s.counts(dropKey(k))
 			for cpu, n := range v {
 				c[cpu] += n
@@ -144,12 +144,21 @@ func (s *dropSet) counts(key DropKey) []uint64 {
 // drop_counts maps.
 func (s *dropSet) addSlots(pcs []dropsDropCpu) {
 	for i := range dtDropCacheSlots {
+		// A key has the same slot on every CPU, so a slot's CPUs mostly hold one key: looked
+		// up once, not once per CPU.
+		var (
+			last   dropsDropKey
+			counts []uint64
+		)
 		for cpu := range pcs {
-			sl := pcs[cpu].Slots[i]
-			if !sealed(sl) {
+			sl := &pcs[cpu].Slots[i]
+			if !sealed(*sl) {
 				continue // free, or claimed while it was read: its count is read next time
 			}
-			s.counts(dropKey(sl.Key))[cpu] += sl.Count
+			if counts == nil || sl.Key != last {
+				last, counts = sl.Key, s.counts(dropKey(sl.Key))
+			}
+			counts[cpu] += sl.Count
 		}
 	}
 }

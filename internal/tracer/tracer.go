@@ -83,7 +83,8 @@ type Tracer struct {
 	// dropTotal is, per key and possible CPU, what the drained generations' drop_counts maps
 	// held.
 	dropTotal map[DropKey][]uint64
-	rec       ringbuf.Record // NextEvent's buffer
+	dropBuf   batchBuf[dropsDropKey, uint64] // drop_counts' batch lookups
+	rec       ringbuf.Record                 // NextEvent's buffer
 }
 
 // ErrNoTracing means no program could be attached: the caller runs counters-only.
