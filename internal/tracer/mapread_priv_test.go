@@ -57,37 +57,50 @@ func fillGeneration(b *testing.B, tr *Tracer, keys int) {
 // what a session does with the BPF maps each interval, on this host's possible CPUs:
 // ReadDropsAndStats (inside the /proc bracket), ReadSockDrops (the flip and the drains) and
 // ReadNetRx, with every interval's generation holding the given number of keys, each counted on
-// every CPU. iterate reads the same drop_counts map key by key, as before batch lookups.
+// every CPU, in two orders (see below). iterate reads the same drop_counts map key by key, as before batch lookups.
 // Not a test: run with -bench on hosts and in guests of many CPUs (docs/performance.md).
 func BenchmarkPrivMapRead(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("SKIPPED: needs root")
 	}
 	for _, keys := range []int{300, 1000, 3000} {
-		b.Run(fmt.Sprintf("keys=%d/interval", keys), func(b *testing.B) {
-			tr, err := Open(Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer tr.Close()
-			var cpu int64
-			for b.Loop() {
-				fillGeneration(b, tr, keys)
-				t0 := processCPU(b)
-				if _, _, err := tr.ReadDropsAndStats(); err != nil {
+		// interval: the maps read inside the /proc bracket, then the flip and its drain, as
+		// sample.Reader does; flip-first: the flip and drain first, so that the bracket's read
+		// finds the new generation nearly empty.
+		for _, flipFirst := range []bool{false, true} {
+			name := map[bool]string{false: "interval", true: "flip-first"}[flipFirst]
+			b.Run(fmt.Sprintf("keys=%d/%s", keys, name), func(b *testing.B) {
+				tr, err := Open(Options{})
+				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := tr.ReadSockDrops(); err != nil {
-					b.Fatal(err)
+				defer tr.Close()
+				var cpu int64
+				for b.Loop() {
+					fillGeneration(b, tr, keys)
+					t0 := processCPU(b)
+					if flipFirst {
+						if _, err := tr.ReadSockDrops(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if _, _, err := tr.ReadDropsAndStats(); err != nil {
+						b.Fatal(err)
+					}
+					if !flipFirst {
+						if _, err := tr.ReadSockDrops(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if _, err := tr.ReadNetRx(); err != nil {
+						b.Fatal(err)
+					}
+					cpu += processCPU(b) - t0
 				}
-				if _, err := tr.ReadNetRx(); err != nil {
-					b.Fatal(err)
-				}
-				cpu += processCPU(b) - t0
-			}
-			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/interval")
-			b.ReportMetric(float64(tr.ncpu), "cpus")
-		})
+				b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/interval")
+				b.ReportMetric(float64(tr.ncpu), "cpus")
+			})
+		}
 		for _, batch := range []bool{true, false} {
 			name := map[bool]string{true: "batch", false: "iterate"}[batch]
 			b.Run(fmt.Sprintf("keys=%d/%s", keys, name), func(b *testing.B) {

@@ -83,10 +83,12 @@ func (t *Tracer) drainMemos(gen uint32, out []SockCount) ([]SockCount, error) {
 	for i, c := range out {
 		at[c.Key] = i
 	}
+	pending := false
 	for _, m := range memos {
 		if m.Pending == 0 {
 			continue
 		}
+		pending = true
 		k := t.sockKey(m.Key)
 		if i, ok := at[k]; ok {
 			out[i].Count += m.Pending
@@ -94,6 +96,9 @@ func (t *Tracer) drainMemos(gen uint32, out []SockCount) ([]SockCount, error) {
 		}
 		at[k] = len(out)
 		out = append(out, SockCount{Key: k, Count: m.Pending})
+	}
+	if !pending {
+		return out, nil // a memo with nothing pending is empty to BPF, whatever its key
 	}
 	if err := t.dropsM.SockMemos.Update(gen, make([]dropsSockMemo, len(memos)), ebpf.UpdateExist); err != nil {
 		return out, fmt.Errorf("empty socket drop memos: %w", err)
