@@ -8,19 +8,17 @@
 # Arguments go to the benchmark (e.g. scripts/bench-maps.sh -test.benchtime 50x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
-GO=${GO:-go}
-
-log() { printf 'bench-maps: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-[ "$(id -u)" = 0 ] || die "run as root (sudo make bench): the map reads need BPF"
-
+if [ "$(id -u)" != 0 ]; then
+	echo "bench-maps: run as root (sudo make bench): the map reads need BPF" >&2
+	exit 1
+fi
+go=${GO:-go}
+command -v "$go" >/dev/null || go=/usr/local/go/bin/go
 mkdir -p bin
-"$GO" build -trimpath -o bin/dtbench ./cmd/dtbench
-"$GO" test -c -o bin/tracer.test ./internal/tracer
+"$go" build -trimpath -o bin/dtbench ./cmd/dtbench
+"$go" test -c -o bin/tracer.test ./internal/tracer
 echo "## Kernel memory of the maps by possible CPUs"
 bin/dtbench --kmem 2,64,256
 echo
-echo "## Map reads per interval, $(nproc --all) CPUs here ($(cat /sys/devices/system/cpu/possible) possible), kernel $(uname -r)"
+echo "## Map reads per interval: $(cat /sys/devices/system/cpu/possible) possible CPUs, kernel $(uname -r)"
 bin/tracer.test -test.run '^$' -test.bench 'BenchmarkPrivMapRead' -test.benchtime 30x "$@"

@@ -141,16 +141,7 @@ func TestPrivDropGenerationsExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	pcs := make([]dropsDropCpu, tr.ncpu)
-	for c := range pcs {
-		for i := range pcs[c].Slots {
-			k := dropsDropKey{Location: 0xdead0000 + uint64(i), Reason: 1, Netns: 1, Ifindex: 999}
-			pcs[c].Slots[i] = dropsDropSlot{Count: 1, Key: k, Seal: sealOf(k)}
-		}
-	}
-	if err := tr.dropsM.DropPercpu.Put(uint32(0), pcs); err != nil {
-		t.Fatalf("fill the cache slots: %v", err)
-	}
+	takeSlots(t, tr)
 
 	const nns = 48
 	nss := make([]*testNetns, nns)

@@ -148,16 +148,7 @@ func BenchmarkPrivDropCost(b *testing.B) {
 			}
 			defer tr.Close()
 			if path == "map" {
-				pcs := make([]dropsDropCpu, tr.ncpu)
-				for c := range pcs {
-					for i := range pcs[c].Slots {
-						k := dropsDropKey{Location: 0xdead0000 + uint64(i), Reason: 1, Netns: 1, Ifindex: 999}
-						pcs[c].Slots[i] = dropsDropSlot{Count: 1, Key: k, Seal: sealOf(k)}
-					}
-				}
-				if err := tr.dropsM.DropPercpu.Put(uint32(0), pcs); err != nil {
-					b.Fatal(err)
-				}
+				takeSlots(b, tr)
 			}
 			stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 			if err != nil {

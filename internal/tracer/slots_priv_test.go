@@ -17,18 +17,8 @@ func TestPrivDropsCountedWhenSlotsAreTaken(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tr.Close()
-			fake := func(i int) dropsDropKey {
-				return dropsDropKey{Location: 0xdead0000 + uint64(i), Reason: 1, Netns: 1, Ifindex: 999}
-			}
-			pcs := make([]dropsDropCpu, tr.ncpu)
-			for c := range pcs {
-				for i := range pcs[c].Slots {
-					pcs[c].Slots[i] = dropsDropSlot{Count: 1, Key: fake(i), Seal: sealOf(fake(i))}
-				}
-			}
-			if err := tr.dropsM.DropPercpu.Put(uint32(0), pcs); err != nil {
-				t.Fatalf("fill the cache slots: %v", err)
-			}
+			fake := fakeSlotKey
+			takeSlots(t, tr)
 			// One made-up key also in drop_counts_a, the generation BPF counts into: its counts there add to its slots'.
 			inMap := make([]uint64, tr.ncpu)
 			inMap[0] = 41
@@ -101,5 +91,26 @@ func TestPrivFreeSlotsNotReported(t *testing.T) {
 		if c.Key.Location == 0xfee && c.Key.Netns == 3 {
 			t.Errorf("a slot with count 0 was reported: %+v", c)
 		}
+	}
+}
+
+// fakeSlotKey is the made-up key takeSlots gives slot i.
+func fakeSlotKey(i int) dropsDropKey {
+	return dropsDropKey{Location: 0xdead0000 + uint64(i), Reason: 1, Netns: 1, Ifindex: 999}
+}
+
+// takeSlots gives every cache slot on every CPU to a made-up key with a count of 1, so that
+// drops of real keys can only be counted in the drop_counts maps.
+func takeSlots(tb testing.TB, tr *Tracer) {
+	tb.Helper()
+	pcs := make([]dropsDropCpu, tr.ncpu)
+	for c := range pcs {
+		for i := range pcs[c].Slots {
+			k := fakeSlotKey(i)
+			pcs[c].Slots[i] = dropsDropSlot{Count: 1, Key: k, Seal: sealOf(k)}
+		}
+	}
+	if err := tr.dropsM.DropPercpu.Put(uint32(0), pcs); err != nil {
+		tb.Fatalf("fill the cache slots: %v", err)
 	}
 }
