@@ -118,7 +118,7 @@ func runScale(ctx context.Context, cfg bench.ScaleConfig) error {
 	if len(rows) > 0 {
 		bench.PrintScale(os.Stdout, cfg, rows)
 	}
-	// The maps' kernel memory per possible CPU belongs to this section too, after the table.
+	// The maps' kernel memory per possible CPU follows in scripts/bench-maps.sh (make bench).
 	return err
 }
 
