@@ -264,6 +264,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), endSignals(f.fleet.daemon)...)
 	defer stop()
+	capProcs()
 	_, err = session.Run(ctx, cfg)
 	if closeOut != nil {
 		if cerr := closeOut(); cerr != nil && err == nil {
