@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime"
 	"time"
 
@@ -24,14 +25,29 @@ const calibrateWait = time.Second
 // for several causes (locreason.Table): in a private network namespace it sends a datagram to
 // a closed port (NO_SOCKET) and datagrams to a socket whose receive buffer is full
 // (SOCKET_RCVBUFF), over IPv4 and IPv6, and records where each was freed. It runs before the
-// first sample, so its drops are in no interval; the namespace dies with the thread.
+// first sample, so its drops are in no interval.
 func calibrate(tr *tracer.Tracer, locs *locreason.Namer, log *slog.Logger) {
 	done := make(chan error, 1)
 	go func() {
-		// The thread moves to a namespace of its own and is never unlocked: the runtime
-		// then ends it with the goroutine, and the namespace with it.
+		// The thread moves to a namespace of its own and back. It is returned to the runtime
+		// only once back: a locked thread that ends with its goroutine is discarded, except
+		// the main thread, which the runtime keeps idle, and /proc/net shows the main thread's
+		// namespace. The private namespace dies with its last socket.
 		runtime.LockOSThread()
-		done <- calibrateHere(tr, locs)
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("open own network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		cerr := calibrateHere(tr, locs)
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- errors.Join(cerr, fmt.Errorf("return to own network namespace: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- cerr
 	}()
 	if err := <-done; err != nil {
 		log.Warn("drop location calibration incomplete: call sites it did not learn keep their function's name", "err", err)
