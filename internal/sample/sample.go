@@ -165,6 +165,17 @@ func (r *Reader) Read() (*Sample, error) {
 			r.nsCache, r.nsListedAt = list, time.Now()
 		}
 	}
+	// Before the bracket: the generation flip waits for the kernel's RCU grace period, which
+	// inside it would widen every check's slack. It drains the closed generation of
+	// drop_counts too, so the bracket's read of the maps finds the new one nearly empty and
+	// copies each key's per-CPU values once per interval, not twice. The socket counts name
+	// sockets; no check rests on them.
+	if tr := r.cfg.Tracer; tr != nil {
+		var err error
+		if sm.Sockets, err = tr.ReadSockDrops(); err != nil {
+			return nil, err
+		}
+	}
 	p := r.plan()
 	before := r.readProc(slices.Concat(p.around, p.turn))
 	if r.quiesce != nil {
@@ -188,14 +199,6 @@ func (r *Reader) Read() (*Sample, error) {
 	sm.Netns = after.netns
 	sm.Moved = moved(before, after)
 	r.keep(sm, before, p)
-	// After the bracket: draining waits for the kernel's RCU grace period, which would
-	// widen every check's slack. These counts name sockets; no check rests on them.
-	if tr := r.cfg.Tracer; tr != nil {
-		var err error
-		if sm.Sockets, err = tr.ReadSockDrops(); err != nil {
-			return nil, err
-		}
-	}
 	r.readHost(sm)
 	return sm, nil
 }
