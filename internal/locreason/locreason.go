@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 )
 
@@ -70,6 +71,45 @@ var Unseparated = map[string]string{
 	"TCP_LISTEN_OVERFLOW": "no call site frees only for TCP_LISTEN_OVERFLOW: net/ipv4/tcp_ipv4.c tcp_v4_rcv() frees a handshake ACK that tcp_check_req() refused at a full accept queue at `discard_it:` (`if (!nsk) { reqsk_put(req); goto discard_and_relse; }`), the call site it shares with every other TCP receive error (tcp_v6_rcv() alike)",
 }
 
+// Calibrated are the reasons calibration (internal/session) learns call sites for.
+var Calibrated = []string{"NO_SOCKET", "SOCKET_RCVBUFF"}
+
+// Reasons are the names a location can give: the table's and calibration's, sorted.
+func Reasons() []string {
+	out := slices.Clone(Calibrated)
+	for _, r := range Table {
+		if r.Reason != "" {
+			out = append(out, r.Reason)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Inferred are the reasons a location names that the kernel's enum skb_drop_reason lacks,
+// sorted: on such a kernel the drops it frees as NOT_SPECIFIED are named from their location
+// too. 5.17 introduced the enum with 12 reasons, and the 5.15 stable series backported it
+// (5.15.100 has it): CPU_BACKLOG and SOCKET_RCVBUFF came in 5.18, so there enqueue_to_backlog
+// and a full UDP socket free as NOT_SPECIFIED. Nil for a kernel with every reason, without
+// the enum (t nil: every drop is named from its location), or whose NOT_SPECIFIED is not 0:
+// BPF counts a socket-level drop by its location only for reason 0, and NOT_SPECIFIED is 0
+// in 5.17's enum and its 5.15 backport, the kernels that lack CPU_BACKLOG.
+func Inferred(t *dropreason.Table) []string {
+	if t == nil {
+		return nil
+	}
+	if c, ok := t.Code("NOT_SPECIFIED"); !ok || c != 0 {
+		return nil
+	}
+	var out []string
+	for _, r := range Reasons() {
+		if _, ok := t.Code(r); !ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // udpMemCannot is what a UDP enqueue failure's location cannot tell apart.
 const udpMemCannot = "a datagram refused for UDP's protocol memory (udp_mem, -ENOBUFS) frees at the same call site as one refused for a full receive buffer (-ENOMEM), but only the latter counts in RcvbufErrors: more traced than counted is bounded by InErrors"
 
@@ -81,6 +121,9 @@ type Namer struct {
 	learned map[uint64]string // call site -> reason
 	memo    map[uint64]string
 }
+
+// unnamedPrefix starts the name of a location that gives no reason.
+const unnamedPrefix = "kfree_skb@"
 
 // memoMax bounds the cache, as kallsyms.Format's: call sites are few, bad addresses are not.
 const memoMax = 4096
@@ -141,12 +184,19 @@ func (n *Namer) name(loc uint64) string {
 	}
 	fn := n.Function(loc)
 	if fn == "" {
-		return "kfree_skb@" + n.syms.Format(loc)
+		return unnamedPrefix + n.syms.Format(loc)
 	}
 	if r := Table[fn]; r.Reason != "" {
 		return r.Reason
 	}
-	return "kfree_skb@" + fn
+	return unnamedPrefix + fn
+}
+
+// Reason is the name the location gives a drop, when it gives one: a learned call site's
+// reason or a single-cause function's; false where Name falls back to the function.
+func (n *Namer) Reason(loc uint64) (string, bool) {
+	name := n.Name(loc)
+	return name, !strings.HasPrefix(name, unnamedPrefix)
 }
 
 // Named says whether reason can be named on this kernel: a learned call site, or a
