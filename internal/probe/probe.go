@@ -38,6 +38,10 @@ type Host struct {
 	// dropreason.ErrNoEnum on kernels without them (before 5.17).
 	Reasons    *dropreason.Table
 	ReasonsErr error
+	// Inferred are, on a kernel whose enum lacks reasons a location names (5.17's enum, and
+	// the 5.15 stable series that carries it), those reasons: drops the kernel passes as
+	// NOT_SPECIFIED are named from their location (locreason.Inferred). Nil elsewhere.
+	Inferred []string
 	// Probes says how each tracepoint attached, or why not; none when no tracer was opened.
 	Probes []tracer.Probe
 	// TraceErr says why no program attached (it wraps tracer.ErrNoTracing); nil when some did
@@ -54,12 +58,16 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	var h Host
 	h.HZ, h.HZSource, h.HZErr = HZ(fsys)
 	h.Reasons, h.ReasonsErr = dropreason.Load()
+	h.Inferred = locreason.Inferred(h.Reasons)
 	var tr *tracer.Tracer
 	if !countersOnly {
 		opts.HZ = h.HZ
 		if h.Reasons != nil {
 			opts.SockReasons = h.Reasons.Codes(dropreason.SocketLevel)
-		} else if errors.Is(h.ReasonsErr, dropreason.ErrNoEnum) {
+		}
+		// Where a location names NOT_SPECIFIED drops, BPF counts those of the socket-level
+		// functions by call site too, as it counts every drop without the enum.
+		if h.Inferred != nil || errors.Is(h.ReasonsErr, dropreason.ErrNoEnum) {
 			opts.SockFuncs = sockFuncs(fsys)
 		}
 		var err error

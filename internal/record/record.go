@@ -72,6 +72,10 @@ const (
 	ReasonSourceKernel = "kernel"
 	// ReasonSourceLocation: inferred from the drop's location (kernels before 5.17).
 	ReasonSourceLocation = "location"
+	// ReasonSourceKernelLocation: the kernel's reason, and for drops it frees as
+	// NOT_SPECIFIED the reason their location gives, where it gives one (kernels whose enum
+	// skb_drop_reason lacks reasons a location names: 5.17, and the 5.15 stable series).
+	ReasonSourceKernelLocation = "kernel+location"
 )
 
 // Start opens a recording.
@@ -90,7 +94,8 @@ type Start struct {
 	IntervalMs     int64             `json:"interval_ms"`
 	SoftnetColumns int               `json:"softnet_columns"`
 	DropReasons    int               `json:"drop_reasons"`
-	// ReasonSource says how drops are named: ReasonSourceKernel or ReasonSourceLocation; ""
+	// ReasonSource says how drops are named: ReasonSourceKernel, ReasonSourceLocation or
+	// ReasonSourceKernelLocation; ""
 	// when they are not named (counters-only, or neither way works).
 	ReasonSource string `json:"reason_source,omitempty"`
 	Events       bool   `json:"events"`

@@ -25,8 +25,9 @@ const calibrateWait = time.Second
 // for several causes (locreason.Table): in a private network namespace it sends a datagram to
 // a closed port (NO_SOCKET) and datagrams to a socket whose receive buffer is full
 // (SOCKET_RCVBUFF), over IPv4 and IPv6, and records where each was freed. It runs before the
-// first sample, so its drops are in no interval.
-func calibrate(tr *tracer.Tracer, locs *locreason.Namer, log *slog.Logger) {
+// first sample, so its drops are in no interval. With unspecified, only drops the kernel
+// freed without a reason (code 0) teach a call site.
+func calibrate(tr *tracer.Tracer, locs *locreason.Namer, unspecified bool, log *slog.Logger) {
 	done := make(chan error, 1)
 	go func() {
 		// The thread moves to a namespace of its own and back. It is returned to the runtime
@@ -41,7 +42,7 @@ func calibrate(tr *tracer.Tracer, locs *locreason.Namer, log *slog.Logger) {
 			return
 		}
 		defer orig.Close()
-		cerr := calibrateHere(tr, locs)
+		cerr := calibrateHere(tr, locs, unspecified)
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
 			done <- errors.Join(cerr, fmt.Errorf("return to own network namespace: %w", err))
 			return
@@ -54,7 +55,7 @@ func calibrate(tr *tracer.Tracer, locs *locreason.Namer, log *slog.Logger) {
 	}
 }
 
-func calibrateHere(tr *tracer.Tracer, locs *locreason.Namer) error {
+func calibrateHere(tr *tracer.Tracer, locs *locreason.Namer, unspecified bool) error {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("unshare network namespace: %w", err)
 	}
@@ -68,10 +69,10 @@ func calibrateHere(tr *tracer.Tracer, locs *locreason.Namer) error {
 	}
 	var errs []error
 	for _, addr := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()} {
-		if err := learn(tr, locs, netns, "NO_SOCKET", func() (func(), error) { return sendClosed(addr) }); err != nil {
+		if err := learn(tr, locs, netns, unspecified, "NO_SOCKET", func() (func(), error) { return sendClosed(addr) }); err != nil {
 			errs = append(errs, fmt.Errorf("%s NO_SOCKET: %w", addr, err))
 		}
-		if err := learn(tr, locs, netns, "SOCKET_RCVBUFF", func() (func(), error) { return overflow(addr) }); err != nil {
+		if err := learn(tr, locs, netns, unspecified, "SOCKET_RCVBUFF", func() (func(), error) { return overflow(addr) }); err != nil {
 			errs = append(errs, fmt.Errorf("%s SOCKET_RCVBUFF: %w", addr, err))
 		}
 	}
@@ -79,11 +80,13 @@ func calibrateHere(tr *tracer.Tracer, locs *locreason.Namer) error {
 }
 
 // learn runs provoke and learns the call sites where UDP drops in netns appeared, except those
-// of functions the table already names (a backlog drop on a loaded host is no clue).
+// of functions the table already names (a backlog drop on a loaded host is no clue). With
+// unspecified, only drops without a reason (code 0: NOT_SPECIFIED where the enum is short)
+// teach a call site: a drop the kernel named needs no location, and ends the step.
 // provoke's sockets stay open until then: a receiver closed before the softirq delivered to
 // it would turn a full-buffer drop into a no-socket one.
-func learn(tr *tracer.Tracer, locs *locreason.Namer, netns uint32, reason string, provoke func() (func(), error)) error {
-	before, err := udpDrops(tr, netns)
+func learn(tr *tracer.Tracer, locs *locreason.Namer, netns uint32, unspecified bool, reason string, provoke func() (func(), error)) error {
+	before, namedBefore, err := udpDrops(tr, netns, unspecified)
 	if err != nil {
 		return err
 	}
@@ -93,11 +96,11 @@ func learn(tr *tracer.Tracer, locs *locreason.Namer, netns uint32, reason string
 	}
 	defer closeAll()
 	for deadline := time.Now().Add(calibrateWait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		after, err := udpDrops(tr, netns)
+		after, named, err := udpDrops(tr, netns, unspecified)
 		if err != nil {
 			return err
 		}
-		found := false
+		found := named > namedBefore
 		for loc, n := range after {
 			if n > before[loc] && locreason.Table[locs.Function(loc)].Reason == "" {
 				locs.Learn(loc, reason)
@@ -111,21 +114,27 @@ func learn(tr *tracer.Tracer, locs *locreason.Namer, netns uint32, reason string
 	return errors.New("no drop seen")
 }
 
-// udpDrops are the UDP drops in netns so far, by location.
-func udpDrops(tr *tracer.Tracer, netns uint32) (map[uint64]uint64, error) {
+// udpDrops are the UDP drops in netns so far, by location; with unspecified only those without
+// a reason, and how many with one.
+func udpDrops(tr *tracer.Tracer, netns uint32, unspecified bool) (map[uint64]uint64, uint64, error) {
 	counts, err := tr.ReadDrops()
 	if err != nil {
-		return nil, fmt.Errorf("read drops: %w", err)
+		return nil, 0, fmt.Errorf("read drops: %w", err)
 	}
 	out := map[uint64]uint64{}
+	var named uint64
 	for _, c := range counts {
 		if c.Key.Netns == netns && c.Key.L4 == unix.IPPROTO_UDP {
 			for _, n := range c.PerCPU {
+				if unspecified && c.Key.Reason != 0 {
+					named += n
+					continue
+				}
 				out[c.Key.Location] += n
 			}
 		}
 	}
-	return out, nil
+	return out, named, nil
 }
 
 // loUp brings the namespace's loopback up.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/droptrace/droptrace/internal/dropreason"
@@ -32,7 +33,7 @@ func TestPrivCalibrationLearnsWhatTheKernelNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	locs := locreason.New(syms)
-	calibrate(tr, locs, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	calibrate(tr, locs, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	learned := locs.Learned()
 	for _, r := range []string{"NO_SOCKET", "SOCKET_RCVBUFF"} {
 		if len(learned[r]) == 0 {
@@ -71,5 +72,44 @@ func TestPrivCalibrationLearnsWhatTheKernelNames(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Error("no traced drop at a learned call site")
+	}
+}
+
+// Where the enum is short, only drops the kernel frees without a reason teach a call site. On a
+// kernel that names both calibration drops, each step ends on the named drop, learning nothing
+// and reporting nothing missing.
+func TestPrivCalibrationOfUnspecifiedLearnsNoNamedDrop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: needs root to load BPF programs and make a network namespace; run `sudo make test`")
+	}
+	reasons, err := dropreason.Load()
+	if err != nil {
+		t.Fatalf("this test needs a kernel with drop reasons: %v", err)
+	}
+	for _, r := range locreason.Calibrated {
+		if _, ok := reasons.Code(r); !ok {
+			t.Fatalf("this kernel has no %s: it would free that drop as NOT_SPECIFIED", r)
+		}
+	}
+	tr, err := tracer.Open(tracer.Options{NoNetRx: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	syms, err := kallsyms.Load(hostfs.FS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := locreason.New(syms)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread and its namespace end with the goroutine
+		done <- calibrateHere(tr, locs, true)
+	}()
+	if err := <-done; err != nil {
+		t.Errorf("calibration of unspecified drops: %v", err)
+	}
+	if l := locs.Learned(); len(l) != 0 {
+		t.Errorf("learned %v from drops the kernel named", l)
 	}
 }

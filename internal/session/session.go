@@ -190,40 +190,22 @@ func open(cfg Config) (*Session, error) {
 	if err != nil {
 		log.Warn("drop locations are shown as addresses", "err", err)
 	}
-	if noEnum {
-		if s.syms != nil && s.tr != nil && s.tr.HasDrops() {
-			s.locs = locreason.New(s.syms)
-			calibrate(s.tr, s.locs, log)
-			reasonsOK = reconcile.Availability{OK: true}
-			start.ReasonSource = record.ReasonSourceLocation
-			learned := map[string][]string{}
-			for r, ls := range s.locs.Learned() {
-				for _, l := range ls {
-					learned[r] = append(learned[r], s.syms.Format(l))
-				}
-			}
-			log.Info("this kernel has no drop reasons (before 5.17): drops are named from their location", "learned", learned)
-		} else {
-			log.Warn(reasonsOK.Why)
-		}
+	locatable := s.syms != nil && s.tr != nil && s.tr.HasDrops()
+	switch {
+	case noEnum && locatable:
+		s.locate(start, record.ReasonSourceLocation, func(n *locreason.Namer) { calibrate(s.tr, n, false, log) })
+		reasonsOK = reconcile.Availability{OK: true}
+	case noEnum:
+		log.Warn(reasonsOK.Why)
+	case len(host.Inferred) > 0 && locatable:
+		s.locate(start, record.ReasonSourceKernelLocation, func(n *locreason.Namer) { calibrate(s.tr, n, true, log) })
+	case len(host.Inferred) > 0:
+		log.Warn("this kernel's drop reasons lack some the checks rest on, and drops cannot be named from their location (no kallsyms or no kfree_skb program)",
+			"lacking", host.Inferred)
 	}
 
 	s.avail.Drops, s.avail.NetRx, s.avail.Predict = s.sources(start, reasonsOK)
-	if s.reasons != nil || s.locs != nil {
-		s.avail.Unnamed = map[string]bool{}
-		for _, sc := range reconcile.SNMPChecks {
-			if !s.named(sc.Traced.Reason) {
-				s.avail.Unnamed[sc.Traced.Reason] = true
-			}
-		}
-	}
-	if s.locs != nil {
-		var rs []string
-		for _, sc := range reconcile.SNMPChecks {
-			rs = append(rs, sc.Traced.Reason)
-		}
-		s.avail.Located = s.locs.Located(rs)
-	}
+	s.checkNames()
 	var apply func(sysctl.NetCore) reconcile.Availability
 	if s.tr != nil && s.tr.HasNetRx() {
 		apply = func(nc sysctl.NetCore) reconcile.Availability { return s.configureNetRx(nc, true, nil) }
@@ -270,6 +252,50 @@ func NetnsReadEvery(interval time.Duration) int {
 		return 1
 	}
 	return max(1, int((NetnsSpan+interval-1)/interval))
+}
+
+// locate names drops from their location (locreason): every drop on a kernel without drop
+// reasons (source ReasonSourceLocation), or those the kernel frees as NOT_SPECIFIED on one
+// whose reasons lack some a location names (ReasonSourceKernelLocation). calib learns the
+// call sites of functions that free for several causes.
+func (s *Session) locate(start *record.Start, source string, calib func(*locreason.Namer)) {
+	s.locs = locreason.New(s.syms)
+	calib(s.locs)
+	start.ReasonSource = source
+	learned := map[string][]string{}
+	for r, ls := range s.locs.Learned() {
+		for _, l := range ls {
+			learned[r] = append(learned[r], s.syms.Format(l))
+		}
+	}
+	if source == record.ReasonSourceLocation {
+		s.log.Info("this kernel has no drop reasons (before 5.17): drops are named from their location", "learned", learned)
+		return
+	}
+	s.log.Info("this kernel's drop reasons lack some the checks rest on: its NOT_SPECIFIED drops are named from their location where it gives a reason",
+		"inferred", locreason.Inferred(s.reasons), "learned", learned)
+}
+
+// checkNames says which reasons the checks rest on this kernel cannot name, and for those
+// named from their location what that cannot separate.
+func (s *Session) checkNames() {
+	if s.reasons == nil && s.locs == nil {
+		return
+	}
+	s.avail.Unnamed = map[string]bool{}
+	var located []string
+	for _, sc := range reconcile.SNMPChecks {
+		r := sc.Traced.Reason
+		if !s.named(r) {
+			s.avail.Unnamed[r] = true
+		}
+		if s.locs != nil && (s.reasons == nil || !s.kernelNames(r)) {
+			located = append(located, r)
+		}
+	}
+	if s.locs != nil {
+		s.avail.Located = s.locs.Located(located)
+	}
 }
 
 // openTracer probes the host and decides the mode, as doctor reports it: the tracer attached,
@@ -391,6 +417,14 @@ func (s *Session) close() {
 func (s *Session) reasonName(code uint32, loc uint64) string {
 	switch {
 	case s.reasons != nil:
+		// With both, the kernel's reasons lack some a location names: its NOT_SPECIFIED,
+		// which is 0 on those kernels (locreason.Inferred), is named from the location
+		// where that gives a reason.
+		if s.locs != nil && code == 0 {
+			if r, ok := s.locs.Reason(loc); ok {
+				return r
+			}
+		}
 		return s.reasons.Name(code)
 	case s.locs != nil:
 		return s.locs.Name(loc)
@@ -400,11 +434,16 @@ func (s *Session) reasonName(code uint32, loc uint64) string {
 
 // named says whether the kernel's drops can carry the reason's name.
 func (s *Session) named(reason string) bool {
-	if s.reasons != nil {
-		_, ok := s.reasons.Code(reason)
-		return ok
+	if s.reasons != nil && s.kernelNames(reason) {
+		return true
 	}
 	return s.locs != nil && s.locs.Named(reason)
+}
+
+// kernelNames says whether the kernel's own reasons have this one.
+func (s *Session) kernelNames(reason string) bool {
+	_, ok := s.reasons.Code(reason)
+	return ok
 }
 
 func (s *Session) locationName(addr uint64) string {
