@@ -16,6 +16,7 @@ import (
 
 	"github.com/droptrace/droptrace/internal/assemble"
 	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/locreason"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
@@ -109,10 +110,22 @@ func resolveReasons(names []string, load func() (*dropreason.Table, error), f *t
 	if err != nil {
 		return bad("--reason", strings.Join(names, ","), "drop reasons are not available on this kernel (%v); filter with --port, --proto, --netns or --iface", err)
 	}
+	// Where the enum is short, some names are the drop's location's, not the kernel's: BPF,
+	// which filters on the kernel's code, cannot select them, as it cannot on kernels
+	// without the enum.
+	inferred := locreason.Inferred(t)
 	var errs []error
 	for _, n := range names {
 		// As droptrace prints them (NO_SOCKET), or as the kernel spells them.
 		name := strings.TrimPrefix(strings.ToUpper(n), reasonPrefix)
+		if slices.Contains(inferred, name) {
+			errs = append(errs, bad("--reason", n, "this kernel passes no %s (its enum skb_drop_reason is 5.17's): droptrace names those drops from their location, which the filter cannot select; filter with --port, --proto, --netns or --iface", name))
+			continue
+		}
+		if inferred != nil && name == "NOT_SPECIFIED" {
+			errs = append(errs, bad("--reason", n, "on this kernel droptrace names NOT_SPECIFIED drops from their location where it gives a reason (%s), so the filter would select drops recorded under other names; filter with --port, --proto, --netns or --iface", strings.Join(inferred, ", ")))
+			continue
+		}
 		code, ok := t.Code(name)
 		if !ok {
 			want := "want a drop reason as droptrace prints it (e.g. NO_SOCKET, SOCKET_RCVBUFF)"

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/droptrace/droptrace/internal/dropreason"
+	"github.com/droptrace/droptrace/internal/dropreason/dropreasontest"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
@@ -103,6 +104,20 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// kernel515 loads 5.15.100's reasons: 5.17's enum, without CPU_BACKLOG or SOCKET_RCVBUFF.
+func kernel515(t *testing.T) func() (*dropreason.Table, error) {
+	tab := dropreasontest.Table(t, "5.15.100")
+	return func() (*dropreason.Table, error) { return tab, nil }
+}
+
+// On 5.15.100 a reason the kernel passes filters as anywhere.
+func TestResolveReasonOfAShortEnum(t *testing.T) {
+	f, err := Resolve(Spec{Reasons: []string{"NO_SOCKET", "UDP_CSUM"}}, Env{Reasons: kernel515(t), Namespaces: fakeNS{}})
+	if err != nil || !reflect.DeepEqual(f.BPF.Reasons, []uint32{1, 5}) {
+		t.Errorf("5.15.100 NO_SOCKET, UDP_CSUM: %+v, %v; want codes 1, 5", f.BPF.Reasons, err)
+	}
+}
+
 // Every bad value is an *Error naming its flag and what was expected; all are reported at once.
 func TestResolveErrors(t *testing.T) {
 	env := Env{Reasons: reasons, Namespaces: fakeNS{}}
@@ -125,6 +140,10 @@ func TestResolveErrors(t *testing.T) {
 			&Env{Reasons: func() (*dropreason.Table, error) { return nil, dropreason.ErrNoEnum }, Namespaces: fakeNS{}},
 			[]string{"--reason", "not available on this kernel"}},
 		{"too many reasons", Spec{Reasons: many(9)}, nil, []string{"--reason", "at most 8"}},
+		{"reason named from the location", Spec{Reasons: []string{"CPU_BACKLOG"}}, &Env{Reasons: kernel515(t), Namespaces: fakeNS{}},
+			[]string{`--reason "CPU_BACKLOG"`, "passes no CPU_BACKLOG", "location", "--port"}},
+		{"not specified, renamed from the location", Spec{Reasons: []string{"not_specified"}}, &Env{Reasons: kernel515(t), Namespaces: fakeNS{}},
+			[]string{`--reason "not_specified"`, "CPU_BACKLOG, SOCKET_RCVBUFF", "--port"}},
 		{"port 0", Spec{Ports: []string{"0"}}, nil, []string{`--port "0"`, "1 to 65535"}},
 		{"port too large", Spec{Ports: []string{"65536"}}, nil, []string{`--port "65536"`, "1 to 65535"}},
 		{"port name", Spec{Ports: []string{"http"}}, nil, []string{`--port "http"`}},
