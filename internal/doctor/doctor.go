@@ -104,14 +104,8 @@ func Run(fsys hostfs.FS) Report {
 	if tr != nil {
 		tr.Close()
 	}
-	switch err := host.ReasonsErr; {
-	case errors.Is(err, dropreason.ErrNoEnum):
-		add("drop reasons", Warn, "kernel has no enum skb_drop_reason (before 5.17): drops are named from their location instead", "")
-	case err != nil:
-		add("drop reasons", Warn, err.Error(), "")
-	default:
-		add("drop reasons", OK, fmt.Sprintf("%d reasons decoded from BTF", host.Reasons.Len()), "")
-	}
+	level, detail := reasonsLine(host)
+	add("drop reasons", level, detail, "")
 
 	f := featureResult(Features)
 	add(f.Name, f.Level, f.Detail, f.Fix)
@@ -276,4 +270,18 @@ func (r Report) Print(w io.Writer) {
 	default:
 		fmt.Fprintln(w, "\nverdict: neither tracing nor counters are available")
 	}
+}
+
+// reasonsLine says how a session names drops on this host, and which names it infers.
+func reasonsLine(host probe.Host) (level, detail string) {
+	switch err := host.ReasonsErr; {
+	case errors.Is(err, dropreason.ErrNoEnum):
+		return Warn, "kernel has no enum skb_drop_reason (before 5.17): drops are named from their location instead"
+	case err != nil:
+		return Warn, err.Error()
+	case len(host.Inferred) > 0:
+		return Warn, fmt.Sprintf("%d reasons decoded from BTF, without %s (added in 5.18): drops the kernel frees as NOT_SPECIFIED are named from their location where it gives a reason (reason_source kernel+location)",
+			host.Reasons.Len(), strings.Join(host.Inferred, ", "))
+	}
+	return OK, fmt.Sprintf("%d reasons decoded from BTF", host.Reasons.Len())
 }

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/droptrace/droptrace/internal/dropreason/dropreasontest"
 	"github.com/droptrace/droptrace/internal/hostfs"
+	"github.com/droptrace/droptrace/internal/locreason"
+	"github.com/droptrace/droptrace/internal/probe"
 	"github.com/droptrace/droptrace/internal/textfmt/texttest"
 )
 
@@ -87,5 +90,19 @@ func TestPrintEscapes(t *testing.T) {
 	}
 	if r.Results[0].Detail != "none"+texttest.Hostile {
 		t.Error("Print changed the report")
+	}
+}
+
+// On 5.15.100 (5.17's enum) doctor says which reasons are inferred from the location.
+func TestReasonsLineNamesTheInferredReasons(t *testing.T) {
+	tab := dropreasontest.Table(t, "5.15.100")
+	level, detail := reasonsLine(probe.Host{Reasons: tab, Inferred: locreason.Inferred(tab)})
+	if level != Warn || !strings.Contains(detail, "12 reasons decoded from BTF, without CPU_BACKLOG, SOCKET_RCVBUFF") ||
+		!strings.Contains(detail, "kernel+location") {
+		t.Errorf("5.15.100: %s %q", level, detail)
+	}
+	full := dropreasontest.Table(t, "6.1")
+	if level, detail := reasonsLine(probe.Host{Reasons: full, Inferred: locreason.Inferred(full)}); level != OK || strings.Contains(detail, "location") {
+		t.Errorf("6.1: %s %q", level, detail)
 	}
 }
