@@ -10,8 +10,11 @@
 // its other call sites, and every function the table does not know, keep the function's name
 // as "kfree_skb@<function>". A drop is never named UNKNOWN_<code> here: the code is always 0.
 //
-// The names are those the kernel gives the same drops from 5.17 on (CPU_BACKLOG, NO_SOCKET,
-// SOCKET_RCVBUFF, NETFILTER_DROP), so checks and verdicts written for them work unchanged.
+// The names are those the kernel gives the same drops once it has them (NO_SOCKET and
+// NETFILTER_DROP from 5.17, CPU_BACKLOG and SOCKET_RCVBUFF from 5.18), so checks and verdicts
+// written for them work unchanged. On 5.17's enum, which the 5.15 stable series carries too,
+// the kernel frees the drops of the later names as NOT_SPECIFIED: there a session names only
+// those from their location (Inferred, Reason).
 package locreason
 
 import (

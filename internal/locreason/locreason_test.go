@@ -154,7 +154,7 @@ func TestLocatedSaysWhatALocationCannotSeparate(t *testing.T) {
 	}
 }
 
-// Every rule cites its source, and names only reasons the kernel has from 5.17 on.
+// Every rule cites its source, and names only reasons later kernels pass (5.17 and 5.18).
 func TestTableRulesCiteTheirSource(t *testing.T) {
 	known := []string{"CPU_BACKLOG", "SOCKET_RCVBUFF", "NO_SOCKET", "NETFILTER_DROP"}
 	for fn, r := range Table {

@@ -62,14 +62,7 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	var tr *tracer.Tracer
 	if !countersOnly {
 		opts.HZ = h.HZ
-		if h.Reasons != nil {
-			opts.SockReasons = h.Reasons.Codes(dropreason.SocketLevel)
-		}
-		// Where a location names NOT_SPECIFIED drops, BPF counts those of the socket-level
-		// functions by call site too, as it counts every drop without the enum.
-		if h.Inferred != nil || errors.Is(h.ReasonsErr, dropreason.ErrNoEnum) {
-			opts.SockFuncs = sockFuncs(fsys)
-		}
+		opts.SockReasons, opts.SockFuncs = h.sockCounting(func() []tracer.FuncRange { return sockFuncs(fsys) })
 		var err error
 		if tr, err = tracer.Open(opts); err != nil {
 			h.TraceErr, tr = err, nil
@@ -79,6 +72,20 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	}
 	h.Mode = mode(tr != nil)
 	return h, tr
+}
+
+// sockCounting is what BPF counts by socket: the kernel's socket-level reasons, and where drops
+// are named from their location (no enum, or one that lacks reasons a location names: there
+// its NOT_SPECIFIED, 0, is named so) the call sites in the socket-level functions, for reason 0.
+func (h Host) sockCounting(funcs func() []tracer.FuncRange) ([]uint32, []tracer.FuncRange) {
+	var codes []uint32
+	if h.Reasons != nil {
+		codes = h.Reasons.Codes(dropreason.SocketLevel)
+	}
+	if h.Inferred != nil || errors.Is(h.ReasonsErr, dropreason.ErrNoEnum) {
+		return codes, funcs()
+	}
+	return codes, nil
 }
 
 // sockFuncs are the text of the functions whose drops are socket-level, on a kernel without
