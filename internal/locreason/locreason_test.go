@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/droptrace/droptrace/internal/kallsyms"
+	"github.com/droptrace/droptrace/internal/locreason/locreasontest"
 )
 
 // kernel510 is the 5.10 guest's kallsyms excerpt.
@@ -19,38 +19,12 @@ func kernel510(t *testing.T) *kallsyms.Symbols { return kernelSyms(t, "5.10") }
 
 // kernelSyms is testdata/<kernel>/kallsyms.
 func kernelSyms(t *testing.T, kernel string) *kallsyms.Symbols {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", kernel, "kallsyms"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := kallsyms.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return syms
+	return locreasontest.Symbols(t, filepath.Join("testdata", kernel, "kallsyms"))
 }
 
 // addr turns "function+0xoff" into an address of syms.
 func addr(t *testing.T, syms *kallsyms.Symbols, loc string) uint64 {
-	t.Helper()
-	fn, off, ok := strings.Cut(loc, "+0x")
-	if !ok {
-		t.Fatalf("location %q is not function+0xoffset", loc)
-	}
-	o, err := strconv.ParseUint(off, 16, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, end, ok := syms.Func(fn)
-	if !ok {
-		t.Fatalf("no symbol %s in the fixture", fn)
-	}
-	if start+o >= end {
-		t.Fatalf("%s: offset past the function's end", loc)
-	}
-	return start + o
+	return locreasontest.Addr(t, syms, loc)
 }
 
 // The locations of each kernel's fixture (testdata/<kernel>/locations says where they come

@@ -16,10 +16,10 @@ import (
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
-// Calibration learns the call sites where a closed port and a full socket free datagrams. On a
-// kernel with drop reasons the kernel's own reason for every drop at a learned call site must
-// be the name learned: that is what the location stands for on kernels without them.
-func TestPrivCalibrationLearnsWhatTheKernelNames(t *testing.T) {
+// calibrationTracer is the drop programs and the kernel's symbols, for calibrating; it skips
+// the test when not root.
+func calibrationTracer(t *testing.T) (*tracer.Tracer, *kallsyms.Symbols) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED: needs root to load BPF programs and make a network namespace; run `sudo make test`")
 	}
@@ -27,11 +27,19 @@ func TestPrivCalibrationLearnsWhatTheKernelNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Close()
+	t.Cleanup(func() { tr.Close() })
 	syms, err := kallsyms.Load(hostfs.FS{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tr, syms
+}
+
+// Calibration learns the call sites where a closed port and a full socket free datagrams. On a
+// kernel with drop reasons the kernel's own reason for every drop at a learned call site must
+// be the name learned: that is what the location stands for on kernels without them.
+func TestPrivCalibrationLearnsWhatTheKernelNames(t *testing.T) {
+	tr, syms := calibrationTracer(t)
 	locs := locreason.New(syms)
 	calibrate(tr, locs, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	learned := locs.Learned()
@@ -79,9 +87,7 @@ func TestPrivCalibrationLearnsWhatTheKernelNames(t *testing.T) {
 // kernel that names both calibration drops, each step ends on the named drop, learning nothing
 // and reporting nothing missing.
 func TestPrivCalibrationOfUnspecifiedLearnsNoNamedDrop(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("SKIPPED: needs root to load BPF programs and make a network namespace; run `sudo make test`")
-	}
+	tr, syms := calibrationTracer(t)
 	reasons, err := dropreason.Load()
 	if err != nil {
 		t.Fatalf("this test needs a kernel with drop reasons: %v", err)
@@ -90,15 +96,6 @@ func TestPrivCalibrationOfUnspecifiedLearnsNoNamedDrop(t *testing.T) {
 		if _, ok := reasons.Code(r); !ok {
 			t.Fatalf("this kernel has no %s: it would free that drop as NOT_SPECIFIED", r)
 		}
-	}
-	tr, err := tracer.Open(tracer.Options{NoNetRx: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	syms, err := kallsyms.Load(hostfs.FS{})
-	if err != nil {
-		t.Fatal(err)
 	}
 	locs := locreason.New(syms)
 	done := make(chan error, 1)

@@ -5,15 +5,13 @@ package session
 import (
 	"io"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/droptrace/droptrace/internal/dropreason/dropreasontest"
-	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/locreason"
+	"github.com/droptrace/droptrace/internal/locreason/locreasontest"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/record"
 	"github.com/droptrace/droptrace/internal/sample"
@@ -28,24 +26,8 @@ import (
 // so there is nothing to learn). at turns "function+0xoff" into an address.
 func kernel515(t *testing.T) (s *Session, start *record.Start, at func(string) uint64) {
 	t.Helper()
-	f, err := os.Open("../locreason/testdata/5.15/kallsyms")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := kallsyms.Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at = func(loc string) uint64 {
-		fn, off, _ := strings.Cut(loc, "+0x")
-		o, err := strconv.ParseUint(off, 16, 64)
-		start, _, ok := syms.Func(fn)
-		if err != nil || !ok {
-			t.Fatalf("location %q not in the fixture", loc)
-		}
-		return start + o
-	}
+	syms := locreasontest.Symbols(t, "../locreason/testdata/5.15/kallsyms")
+	at = func(loc string) uint64 { return locreasontest.Addr(t, syms, loc) }
 	s = testSession()
 	s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.reasons, s.syms = dropreasontest.Table(t, "5.15.100"), syms
