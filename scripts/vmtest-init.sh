@@ -59,6 +59,9 @@ grep -i ' t ' /proc/kallsyms | gzip >$R/kallsyms.gz
 say "kernel $(cat $R/uname), $(cat $R/nproc) CPUs, flood $VMTEST_FLOOD datagrams"
 
 export DROPTRACE_E2E_BINARY=/bin/droptrace DROPTRACE_E2E_REPORT=$R/sessions DROPTRACE_E2E_FLOOD="$VMTEST_FLOOD"
+# tshark and its libraries are too big for the initramfs: the --pcap tests read their captures
+# with the pcapng library here, so each kernel's BPF packet copy is still checked.
+export DROPTRACE_E2E_PCAP_READER=go
 # The real-NIC scenario: the host floods this port once the test writes its marker to ttyS1.
 export DROPTRACE_E2E_NIC_PORT="$VMTEST_NIC_PORT" DROPTRACE_E2E_NIC_READY=/dev/ttyS1
 result=PASS
@@ -68,8 +71,10 @@ for t in netlab e2e; do
 	# The test binary runs from a directory of its own, as go test runs it from its package.
 	mkdir -p /work/$t
 	# The capability-set test reads deploy/systemd, which the guest has not: make release-test
-	# runs it on the host.
-	skip='^TestPrivCapabilitySet$'
+	# runs it on the host. The others skipped here test droptrace's userspace (full disk, a
+	# scrape flood, descriptor exhaustion, pcapng rotation), which no kernel changes: make test
+	# runs them on the host, and the guests' time goes to what differs between kernels.
+	skip='^(TestPrivCapabilitySet|TestPrivFullDiskKeepsTracing|TestPrivScrapeFloodStillServesPrometheus|TestPrivDescriptorExhaustionCostsIntervals|TestPrivPcapRotates)$'
 	{
 		cd /work/$t && /bin/$t.test -test.v -test.count=1 -test.timeout="$VMTEST_TEST_TIMEOUT" -test.skip "$skip"
 		echo $? >$R/$t.rc

@@ -32,8 +32,8 @@ NIC_RATE=12000
 NIC_SECONDS=6
 GO=${GO:-go}
 # The modules the scenarios need, with their dependencies from modules.dep (one built into the
-# kernel is skipped).
-MODULES="veth virtio_pci virtio_net"
+# kernel is skipped); tun: the --pcap test writes raw IP packets into a tun device.
+MODULES="veth virtio_pci virtio_net tun"
 
 log() { printf 'vmtest: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }

@@ -25,10 +25,19 @@ import (
 	"github.com/droptrace/droptrace/internal/rotate"
 )
 
-// tshark is the path of tshark. CI installs it (.ci/run), so there ($CI set) a missing tshark
-// fails the test; elsewhere it is skipped, loudly.
+// pcapReaderEnv, set to "go" (as the kernel tests' guests do: their initramfs has no tshark),
+// reads captures with the pcapng library instead of tshark, said in each test's log.
+const pcapReaderEnv = "DROPTRACE_E2E_PCAP_READER"
+
+// tshark is the path of tshark, or "" where pcapReaderEnv asks for the library reader. CI
+// installs tshark (.ci/run), so there ($CI set) a missing tshark fails the test; elsewhere it is
+// skipped, loudly.
 func tshark(t *testing.T) string {
 	t.Helper()
+	if os.Getenv(pcapReaderEnv) == "go" {
+		t.Logf("%s=go: captures are read with the pcapng library, not tshark", pcapReaderEnv)
+		return ""
+	}
 	p, err := exec.LookPath("tshark")
 	if err == nil {
 		return p
@@ -50,7 +59,11 @@ type packetRow struct {
 // readPcap reads a capture with tshark: every packet must parse, none may be malformed.
 func readPcap(t *testing.T, file string) []packetRow {
 	t.Helper()
-	cmd := exec.Command(tshark(t), "-r", file, "-T", "fields", "-E", "occurrence=f",
+	bin := tshark(t)
+	if bin == "" {
+		return readPcapLibrary(t, file)
+	}
+	cmd := exec.Command(bin, "-r", file, "-T", "fields", "-E", "occurrence=f",
 		"-e", "frame.comment", "-e", "ip.dst", "-e", "udp.dstport", "-e", "ipv6.dst", "-e", "frame.protocols",
 		"-e", "frame.interface_name", "-e", "_ws.malformed")
 	var stderr bytes.Buffer
@@ -73,14 +86,20 @@ func readPcap(t *testing.T, file string) []packetRow {
 		}
 		r := packetRow{comment: f[0], ipDst: f[1], ip6Dst: f[3], protocols: f[4], iface: f[5]}
 		fmt.Sscan(f[2], &r.dport)
-		if reason, ok := strings.CutPrefix(strings.Fields(r.comment + " ")[0], "reason="); ok {
-			r.reason = reason
-		} else {
-			t.Errorf("packet %d: comment %q does not start with the reason", i+1, r.comment)
-		}
+		r.reason = commentReason(t, i, r.comment)
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// commentReason is the reason a packet's comment starts with.
+func commentReason(t *testing.T, i int, comment string) string {
+	t.Helper()
+	reason, ok := strings.CutPrefix(strings.Fields(comment + " ")[0], "reason=")
+	if !ok {
+		t.Errorf("packet %d: comment %q does not start with the reason", i+1, comment)
+	}
+	return reason
 }
 
 // byReason counts drop records or packets by reason.
