@@ -129,6 +129,8 @@ type recording struct {
 	drops     []record.Drop
 	// file is where droptrace wrote it, for `droptrace analyze`.
 	file string
+	// stderr is what droptrace logged.
+	stderr string
 }
 
 func parse(t *testing.T, b []byte) recording {
@@ -224,7 +226,7 @@ func session(t *testing.T, traffic func(), args ...string) recording {
 	}
 	keepRecording(t, b)
 	r := parse(t, b)
-	r.file = out
+	r.file, r.stderr = out, stderr.String()
 	return r
 }
 

@@ -232,6 +232,9 @@ func TestPrivSqueezesAcrossLimitChange(t *testing.T) {
 	if strings.HasPrefix(status, "unavailable") || strings.HasPrefix(status, "off") {
 		t.Errorf("probe net_rx_limits %q reads as not attached, though the poll stands in", status)
 	}
+	if strings.Contains(rec.stderr, "tracepoint not attached") {
+		t.Errorf("droptrace warned that a probe did not attach, though the poll stands in:\n%s", rec.stderr)
+	}
 	if len(sum.SysctlChanges) < 2 {
 		t.Fatalf("changes %v: the session did not see both", sum.SysctlChanges)
 	}

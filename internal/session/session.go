@@ -319,7 +319,8 @@ func (s *Session) openTracer(start *record.Start) probe.Host {
 	}
 	for _, p := range host.Probes {
 		start.Probes[p.Name] = p.Status
-		if !p.OK && p.Status != "off" {
+		// The limits probe has a working fallback, said by kernelLimits.
+		if !p.OK && p.Status != "off" && p.Name != tracer.LimitsProbe {
 			s.log.Warn("tracepoint not attached", "tracepoint", p.Name, "status", p.Status)
 		}
 	}
@@ -374,6 +375,7 @@ func (s *Session) kernelLimits(start *record.Start) bool {
 	if status != "fentry" {
 		// Not "unavailable": the poll is a working fallback, and views alarm at that word.
 		start.Probes[tracer.LimitsProbe] = fmt.Sprintf("limits polled every %s (fentry %s)", sysctlPoll, strings.TrimPrefix(status, "unavailable: "))
+		s.log.Info("NET_RX limits follow the sysctl poll: runs just after a change are predicted with the old values", "status", start.Probes[tracer.LimitsProbe])
 		return false
 	}
 	_, _ = sysctl.On(s.cfg.FS).ReadNetCore()
