@@ -63,7 +63,7 @@ func (t *Tracer) ReadSockDrops() ([]SockCount, error) {
 	}
 	maps := [2]*ebpf.Map{t.dropsM.SockDropsA, t.dropsM.SockDropsB}
 	var out []SockCount
-	err = readMap(maps[gen], true, t.ncpu, &batchBuf[dropsSockKey, uint64]{}, func(k dropsSockKey, v []uint64) {
+	err = readMap(maps[gen], true, t.ncpu, &t.sockBuf, func(k dropsSockKey, v []uint64) {
 		out = append(out, SockCount{Key: t.sockKey(k), Count: v[0]})
 	})
 	if err != nil {

@@ -84,6 +84,7 @@ type Tracer struct {
 	// held.
 	dropTotal map[DropKey][]uint64
 	dropBuf   batchBuf[dropsDropKey, uint64] // drop_counts' batch lookups
+	sockBuf   batchBuf[dropsSockKey, uint64] // sock_drops' batch lookups
 	rec       ringbuf.Record                 // NextEvent's buffer
 }
 
@@ -93,12 +94,12 @@ var ErrNoTracing = errors.New("no BPF program could be attached")
 // Open loads the BPF objects and attaches every program family it can. It returns ErrNoTracing
 // (wrapped, with the reasons) when nothing attached; the probes say what failed either way.
 func Open(opts Options) (*Tracer, error) {
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it. Failing
-	// to raise it is not fatal by itself: if it mattered, loading says so below, and the
-	// loader's error (no CAP_BPF, ...) is the one worth reporting.
 	if err := opts.Filter.Check(); err != nil {
 		return nil, fmt.Errorf("event filter: %w", err)
 	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it. Failing
+	// to raise it is not fatal by itself: if it mattered, loading says so below, and the
+	// loader's error (no CAP_BPF, ...) is the one worth reporting.
 	memlockErr := rlimit.RemoveMemlock()
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
