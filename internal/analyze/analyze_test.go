@@ -411,3 +411,12 @@ func TestLongTimeline(t *testing.T) {
 		t.Errorf("timeline has %d lines", rows)
 	}
 }
+
+// sumIntervals folds a slice of intervals as Read folds those it reads.
+func sumIntervals(ivs []*record.Interval) *record.Interval {
+	s := newIntervalSum()
+	for _, iv := range ivs {
+		s.add(iv)
+	}
+	return s.result()
+}

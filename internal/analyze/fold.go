@@ -4,6 +4,7 @@ package analyze
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -30,8 +31,12 @@ var (
 // maxMismatchSeqs is how many mismatching intervals a combined check names.
 const maxMismatchSeqs = 8
 
-// intervalSum folds intervals into the summary a killed session did not write (see
-// sumIntervals).
+// intervalSum folds intervals, as Read reads them, into what stands in for the summary record
+// of a session that was killed before writing it, summed the way the session sums its own
+// (record.Interval.Add). Two things differ from a real summary and are said where they show:
+// locations are summed from each interval's top record.TopLocations, and checks are combined
+// from the intervals' (see checkSum) instead of being recomputed on the sums, since a record
+// does not carry everything they need (per-namespace protocol splits, read skew).
 type intervalSum struct {
 	s      *record.Interval
 	checks checkSum
@@ -265,7 +270,7 @@ func (p *Point) peak() float64 {
 // and offset o's, verdicts and sysctl changes of both, each verdict once.
 func (p *Point) merge(o *Point) {
 	if p.Intervals <= 1 {
-		p.Drops = maps0(p.Drops)
+		p.Drops = maps.Clone(p.Drops) // a point of one interval shares its record's map
 	}
 	p.PeakDropsPerSec = max(p.peak(), o.peak())
 	p.Intervals = p.count() + o.count()
@@ -297,11 +302,6 @@ func (p *Point) merge(o *Point) {
 			p.Verdicts = append(p.Verdicts, v)
 		}
 	}
-}
-
-// maps0 is a copy of m: a point of one interval shares its record's map.
-func maps0(m map[string]uint64) map[string]uint64 {
-	return record.AddCounts(make(map[string]uint64, len(m)), m)
 }
 
 // addOpt adds an optional count: absent stays absent only when both are.

@@ -54,7 +54,7 @@ type Recording struct {
 	// Timeline has a point per interval, merged past maxPoints (timelineFold).
 	Timeline []Point
 	// Summary is nil when the session did not end cleanly (killed, crashed, disk full); Sum,
-	// the sum of the intervals (sumIntervals; nil without intervals), then stands in for it.
+	// the sum of the intervals (intervalSum; nil without intervals), then stands in for it.
 	Summary, Sum *record.Interval
 	// DropEvents counts drop records (written with --events); they are not kept.
 	DropEvents int

@@ -39,7 +39,7 @@ type Report struct {
 	// Source says where Summary comes from, SourceSummary or SourceIntervals.
 	Source string `json:"summary_source"`
 	// Summary is the session's record: the recorded summary, or the sum of the intervals
-	// (see sumIntervals), without its verdicts (they are in Verdicts and RecordedVerdicts).
+	// (see intervalSum), without its verdicts (they are in Verdicts and RecordedVerdicts).
 	Summary    *record.Interval `json:"summary"`
 	End        record.Time      `json:"end"`
 	Intervals  int              `json:"intervals"`
@@ -147,14 +147,6 @@ func pct(a, b uint64) float64 {
 
 func ptr[T any](v T) *T { return &v }
 
-// nz is *p, or 0 when the source is absent.
-func nz(p *uint64) uint64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 // addTo adds v to *p, creating it: a total stays nil until some CPU has the source.
 func addTo(p **uint64, v uint64) {
 	if *p == nil {
@@ -188,8 +180,11 @@ func (r *Report) totals() {
 		}
 		r.CPUs = append(r.CPUs, cs)
 	}
-	if rx := record.AddSat(nz(t.Processed), nz(t.BacklogDropped)); t.Processed != nil && rx > 0 {
-		t.DropsPct = ptr(pct(t.Drops, rx))
+	// Processed and BacklogDropped are set together, from the same softnet row.
+	if t.Processed != nil {
+		if rx := record.AddSat(*t.Processed, *t.BacklogDropped); rx > 0 {
+			t.DropsPct = ptr(pct(t.Drops, rx))
+		}
 	}
 	r.Totals = t
 	for reason, n := range s.Drops {
@@ -224,21 +219,6 @@ func sameVerdicts(a, b []record.Verdict) bool {
 		return out
 	}
 	return reflect.DeepEqual(norm(a), norm(b))
-}
-
-// sumIntervals stands in for the summary record of a session that was killed before writing
-// it, summed the way the session sums its own (record.Interval.Add). Two things differ from
-// a real summary and are said where they show: locations are summed from each interval's top
-// record.TopLocations, and checks are combined from the intervals' (see checkSum) instead of
-// being recomputed on the sums, since a record does not carry everything they need
-// (per-namespace protocol splits, read skew). Read folds the intervals as it reads them; this
-// is the same for a slice.
-func sumIntervals(ivs []*record.Interval) *record.Interval {
-	s := newIntervalSum()
-	for _, iv := range ivs {
-		s.add(iv)
-	}
-	return s.result()
 }
 
 func sortedInts[V any](m map[int]V) []int {

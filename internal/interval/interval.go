@@ -279,12 +279,7 @@ func (d *Delta) diffNetns(prev, cur *sample.Sample, reasonOf func(uint32, uint64
 			continue
 		}
 		if cs := cur.Netns[ino]; cs != nil && cs.Deferred {
-			if carry[ino] == nil {
-				carry[ino] = map[reconcile.ReasonL4]uint64{}
-			}
-			for rl, n := range ps.Carried {
-				carry[ino][rl] += n
-			}
+			carry[ino] = record.AddCounts(carry[ino], ps.Carried)
 			continue
 		}
 		ns := d.nsd(ino, cur)
@@ -394,12 +389,7 @@ func (e *Evidence) Add(o *Evidence) {
 	for cpu, v := range o.KernelRuns {
 		e.KernelRuns[cpu] += v
 	}
-	for cpu, v := range o.StaleRuns {
-		if e.StaleRuns == nil {
-			e.StaleRuns = map[int]uint64{}
-		}
-		e.StaleRuns[cpu] += v
-	}
+	e.StaleRuns = record.AddCounts(e.StaleRuns, o.StaleRuns)
 	if e.Netns == nil {
 		e.Netns = map[uint32]*Netns{}
 	}

@@ -41,12 +41,6 @@ func (p *LimitSpan) CPU(cpu int) SpanCPU {
 	return SpanCPU{CPU: cpu}
 }
 
-func (a *SpanCPU) add(o *SpanCPU) {
-	cpu := a.CPU
-	addCounters(a, o)
-	a.CPU = cpu
-}
-
 // intervalSpan is the span of one interval record: nil when it has no settings.
 func intervalSpan(o *Interval) *LimitSpan {
 	if o.Sysctl == nil {
@@ -129,14 +123,13 @@ func (p *LimitSpan) merge(o *LimitSpan) {
 		if j == len(p.CPUs) || p.CPUs[j].CPU != c.CPU {
 			p.CPUs = append(p.CPUs[:j], append([]SpanCPU{{CPU: c.CPU}}, p.CPUs[j:]...)...)
 		}
-		p.CPUs[j].add(c)
+		addCounters(&p.CPUs[j], c) // CPU is an int: not summed
 	}
 }
 
 // addSpan appends o to the spans: into the last one when both are under the same limits
 // throughout, or when the list is full.
 func (s *Interval) addSpan(o *LimitSpan) {
-	o = o.clone()
 	if n := len(s.LimitSpans); n > 0 {
 		last := &s.LimitSpans[n-1]
 		if (!last.Mixed() && !o.Mixed() && last.Sysctl == o.Sysctl) || n >= MaxLimitSpans {
@@ -144,7 +137,8 @@ func (s *Interval) addSpan(o *LimitSpan) {
 			return
 		}
 	}
-	s.LimitSpans = append(s.LimitSpans, *o)
+	// merge keeps nothing of o; a span appended is copied, so that s shares no memory with it.
+	s.LimitSpans = append(s.LimitSpans, *o.clone())
 }
 
 func (p *LimitSpan) clone() *LimitSpan {
