@@ -51,8 +51,7 @@ type fleet struct {
 // for them. Its errors are usage errors (checkOutputs); --output-keep's range is
 // validateBounds'.
 func (ff *fleetFlags) check(f *flags) error {
-	fileOutput := f.output != "" && f.output != "-"
-	if ff.maxSize > 0 && !fileOutput && (f.pcap.path == "" || f.pcap.stdout()) {
+	if ff.maxSize > 0 && !f.outputFile() && (f.pcap.path == "" || f.pcap.stdout()) {
 		return fmt.Errorf("--output-max-size %s: give --output FILE (or --pcap FILE)", ff.maxSize.String())
 	}
 	if ff.daemon {
@@ -86,7 +85,7 @@ func (ff *fleetFlags) open(f *flags, log *slog.Logger) (*fleet, error) {
 		fl.server = srv
 		log.Info("serving metrics", "addr", srv.Addr().String(), "path", "/metrics")
 	}
-	if rotating && f.output != "" && f.output != "-" {
+	if rotating && f.outputFile() {
 		rw, err := rotate.Open(f.output, int64(ff.maxSize), ff.keep)
 		if err != nil {
 			fl.close()

@@ -227,17 +227,7 @@ func trace(f flags, stdout io.Writer, log *slog.Logger) error {
 		}
 		w := record.NewWriter(file)
 		cfg.Records, records = w, w
-		closeOut = func() error {
-			closeRecords(w, log)
-			// fsync so a recording survives a crash right after; devices and pipes cannot.
-			if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
-				if err := file.Sync(); err != nil {
-					file.Close()
-					return fmt.Errorf("sync %s: %w", f.output, err)
-				}
-			}
-			return file.Close()
-		}
+		closeOut = func() error { closeRecords(w, log); return syncClose(file, f.output) }
 	}
 	switch f.live {
 	case "on":

@@ -117,6 +117,21 @@ func openOutput(path string) (*os.File, error) {
 	return file, nil
 }
 
+// syncClose fsyncs a regular file so a recording survives a crash right after (devices and
+// pipes cannot), and closes it.
+func syncClose(file *os.File, name string) error {
+	if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
+		if err := file.Sync(); err != nil {
+			file.Close()
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
+	}
+	return file.Close()
+}
+
+// outputFile says whether --output names a file (not stdout).
+func (f *flags) outputFile() bool { return f.output != "" && f.output != "-" }
+
 // readyFile is --ready-file: written (our pid) once the session has read its first counters
 // and flushed its start record, removed at exit. It is written as the output is, never
 // through a link, in a directory held open from the start.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/pflag"
@@ -44,7 +43,7 @@ func (p *pcapFlags) check(f *flags, tty bool) error {
 		return usagef("--pcap - writes to stdout, where --live on draws: give --pcap a file")
 	case p.stdout() && tty:
 		return usagef("--pcap - writes binary pcapng, and stdout is a terminal: pipe it (droptrace --pcap - | wireshark -k -i -) or give a file")
-	case f.output != "" && f.output != "-" && filepath.Clean(f.output) == filepath.Clean(p.path):
+	case f.outputFile() && filepath.Clean(f.output) == filepath.Clean(p.path):
 		return usagef("--pcap and --output name the same file %s", p.path)
 	}
 	return nil
@@ -77,18 +76,6 @@ func (p *pcapFlags) open(f *flags, stdout io.Writer, log *slog.Logger) (*packets
 		return nil, fmt.Errorf("open --pcap: %w", err)
 	}
 	return &packets{w: pcapng.New(file, p.snaplen, app), close: func() error { return syncClose(file, p.path) }, name: p.path}, nil
-}
-
-// syncClose fsyncs a regular file so a recording survives a crash right after (devices and
-// pipes cannot), and closes it.
-func syncClose(file *os.File, name string) error {
-	if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
-		if err := file.Sync(); err != nil {
-			file.Close()
-			return fmt.Errorf("sync %s: %w", name, err)
-		}
-	}
-	return file.Close()
 }
 
 // lostError says how many packets could not be written, or is nil when none was lost.

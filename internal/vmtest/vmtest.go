@@ -303,10 +303,7 @@ func (r *Run) judge() {
 		r.problem("no session of %s", ScenarioSession)
 	}
 	if p := r.Also; p != nil {
-		passed := false
-		for _, t := range p.Tests {
-			passed = passed || t.Name == ScenarioSession && t.Status == "PASS"
-		}
+		passed := passedIn(p.Tests, ScenarioSession)
 		s, ok := p.Sessions[ScenarioSession]
 		switch {
 		case p.RC != 0:
@@ -341,10 +338,18 @@ func (r *Run) judge() {
 
 func (r *Run) hasPassed(name string) bool {
 	for _, bin := range Binaries {
-		for _, t := range r.Tests[bin] {
-			if t.Name == name && t.Status == "PASS" {
-				return true
-			}
+		if passedIn(r.Tests[bin], name) {
+			return true
+		}
+	}
+	return false
+}
+
+// passedIn says whether the test called name passed among tests.
+func passedIn(tests []Test, name string) bool {
+	for _, t := range tests {
+		if t.Name == name && t.Status == "PASS" {
+			return true
 		}
 	}
 	return false
