@@ -55,7 +55,7 @@ func filterLab(t *testing.T) (a, b string) {
 func sendUDPTo(t *testing.T, nsPath, addr string, port, n int) {
 	t.Helper()
 	send := func() error {
-		c, err := net.ListenUDP("udp4", nil)
+		c, err := net.ListenUDP("udp", nil) // IPv4 and IPv6 destinations
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/netlab"
 	"github.com/droptrace/droptrace/internal/record"
+	"github.com/droptrace/droptrace/internal/sysctl"
 )
 
 // The real-NIC scenario runs where a host floods a virtio-net NIC through qemu's user network,
@@ -165,7 +166,25 @@ func TestVMRealNIC(t *testing.T) {
 	// (At 48 most runs squeeze on the budget instead, which the veth scenario covers.) A
 	// program spending 20 us on each packet makes a poll of a few dozen span a tick often
 	// enough, however fast the emulator runs today.
-	writeRestored(t, "/proc/sys/net/core/netdev_budget", "100")
+	// Under the host-wide sysctl lock and its journal, as labs set theirs: a lab in another
+	// test process must not take 100 for the original value.
+	j, err := sysctl.Lock(netlab.SysctlLockWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore, err := j.Set("net.core.netdev_budget", "100")
+	if err != nil {
+		j.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := restore(); err != nil {
+			t.Errorf("net.core.netdev_budget: %v", err)
+		}
+		if err := j.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	detach, err := netlab.SlowXDPOn(ifname, 20*time.Microsecond)
 	if err != nil {
 		t.Fatal(err)

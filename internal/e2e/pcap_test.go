@@ -7,7 +7,7 @@ import (
 	"context"
 	bin "encoding/binary"
 	"fmt"
-	"net"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -141,7 +141,7 @@ func TestPrivPcapHiddenLoss(t *testing.T) {
 	if uint64(len(rows)) != tr.EventsWritten || len(rows) != len(rec.drops) {
 		t.Errorf("%d packets in the capture, %d drop records, summary says %d events written", len(rows), len(rec.drops), tr.EventsWritten)
 	}
-	if got, want := byReason(rows, func(r packetRow) string { return r.reason }), byReason(rec.drops, func(d record.Drop) string { return d.Reason }); !mapsEqual(got, want) {
+	if got, want := byReason(rows, func(r packetRow) string { return r.reason }), byReason(rec.drops, func(d record.Drop) string { return d.Reason }); !maps.Equal(got, want) {
 		t.Errorf("packets by reason %v, drop records by reason %v", got, want)
 	}
 	rx := netnsInode(t, lab.Receiver)
@@ -169,18 +169,6 @@ func TestPrivPcapHiddenLoss(t *testing.T) {
 	}
 }
 
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // ownNetns creates a network namespace for one test, removed when it ends.
 func ownNetns(t *testing.T) string {
 	t.Helper()
@@ -194,15 +182,8 @@ func ownNetns(t *testing.T) string {
 			t.Errorf("ip netns del %s: %v: %s", name, err, out)
 		}
 	})
-	ipIn(t, name, "link", "set", "lo", "up")
+	ipCmd(t, "-n", name, "link", "set", "lo", "up")
 	return name
-}
-
-func ipIn(t *testing.T, ns string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
-	}
 }
 
 // openTun creates a layer-3 tun device in ns, a device with no link header: what is written
@@ -229,9 +210,9 @@ func openTun(t *testing.T, ns, name string) *os.File {
 		t.Fatalf("tun device in %s: %v", ns, err)
 	}
 	t.Cleanup(func() { f.Close() })
-	ipIn(t, ns, "addr", "add", "10.99.0.1/24", "dev", name)
-	ipIn(t, ns, "addr", "add", "fd00:99::1/64", "dev", name, "nodad")
-	ipIn(t, ns, "link", "set", name, "up")
+	ipCmd(t, "-n", ns, "addr", "add", "10.99.0.1/24", "dev", name)
+	ipCmd(t, "-n", ns, "addr", "add", "fd00:99::1/64", "dev", name, "nodad")
+	ipCmd(t, "-n", ns, "link", "set", name, "up")
 	return f
 }
 
@@ -277,27 +258,6 @@ func checksum(b []byte) uint16 {
 	return ^uint16(s)
 }
 
-// sendUDPIn sends n datagrams from a socket of ns to addr:port.
-func sendUDPIn(t *testing.T, ns string, addr netip.Addr, port, n int) {
-	t.Helper()
-	err := netns.Do(netns.RunDir+"/"+ns, func() error {
-		c, err := net.ListenUDP("udp", nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		for range n {
-			if _, err := c.WriteToUDPAddrPort([]byte("droptrace pcap"), netip.AddrPortFrom(addr, uint16(port))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send to %s port %d in %s: %v", addr, port, ns, err)
-	}
-}
-
 // IPv6, and drops with no MAC header: datagrams to a closed port over IPv6 loopback (an
 // Ethernet header), and into a tun device (none: the capture starts at the IP header, as raw
 // IP). Written to stdout (--pcap -) while the JSON lines go to --output: stdout holds pcapng
@@ -311,7 +271,7 @@ func TestPrivPcapIPv6AndRawIP(t *testing.T) {
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "stdout.pcapng")
 	rec := sessionStdout(t, pcap, func() {
-		sendUDPIn(t, ns, netip.IPv6Loopback(), port, 3)
+		sendUDPTo(t, netns.RunDir+"/"+ns, "::1", port, 3)
 		for _, p := range [][]byte{
 			udpPacket(netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.1"), port, []byte("raw ipv4")),
 			udpPacket(netip.MustParseAddr("fd00:99::2"), netip.MustParseAddr("fd00:99::1"), port, bytes.Repeat([]byte("raw ipv6"), 40)),
@@ -346,7 +306,7 @@ func TestPrivPcapIPv6AndRawIP(t *testing.T) {
 		}
 		kinds[kind]++
 	}
-	if want := map[string]int{"loopback ipv6": 3, "raw ipv4": 3, "raw ipv6": 3}; !mapsEqual(kinds, want) {
+	if want := map[string]int{"loopback ipv6": 3, "raw ipv4": 3, "raw ipv6": 3}; !maps.Equal(kinds, want) {
 		t.Errorf("packets %v, want %v", kinds, want)
 	}
 }
@@ -374,7 +334,7 @@ func loopbackCapture(t *testing.T, n int, args ...string) (recording, string) {
 	ns := ownNetns(t)
 	pcap := filepath.Join(t.TempDir(), "drops.pcapng")
 	rec := session(t, func() {
-		sendUDPIn(t, ns, netip.MustParseAddr("127.0.0.1"), 9003, n)
+		sendUDPTo(t, netns.RunDir+"/"+ns, "127.0.0.1", 9003, n)
 	}, append([]string{"--pcap", pcap, "--netns", ns}, args...)...)
 	return rec, pcap
 }
