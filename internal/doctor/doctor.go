@@ -18,7 +18,6 @@ import (
 
 	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/hostfs"
-	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/probe"
 	"github.com/droptrace/droptrace/internal/record"
@@ -110,7 +109,7 @@ func Run(fsys hostfs.FS) Report {
 	f := featureResult(Features)
 	add(f.Name, f.Level, f.Detail, f.Fix)
 
-	if _, err := kallsyms.Load(fsys); err != nil {
+	if err := host.SymsErr; err != nil {
 		add("kallsyms", Warn, err.Error()+": drop locations are shown as addresses", "run as root (kernel.kptr_restrict hides addresses)")
 	} else {
 		add("kallsyms", OK, "text symbols readable", "")

@@ -42,6 +42,10 @@ type Host struct {
 	// the 5.15 stable series that carries it), those reasons: drops the kernel passes as
 	// NOT_SPECIFIED are named from their location (locreason.Inferred). Nil elsewhere.
 	Inferred []string
+	// Syms are the kernel's text symbols (drop locations, the functions named by location),
+	// read once for the probe and its caller; nil with SymsErr when /proc/kallsyms hides them.
+	Syms    *kallsyms.Symbols
+	SymsErr error
 	// Probes says how each tracepoint attached, or why not; none when no tracer was opened.
 	Probes []tracer.Probe
 	// TraceErr says why no program attached (it wraps tracer.ErrNoTracing); nil when some did
@@ -59,10 +63,11 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	h.HZ, h.HZSource, h.HZErr = HZ(fsys)
 	h.Reasons, h.ReasonsErr = dropreason.Load()
 	h.Inferred = locreason.Inferred(h.Reasons)
+	h.Syms, h.SymsErr = kallsyms.Load(fsys)
 	var tr *tracer.Tracer
 	if !countersOnly {
 		opts.HZ = h.HZ
-		opts.SockReasons, opts.SockFuncs = h.sockCounting(func() []tracer.FuncRange { return sockFuncs(fsys) })
+		opts.SockReasons, opts.SockFuncs = h.sockCounting(func() []tracer.FuncRange { return sockFuncs(h.Syms) })
 		var err error
 		if tr, err = tracer.Open(opts); err != nil {
 			h.TraceErr, tr = err, nil
@@ -90,9 +95,8 @@ func (h Host) sockCounting(funcs func() []tracer.FuncRange) ([]uint32, []tracer.
 
 // sockFuncs are the text of the functions whose drops are socket-level, on a kernel without
 // drop reasons: BPF counts their drops by socket and call site. None without kallsyms.
-func sockFuncs(fsys hostfs.FS) []tracer.FuncRange {
-	syms, err := kallsyms.Load(fsys)
-	if err != nil {
+func sockFuncs(syms *kallsyms.Symbols) []tracer.FuncRange {
+	if syms == nil {
 		return nil
 	}
 	var out []tracer.FuncRange

@@ -186,7 +186,7 @@ func open(cfg Config) (*Session, error) {
 		start.DropReasons = s.reasons.Len()
 		start.ReasonSource = record.ReasonSourceKernel
 	}
-	s.syms, err = kallsyms.Load(cfg.FS)
+	s.syms, err = host.Syms, host.SymsErr
 	if err != nil {
 		log.Warn("drop locations are shown as addresses", "err", err)
 	}
