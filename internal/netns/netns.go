@@ -338,35 +338,59 @@ func pidsIn(ino uint64, except int) []int {
 // returned to the Go runtime only if it could be moved back; otherwise it is discarded with
 // its goroutine, so no other goroutine ever runs in the wrong namespace.
 func Do(path string, fn func() error) error {
+	return onThread(path, func() error {
+		target, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("open netns %s: %w", path, err)
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter netns %s (needs CAP_SYS_ADMIN): %w", path, err)
+		}
+		return nil
+	}, fn)
+}
+
+// DoUnshared runs fn on an OS thread that has entered a new network namespace of its own, as
+// Do does; the namespace lives as long as something in it (a socket fn left open) holds it.
+func DoUnshared(fn func() error) error {
+	return onThread("of its own", func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("unshare network namespace: %w", err)
+		}
+		return nil
+	}, fn)
+}
+
+// onThread runs fn on a locked OS thread moved into a namespace by enter, named what in
+// errors. The thread is unlocked once back in its own namespace; if it cannot return, it stays
+// locked and the runtime discards it with the goroutine (but for the main thread, which it
+// keeps idle: /proc/net, the main thread's view, would then show the wrong namespace, so
+// returning matters).
+func onThread(what string, enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		errc <- doLocked(path, fn)
+		errc <- onLockedThread(what, enter, fn)
 	}()
 	return <-errc
 }
 
-func doLocked(path string, fn func() error) error {
+func onLockedThread(what string, enter, fn func() error) error {
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("open own netns: %w", err)
 	}
 	defer orig.Close()
-	target, err := os.Open(path)
-	if err != nil {
+	if err := enter(); err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns %s (needs CAP_SYS_ADMIN): %w", path, err)
+		return err
 	}
 	ferr := fn()
 	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
 		// Stay locked: the goroutine ends and the runtime discards the thread.
-		return fmt.Errorf("return from netns %s: %w", path, err)
+		return errors.Join(ferr, fmt.Errorf("return from netns %s: %w", what, err))
 	}
 	runtime.UnlockOSThread()
 	return ferr

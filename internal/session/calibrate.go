@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/droptrace/droptrace/internal/locreason"
+	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
@@ -28,37 +27,14 @@ const calibrateWait = time.Second
 // first sample, so its drops are in no interval. With unspecified, only drops the kernel
 // freed without a reason (code 0) teach a call site.
 func calibrate(tr *tracer.Tracer, locs *locreason.Namer, unspecified bool, log *slog.Logger) {
-	done := make(chan error, 1)
-	go func() {
-		// The thread moves to a namespace of its own and back. It is returned to the runtime
-		// only once back: a locked thread that ends with its goroutine is discarded, except
-		// the main thread, which the runtime keeps idle, and /proc/net shows the main thread's
-		// namespace. The private namespace dies with its last socket.
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("open own network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		cerr := calibrateHere(tr, locs, unspecified)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- errors.Join(cerr, fmt.Errorf("return to own network namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- cerr
-	}()
-	if err := <-done; err != nil {
+	// The private namespace dies with its last socket.
+	if err := netns.DoUnshared(func() error { return calibrateHere(tr, locs, unspecified) }); err != nil {
 		log.Warn("drop location calibration incomplete: call sites it did not learn keep their function's name", "err", err)
 	}
 }
 
+// calibrateHere runs in the private namespace.
 func calibrateHere(tr *tracer.Tracer, locs *locreason.Namer, unspecified bool) error {
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("unshare network namespace: %w", err)
-	}
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
 		return fmt.Errorf("stat own network namespace: %w", err)

@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/droptrace/droptrace/internal/dropreason"
 	"github.com/droptrace/droptrace/internal/hostfs"
 	"github.com/droptrace/droptrace/internal/kallsyms"
 	"github.com/droptrace/droptrace/internal/locreason"
+	"github.com/droptrace/droptrace/internal/netns"
 	"github.com/droptrace/droptrace/internal/tracer"
 )
 
@@ -98,12 +98,7 @@ func TestPrivCalibrationOfUnspecifiedLearnsNoNamedDrop(t *testing.T) {
 		}
 	}
 	locs := locreason.New(syms)
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread and its namespace end with the goroutine
-		done <- calibrateHere(tr, locs, true)
-	}()
-	if err := <-done; err != nil {
+	if err := netns.DoUnshared(func() error { return calibrateHere(tr, locs, true) }); err != nil {
 		t.Errorf("calibration of unspecified drops: %v", err)
 	}
 	if l := locs.Learned(); len(l) != 0 {
