@@ -32,13 +32,16 @@ type packetState struct {
 }
 
 // learn takes, at the end of an interval, the pods of the namespaces listed and the holders
-// of the sockets the interval's records named.
+// of the sockets the interval's records named. The pods are those of the listing, which holds
+// every namespace alive; the holders are kept across intervals, and forgotten all at once when
+// they reach the bound, so that a long session goes on naming new ones.
 func (w *eventWriter) learn(ports []record.PortDrops, nss []netns.NS) {
 	st := &w.pk
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.pods == nil {
-		st.pods, st.owners = map[uint32]string{}, map[portKey]string{}
+	st.pods = make(map[uint32]string, len(st.pods))
+	if st.owners == nil || len(st.owners) >= maxPorts {
+		st.owners = map[portKey]string{}
 	}
 	for _, ns := range nss {
 		if pod, ok := strings.CutPrefix(ns.Name, "pod "); ok && len(st.pods) < maxPorts {

@@ -86,3 +86,26 @@ func TestEventsGoToPacketsAndRecords(t *testing.T) {
 		t.Errorf("a packet lost, its record written: counts %d written, %d failed; want 0, 1", written, failed)
 	}
 }
+
+// A long session goes on naming: holders past the bound replace the ones learnt before, and a
+// namespace's pod is that of the latest listing.
+func TestPacketNamesFollowTheSession(t *testing.T) {
+	names := assemble.Names{Reason: func(uint32, uint64) string { return "NO_SOCKET" }, Location: func(uint64) string { return "f" }}
+	w := newEventWriter(record.NewWriter(&bytes.Buffer{}), names, &enrich.Ifnames{})
+	ps := &packetSink{}
+	w.packets = ps
+	port := func(p int) record.PortDrops {
+		return record.PortDrops{Reason: "NO_SOCKET", L4: "udp", Port: uint16(p), Netns: 7, Holder: record.Holder{PID: p, Comm: "app"}}
+	}
+	var ports []record.PortDrops
+	for p := 1; p <= maxPorts; p++ {
+		ports = append(ports, port(p))
+	}
+	w.learn(ports, []netns.NS{{Inode: 7, Name: "pod default/a"}})
+	w.learn([]record.PortDrops{port(maxPorts + 1)}, []netns.NS{{Inode: 7, Name: "pod default/b"}})
+	e := tracer.Event{Reason: 2, Netns: 7, L3: tracer.EthIPv4, L4: 17, Dport: maxPorts + 1}
+	w.write(&e)
+	if got := ps.got[0]; got.Owner != fmt.Sprintf("app[%d]", maxPorts+1) || got.Pod != "default/b" {
+		t.Errorf("packet named %q in pod %q, want app[%d] in default/b", got.Owner, got.Pod, maxPorts+1)
+	}
+}
