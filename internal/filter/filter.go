@@ -176,11 +176,7 @@ func resolveProtos(values []string, f *tracer.Filter, rec *record.Filters) error
 		}
 		seen[n] = true
 		f.Protos = append(f.Protos, n)
-		name := assemble.L4Name(tracer.EthIPv4, uint16(n))
-		if name == "" {
-			name = strconv.Itoa(int(n))
-		}
-		rec.Protos = append(rec.Protos, name)
+		rec.Protos = append(rec.Protos, assemble.L4Name(tracer.EthIPv4, uint16(n))) // a number when unnamed
 	}
 	return errors.Join(errs...)
 }

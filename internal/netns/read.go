@@ -29,7 +29,7 @@ func (n NS) ReadFiles(names ...string) (bufs [][]byte, errs []error) {
 
 // ReadFilesInto is ReadFiles reading into scratch[i]'s storage, grown as needed, when
 // scratch has a slice for names[i]: a caller reading the same files in many namespaces every
-// interval allocates nothing once its buffers are large enough. bufs[i] may share scratch[i]'s
+// interval no longer allocates the files' contents once its buffers are large enough. bufs[i] may share scratch[i]'s
 // storage.
 func (n NS) ReadFilesInto(scratch [][]byte, names ...string) (bufs [][]byte, errs []error) {
 	bufs, errs = make([][]byte, len(names)), make([]error, len(names))

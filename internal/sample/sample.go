@@ -293,7 +293,7 @@ func moved(a, b procCounters) map[reconcile.Key]uint64 {
 }
 
 // SNMPGroups are the SNMP groups read in each namespace: the socket-level drop counters that
-// records keep and checks compare. Only these are parsed: a namespace is read twice per
+// records keep and checks compare. Only these are parsed: namespaces are read every
 // interval, and the others (TcpExt aside) are most of each file.
 var SNMPGroups = []string{"Udp", "Udp6", "UdpLite", "UdpLite6", "TcpExt"}
 

@@ -65,8 +65,8 @@ func ParseGroups(r io.Reader, groups []string) (Counters, error) {
 	pairs := 0
 	sc := fieldscan.New(r)
 	// TcpExt and MPTcpExt headers are a few KiB and grow with every kernel release. The
-	// buffer is reused: every namespace's files are parsed twice per interval, and a new
-	// buffer each time was most of droptrace's allocation (and GC) on hosts with many.
+	// buffer is reused: namespaces' files are parsed every interval, and a new buffer each
+	// time was most of droptrace's allocation (and GC) on hosts with many.
 	buf := lineBufs.Get().(*[]byte)
 	defer lineBufs.Put(buf)
 	sc.Buffer(*buf, 1<<20)
