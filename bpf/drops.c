@@ -678,21 +678,20 @@ static __noinline bool passes(struct skb_meta *m, struct pkt *pk, __u32 reason, 
  * Everything is an offset from skb->head: with tp_btf the verifier types skb's pointers as
  * untrusted memory and would not bound a length computed from them, so skb->data's offset
  * comes from the linear length instead (tail - (len - data_len)). */
-static __always_inline void copy_packet(struct drop_packet *p, struct sk_buff *skb, bool btf, struct skb_meta *m)
+static __always_inline void copy_packet(struct drop_packet *p, struct sk_buff *skb, bool btf, struct skb_meta *m,
+					__u32 len)
 {
-	__u32 len, data_len, tail, data, start, snaplen = drop_cfg.snaplen;
+	__u32 data_len, tail, data, start, snaplen = drop_cfg.snaplen;
 	__s64 orig, n;
 	__u16 mac;
 
 	if (btf) {
 		mac = skb->mac_header;
 		tail = skb->tail;
-		len = skb->len;
 		data_len = skb->data_len;
 	} else {
 		mac = BPF_CORE_READ(skb, mac_header);
 		tail = BPF_CORE_READ(skb, tail);
-		len = BPF_CORE_READ(skb, len);
 		data_len = BPF_CORE_READ(skb, data_len);
 	}
 	p->link = DT_LINK_NONE;
@@ -751,7 +750,7 @@ static __always_inline void send_event(struct sk_buff *skb, bool btf, __u64 loca
 	e->reason = reason;
 	e->netns = m->netns;
 	e->ifindex = m->ifindex;
-	e->len = btf ? skb->len : BPF_CORE_READ(skb, len);
+	e->len = btf ? skb->len : BPF_CORE_READ(skb, len); /* read once: copy_packet needs it too */
 	e->cpu = bpf_get_smp_processor_id();
 	e->l3 = pk->l3;
 	e->l4 = pk->l4;
@@ -770,7 +769,7 @@ static __always_inline void send_event(struct sk_buff *skb, bool btf, __u64 loca
 	else
 		BPF_CORE_READ_STR_INTO(&e->ifname, dev, name);
 	if (packet)
-		copy_packet((struct drop_packet *)e, skb, btf, m);
+		copy_packet((struct drop_packet *)e, skb, btf, m, e->len);
 	/* Counted before the submit: once submitted, the reader may count it written, and
 	 * written must never exceed sent. */
 	pc->stats[DROP_STAT_EVENTS_SENT]++;
