@@ -63,11 +63,20 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 	h.HZ, h.HZSource, h.HZErr = HZ(fsys)
 	h.Reasons, h.ReasonsErr = dropreason.Load()
 	h.Inferred = locreason.Inferred(h.Reasons)
-	h.Syms, h.SymsErr = kallsyms.Load(fsys)
+	// Read once, and after the tracer is open unless the socket functions' ranges are needed
+	// for it: loading the programs parses the kernel's BTF, and parsing /proc/kallsyms beside
+	// that raises the peak memory of start-up.
+	loaded := false
+	loadSyms := func() {
+		if !loaded {
+			loaded = true
+			h.Syms, h.SymsErr = kallsyms.Load(fsys)
+		}
+	}
 	var tr *tracer.Tracer
 	if !countersOnly {
 		opts.HZ = h.HZ
-		opts.SockReasons, opts.SockFuncs = h.sockCounting(func() []tracer.FuncRange { return sockFuncs(h.Syms) })
+		opts.SockReasons, opts.SockFuncs = h.sockCounting(func() []tracer.FuncRange { loadSyms(); return sockFuncs(h.Syms) })
 		var err error
 		if tr, err = tracer.Open(opts); err != nil {
 			h.TraceErr, tr = err, nil
@@ -75,6 +84,7 @@ func Open(fsys hostfs.FS, opts tracer.Options, countersOnly bool) (Host, *tracer
 			h.Probes = tr.Probes()
 		}
 	}
+	loadSyms()
 	h.Mode = mode(tr != nil)
 	return h, tr
 }
